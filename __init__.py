@@ -1,0 +1,7 @@
+"""QGIS entry point of the IAMAP plugin (the repository root is the plugin folder)."""
+
+
+def classFactory(iface):  # noqa: N802 (QGIS's name)
+    from .iamap import IamapPlugin
+
+    return IamapPlugin(iface)

@@ -1,0 +1,89 @@
+"""Static lists shared by the QGIS side and the engine: curated backbones and estimator names.
+
+Standard library only. The QGIS side builds its enum parameters from these lists (QGIS cannot import timm
+or scikit-learn); the engine tests check that every name here really exists in the pinned libraries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A curated model of the ``BACKBONE`` enum.
+
+    Attributes
+    ----------
+    key : str
+        The value used from the command line (``BACKBONE=vit_small_patch16_224.dino``).
+    label : str
+        What the toolbox shows.
+    timm_name : str
+        The timm architecture (and pretrained tag) to create.
+    img_size : int or None
+        Model input size to create the model with, where the timm default is needlessly large on a CPU
+        (DINOv2 defaults to 518); position embeddings are resampled by timm.
+    torchgeo_weights : str or None
+        ``"ViTSmall16_Weights.SENTINEL2_ALL_DINO"``: weights from TorchGeo instead of timm's hub.
+    """
+
+    key: str
+    label: str
+    timm_name: str
+    img_size: int | None = None
+    torchgeo_weights: str | None = None
+    notes: str = field(default="", compare=False)
+
+
+BACKBONES: tuple[Backbone, ...] = (
+    Backbone("vit_small_patch14_reg4_dinov2.lvd142m", "DINOv2 ViT-S/14 with registers (default)",
+             "vit_small_patch14_reg4_dinov2.lvd142m", img_size=224),
+    Backbone("vit_small_patch14_dinov2.lvd142m", "DINOv2 ViT-S/14", "vit_small_patch14_dinov2.lvd142m", img_size=224),
+    Backbone("vit_small_patch16_dinov3.lvd1689m", "DINOv3 ViT-S/16", "vit_small_patch16_dinov3.lvd1689m", img_size=224),
+    Backbone("vit_small_patch16_224.dino", "DINO ViT-S/16", "vit_small_patch16_224.dino"),
+    Backbone("vit_base_patch16_224.dino", "DINO ViT-B/16", "vit_base_patch16_224.dino"),
+    Backbone("vit_base_patch16_224.mae", "MAE ViT-B/16", "vit_base_patch16_224.mae"),
+    Backbone("vit_tiny_patch16_224.augreg_in21k", "ViT-Tiny/16 (ImageNet-21k, fastest)",
+             "vit_tiny_patch16_224.augreg_in21k"),
+    Backbone("ssl4eo_s12_vit_small_patch16_224.sentinel2_all_dino",
+             "SSL4EO-S12 Sentinel-2 ViT-S/16 DINO (TorchGeo, 13 bands)", "vit_small_patch16_224",
+             torchgeo_weights="ViTSmall16_Weights.SENTINEL2_ALL_DINO",
+             notes="expects the 13 Sentinel-2 L1C bands in order B1..B12 with B8A, reflectance x 10000"),
+    Backbone("ssl4eo_s12_vit_small_patch16_224.sentinel2_all_moco",
+             "SSL4EO-S12 Sentinel-2 ViT-S/16 MoCo (TorchGeo, 13 bands)", "vit_small_patch16_224",
+             torchgeo_weights="ViTSmall16_Weights.SENTINEL2_ALL_MOCO",
+             notes="expects the 13 Sentinel-2 L1C bands in order B1..B12 with B8A, reflectance x 10000"),
+)
+BACKBONE_KEYS = tuple(b.key for b in BACKBONES)
+
+
+def backbone(key: str) -> Backbone | None:
+    return next((b for b in BACKBONES if b.key == key), None)
+
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: How overlapping tiles are merged; see engine.merge.
+MERGE_METHODS = ("average", "first", "last", "min", "max", "centre", "cosine")
+#: How pixel values are scaled before the model; see engine.normalize.
+NORMALIZATIONS = ("auto", "model", "dataset", "none")
+
+#: scikit-learn decompositions and manifolds that share the fit/transform API, plus UMAP (umap-learn).
+#: Methods in REDUCTION_TRANSDUCTIVE cannot transform new points: fitted on the sample, the rest of the
+#: pixels get the embedding of their nearest sampled neighbours.
+REDUCTION_METHODS = (
+    "PCA", "UMAP", "IncrementalPCA", "KernelPCA", "TruncatedSVD", "FastICA", "FactorAnalysis", "NMF",
+    "MiniBatchNMF", "SparsePCA", "MiniBatchSparsePCA", "MiniBatchDictionaryLearning",
+    "LatentDirichletAllocation", "Isomap", "LocallyLinearEmbedding", "SpectralEmbedding", "TSNE", "MDS",
+)
+REDUCTION_TRANSDUCTIVE = ("SpectralEmbedding", "TSNE", "MDS")
+#: Methods that need non-negative input: scaled to [0, 1] instead of standardised.
+NONNEGATIVE_METHODS = ("NMF", "MiniBatchNMF", "LatentDirichletAllocation")
+
+#: scikit-learn clusterers (and GaussianMixture) with the common API, plus HDBSCAN (hdbscan package).
+CLUSTER_METHODS = (
+    "KMeans", "HDBSCAN", "MiniBatchKMeans", "BisectingKMeans", "Birch", "GaussianMixture", "MeanShift",
+    "AffinityPropagation", "DBSCAN", "OPTICS", "AgglomerativeClustering", "SpectralClustering",
+)
+CLUSTER_TRANSDUCTIVE = ("DBSCAN", "OPTICS", "AgglomerativeClustering", "SpectralClustering")

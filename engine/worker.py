@@ -1,0 +1,88 @@
+"""Worker entry point: ``python -m engine.worker TOOL PARAMS.json``.
+
+Runs one tool with the parameters read from a JSON file and reports through JSON-lines events on stdout
+(see :mod:`engine.events`). Exit status: 0 success, 1 the tool failed (an ``error`` event was written),
+2 bad command line.
+
+Tools are looked up lazily so that ``diagnostics`` works even when, say, torch is broken.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+import traceback
+
+from .errors import IamapError
+from .events import Reporter, claim_stdout
+
+#: tool name -> "module:function" (relative to this package). Each function takes (params, reporter) and
+#: returns the outputs dict sent in the ``result`` event.
+TOOLS = {
+    "encoder": "encode:run_encoder",
+    "reduction": "reduce:run_reduction",
+    "cluster": "cluster:run_cluster",
+    "similarity": "similarity:run_similarity",
+    "diagnostics": "diagnostics:run_diagnostics",
+    # Sleeps while reporting progress; exists so the cancel path can be tested without a model.
+    "sleep": "worker:run_sleep",
+}
+
+
+def run_sleep(params: dict, reporter: Reporter) -> dict:
+    """Test tool: report progress for ``seconds`` seconds, then return."""
+    seconds = float(params.get("seconds", 10))
+    start = time.monotonic()
+    while (elapsed := time.monotonic() - start) < seconds:
+        reporter.progress(100 * elapsed / seconds)
+        time.sleep(0.05)
+    return {"slept": seconds}
+
+
+def resolve_tool(name: str):
+    if name not in TOOLS:
+        raise KeyError(name)
+    module_name, function_name = TOOLS[name].split(":")
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    return getattr(module, function_name)
+
+
+def run_tool(name: str, params: dict, reporter: Reporter) -> int:
+    """Run ``name`` and report its result or error; return the process exit status."""
+    try:
+        tool = resolve_tool(name)
+        outputs = tool(params, reporter)
+    except IamapError as exc:
+        reporter.error(str(exc), traceback.format_exc())
+        return 1
+    except MemoryError:
+        reporter.error("Out of memory. Use a smaller EXTENT, BATCH_SIZE or SAMPLE_SIZE.", traceback.format_exc())
+        return 1
+    except Exception as exc:  # a bug: the message says so, the traceback goes to the log
+        reporter.error(f"Internal error in IAMAP's {name} tool: {type(exc).__name__}: {exc}", traceback.format_exc())
+        return 1
+    reporter.progress(100, force=True)
+    reporter.result(outputs or {})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] not in TOOLS:
+        print(f"usage: python -m engine.worker {{{','.join(TOOLS)}}} PARAMS.json", file=sys.stderr)
+        return 2
+    events = claim_stdout()
+    reporter = Reporter(events)
+    try:
+        with open(argv[1], encoding="utf-8") as f:
+            params = json.load(f)
+    except (OSError, ValueError) as exc:
+        reporter.error(f"Cannot read the parameter file {argv[1]}: {exc}")
+        return 2
+    return run_tool(argv[0], params, reporter)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

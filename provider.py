@@ -1,0 +1,27 @@
+"""The ``iamap`` Processing provider: one algorithm per tool module at the top of the plugin."""
+
+from __future__ import annotations
+
+from qgis.core import QgsProcessingProvider
+
+from .utils.algorithm import plugin_icon
+
+
+class IamapProvider(QgsProcessingProvider):
+    def id(self):
+        return "iamap"
+
+    def name(self):
+        return "IAMAP"
+
+    def longName(self):  # noqa: N802
+        return "IAMAP: deep-learning foundation models for rasters"
+
+    def icon(self):
+        return plugin_icon("iamap")
+
+    def loadAlgorithms(self):  # noqa: N802
+        from .diagnostics import DiagnosticsAlgorithm
+
+        for algorithm in (DiagnosticsAlgorithm(),):
+            self.addAlgorithm(algorithm)

@@ -1,0 +1,38 @@
+# Shared set-up steps of the README's commands (sourced, not run).
+# ensure_qgis: QGIS 3.22+ with qgis_process and PyQGIS; on Debian/Ubuntu as root it is installed with apt.
+# ensure_worker_env [--dev]: IAMAP's worker environment (fast no-op when up to date).
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
+
+qgis_process_bin() {
+  # Debian's /usr/bin/qgis_process wrapper passes an option 3.22 rejects; the .bin is the real program.
+  if [ -x /usr/bin/qgis_process.bin ]; then echo /usr/bin/qgis_process.bin; else command -v qgis_process || true; fi
+}
+
+ensure_qgis() {
+  if [ -n "$(qgis_process_bin)" ] && /usr/bin/python3 -c "import qgis.core" 2>/dev/null; then return; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== Installing QGIS with apt (about a minute)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      qgis python3-qgis qgis-providers python3-venv >/dev/null
+  else
+    echo "QGIS is missing. Install QGIS >= 3.22 with its Python bindings and qgis_process, e.g. on Debian/Ubuntu:" >&2
+    echo "  sudo apt-get install --no-install-recommends qgis python3-qgis qgis-providers python3-venv" >&2
+    echo "or see https://qgis.org/download/ for other systems." >&2
+    exit 1
+  fi
+}
+
+ensure_worker_env() {
+  if ! /usr/bin/python3 -c "import venv, ensurepip" 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    fi
+  fi
+  echo "== IAMAP worker environment"
+  (cd "$REPO" && /usr/bin/python3 -m engine.environment install "$@")
+  WORKER_PYTHON="$(cd "$REPO" && /usr/bin/python3 -m engine.environment python)"
+  export WORKER_PYTHON
+}

@@ -1,0 +1,91 @@
+"""Fixtures that drive the real QGIS in subprocesses: ``qgis_process.bin`` and PyQGIS scripts.
+
+The plugin is installed for QGIS as a folder named ``iamap`` (a link to this checkout) in a temporary plugin
+path, with a throw-away HOME so the user's QGIS profile is never touched. The worker's Python is the one
+running pytest (the worker environment), passed through ``IAMAP_PYTHON``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+QGIS_PROCESS = "/usr/bin/qgis_process.bin" if Path("/usr/bin/qgis_process.bin").exists() else shutil.which("qgis_process")
+QGIS_PYTHON = "/usr/bin/python3"
+
+
+class Qgis:
+    """Runs ``qgis_process`` and PyQGIS scripts with the plugin installed."""
+
+    def __init__(self, root: Path):
+        self.plugins = root / "plugins"
+        self.plugins.mkdir()
+        (self.plugins / "iamap").symlink_to(REPO, target_is_directory=True)
+        self.home = root / "home"
+        self.home.mkdir()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+        self.env.update(HOME=str(self.home), QT_QPA_PLATFORM="offscreen", QGIS_PLUGINPATH=str(self.plugins),
+                        IAMAP_PYTHON=sys.executable, XDG_RUNTIME_DIR=str(root))
+        self.env["PATH"] = ":".join(p for p in self.env.get("PATH", "").split(":") if "worker-env" not in p)
+
+    def process(self, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([QGIS_PROCESS, *args], capture_output=True, text=True, timeout=timeout,
+                              env={**self.env, **(env or {})}, cwd=str(self.home))
+
+    def run(self, algorithm: str, params: dict, env: dict | None = None, timeout: float = 600) -> dict:
+        """``qgis_process run ALG --json`` with parameters as ``--NAME=VALUE``; returns the parsed JSON.
+
+        Fails the test with QGIS's output when the algorithm fails.
+        """
+        args = ["run", algorithm, "--json"]
+        for key, value in params.items():
+            for item in value if isinstance(value, list) else [value]:
+                args.append(f"--{key}={item}")
+        result = self.process(*args, env=env, timeout=timeout)
+        if result.returncode != 0:
+            raise AlgorithmFailed(result)
+        return json.loads(result.stdout[result.stdout.index("{"):])
+
+    def pyqgis(self, body: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Run ``body`` in QGIS's Python after starting QGIS, Processing and the plugin (as a script user would)."""
+        prelude = textwrap.dedent(f"""
+            import sys
+            from qgis.core import QgsApplication
+            app = QgsApplication([], False)
+            app.initQgis()
+            sys.path.insert(0, "/usr/share/qgis/python/plugins")
+            sys.path.insert(0, {str(self.plugins)!r})
+            from processing.core.Processing import Processing
+            Processing.initialize()
+            import processing
+            import iamap
+            plugin = iamap.classFactory(None)
+            plugin.initProcessing()
+        """)
+        script = prelude + textwrap.dedent(body)
+        return subprocess.run([QGIS_PYTHON, "-c", script], capture_output=True, text=True, timeout=timeout,
+                              env={**self.env, **(env or {})}, cwd=str(self.home))
+
+
+class AlgorithmFailed(AssertionError):
+    def __init__(self, result: subprocess.CompletedProcess):
+        self.result = result
+        super().__init__(f"qgis_process failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def qgis(tmp_path_factory) -> Qgis:
+    if not QGIS_PROCESS or not Path(QGIS_PYTHON).exists():
+        pytest.fail("QGIS is not installed: run scripts/run_tests.sh, which installs it")
+    runner = Qgis(tmp_path_factory.mktemp("qgis"))
+    enabled = runner.process("plugins", "enable", "iamap")
+    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    return runner

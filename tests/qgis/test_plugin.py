@@ -1,0 +1,114 @@
+"""The plugin as QGIS sees it: metadata, provider, help, diagnostics, the missing-environment message, cancel."""
+
+from __future__ import annotations
+
+import configparser
+import json
+
+import pytest
+
+from .conftest import REPO, AlgorithmFailed
+
+pytestmark = pytest.mark.qgis
+
+REQUIRED_METADATA = ("name", "qgisMinimumVersion", "description", "about", "version", "author", "email", "repository",
+                     "tracker", "homepage", "tags", "category", "icon", "experimental", "changelog",
+                     "hasProcessingProvider")
+
+
+def test_metadata_has_every_field_the_plugin_repository_requires():
+    parser = configparser.ConfigParser()
+    parser.read(REPO / "metadata.txt")
+    general = parser["general"]
+    missing = [key for key in REQUIRED_METADATA if not general.get(key, "").strip()]
+    assert not missing
+    assert general["hasProcessingProvider"] == "yes"
+    assert general["qgisMinimumVersion"] == "3.22"
+    assert (REPO / general["icon"]).exists()
+
+
+def test_qgis_process_lists_the_iamap_algorithms(qgis):
+    listing = qgis.process("list").stdout
+    assert "IAMAP" in listing
+    for algorithm in ("iamap:diagnostics",):
+        assert algorithm in listing
+
+
+def test_help_explains_every_parameter(qgis):
+    text = qgis.process("help", "iamap:diagnostics").stdout
+    assert "Paste the report into bug reports" in text
+    assert "OUTPUT" in text and "Optional JSON file receiving the report" in text
+
+
+def test_diagnostics_reports_both_sides(qgis, tmp_path):
+    report_path = tmp_path / "report.json"
+    result = qgis.run("iamap:diagnostics", {"OUTPUT": report_path})
+    report = json.loads(report_path.read_text())
+    assert report == json.loads(result["results"]["REPORT"])
+    assert report["qgis side"]["qgis"].startswith("3.")
+    assert report["qgis side"]["worker environment ready"] is True
+    worker = report["worker side"]
+    for key in ("torch", "timm", "sklearn", "umap", "hdbscan", "numpy", "rasterio", "cuda available"):
+        assert key in worker
+    assert worker["torch"].startswith("2.")
+    assert worker["hdbscan"] != "unknown"
+
+
+def test_plugin_loads_without_environment_and_tools_say_how_to_install(qgis, tmp_path):
+    no_env = {"IAMAP_PYTHON": "", "IAMAP_ENV_DIR": str(tmp_path / "nothing-here")}
+    listing = qgis.process("list", env=no_env)
+    assert listing.returncode == 0 and "iamap:diagnostics" in listing.stdout
+    result = qgis.run("iamap:diagnostics", {}, env=no_env)
+    error = json.loads(result["results"]["REPORT"])["worker side"]["error"]
+    assert "not installed" in error and "python3 -m engine.environment install" in error
+
+
+def test_cancel_kills_the_worker_within_one_second(qgis):
+    script = """
+        import os, threading, time
+        from qgis.core import QgsProcessingFeedback
+        from iamap.utils.worker_runner import run_worker, WorkerCancelled
+        feedback = QgsProcessingFeedback()
+        progress = []
+        feedback.progressChanged.connect(progress.append)
+        cancelled_at = []
+        def cancel():
+            cancelled_at.append(time.monotonic())
+            feedback.cancel()
+        threading.Timer(3.0, cancel).start()
+        try:
+            run_worker("sleep", {"seconds": 60}, feedback)
+            print("NOT CANCELLED")
+        except WorkerCancelled:
+            print(f"DELAY {time.monotonic() - cancelled_at[0]:.3f}")
+            print(f"PROGRESS {max(progress):.1f}")
+        """
+    result = qgis.pyqgis(script)
+    assert "DELAY" in result.stdout, result.stdout + result.stderr
+    delay = float(result.stdout.split("DELAY ")[1].split()[0])
+    assert delay < 1.0
+    assert float(result.stdout.split("PROGRESS ")[1].split()[0]) > 0  # progress was relayed before the cancel
+    assert "engine.worker sleep" not in _processes()
+
+
+def test_worker_error_becomes_a_processing_exception_with_the_message_only(qgis):
+    script = """
+        from qgis.core import QgsProcessingFeedback, QgsProcessingException
+        from iamap.utils.algorithm import IamapAlgorithm
+        class Probe(IamapAlgorithm):
+            pass
+        try:
+            Probe().run_engine("sleep", {"seconds": "not a number"}, QgsProcessingFeedback())
+        except QgsProcessingException as exc:
+            print("MESSAGE", exc)
+        """
+    result = qgis.pyqgis(script)
+    message = result.stdout.split("MESSAGE ", 1)[1]
+    assert "could not convert string to float" in message
+    assert "Traceback" not in message
+
+
+def _processes() -> str:
+    import subprocess
+
+    return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
