@@ -22,6 +22,7 @@ class IamapProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self):  # noqa: N802
         from .diagnostics import DiagnosticsAlgorithm
+        from .encoder import EncoderAlgorithm
 
-        for algorithm in (DiagnosticsAlgorithm(),):
+        for algorithm in (EncoderAlgorithm(), DiagnosticsAlgorithm()):
             self.addAlgorithm(algorithm)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
+from qgis.core import QgsCoordinateReferenceSystem, QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine.errors import EnvironmentProblem
@@ -69,3 +69,31 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
             if exc.details:
                 feedback.pushConsoleInfo(exc.details)
             raise QgsProcessingException(str(exc)) from None
+
+    # Parameter helpers shared by the tools -------------------------------------------------------------
+
+    def raster_path(self, parameters, name, context) -> tuple[str, object]:
+        """The file behind a raster parameter (the worker reads files, not QGIS layers)."""
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None:
+            raise QgsProcessingException(f"{name}: no raster layer given or it could not be loaded.")
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(f"{name}: layer {layer.name()!r} is not a file raster (provider "
+                                         f"{layer.providerType()}); save it as a GeoTIFF first (Export > Save As).")
+        return layer.source().split("|")[0], layer
+
+    def bands(self, parameters, name, context) -> list[int] | None:
+        """Selected 1-based bands, or None for all bands."""
+        return [int(b) for b in self.parameterAsInts(parameters, name, context)] or None
+
+    def extent(self, parameters, name, context, crs: QgsCoordinateReferenceSystem) -> list[float] | None:
+        """The extent parameter in ``crs`` as [xmin, ymin, xmax, ymax], or None when not set."""
+        if parameters.get(name) in (None, ""):
+            return None
+        rect = self.parameterAsExtent(parameters, name, context, crs)
+        if rect.isNull() or rect.isEmpty():
+            return None
+        return [rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()]
+
+    def enum_string(self, parameters, name, context) -> str:
+        return self.parameterAsEnumString(parameters, name, context)

@@ -1,0 +1,337 @@
+"""The encoder tool: stream a raster through a backbone into one feature GeoTIFF.
+
+Pipeline: a reader thread reads one strip of tiles at a time (a windowed read of ``SIZE`` rows) and queues
+tiles; the main thread batches them across strip boundaries, normalises and resizes them on the device,
+runs the model, and merges each tile's feature block into :class:`~engine.merge.FeatureStrip`, which hands
+finished output rows to :class:`~engine.rasters.RowWriter`. Memory is bounded by a strip of tiles.
+
+Resume: the output is written as ``<name>.partial.tif`` next to a manifest ``<name>.partial.json`` holding
+the parameter hash and the rows on disk. Run again with the same parameters and it continues from there;
+the final name appears only when every row is written, with a ``<name>.iamap.json`` record beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, catalog
+from .errors import IamapError, ParameterError
+from .merge import FeatureStrip
+from .normalize import resolve_normalization
+from .rasters import (OUTPUT_OPTIONS, RowWriter, check_bands, check_output, extent_window, finalize, open_raster,
+                      partial_path, read_padded, remove_outputs, sidecar_path, write_json)
+from .tiling import TileGrid
+
+#: A feature cell is nodata when fewer than this fraction of its input pixels are valid.
+MIN_VALID_FRACTION = 0.5
+
+
+@dataclass
+class EncoderParams:
+    INPUT: str
+    OUTPUT: str
+    BANDS: list | None = None
+    EXTENT: list | None = None
+    SIZE: int = 224
+    STRIDE: int | None = None
+    BACKBONE: str = catalog.BACKBONE_KEYS[0]
+    BACKBONE_NAME: str = ""
+    PRETRAINED: bool = True
+    CKPT: str = ""
+    DEVICE: str = "auto"
+    CUDA_ID: int = 0
+    BATCH_SIZE: int = 8
+    PRECISION: str = "auto"
+    MERGE_METHOD: str = "average"
+    NORMALIZATION: str = "auto"
+    TARGET_CRS: str = ""
+    TARGET_RESOLUTION: float = 0.0
+    RESUME: bool = True
+
+    @classmethod
+    def from_dict(cls, params: dict) -> "EncoderParams":
+        known = {k: v for k, v in params.items() if k in cls.__dataclass_fields__ and v is not None}
+        p = cls(**known)
+        p.SIZE, p.BATCH_SIZE, p.CUDA_ID = int(p.SIZE), int(p.BATCH_SIZE), int(p.CUDA_ID)
+        p.STRIDE = p.SIZE if not p.STRIDE else int(p.STRIDE)
+        p.TARGET_RESOLUTION = float(p.TARGET_RESOLUTION or 0)
+        if p.SIZE < 8:
+            raise ParameterError("SIZE", f"{p.SIZE} px is too small; use at least 8 (224 is typical).")
+        if not 1 <= p.STRIDE <= p.SIZE:
+            raise ParameterError("STRIDE", f"{p.STRIDE} must be between 1 and SIZE ({p.SIZE}): a stride larger than "
+                                           "the tile would leave gaps. Use STRIDE = SIZE for no overlap.")
+        if p.BATCH_SIZE < 1:
+            raise ParameterError("BATCH_SIZE", "must be at least 1.")
+        for name, allowed in (("DEVICE", catalog.DEVICES), ("PRECISION", catalog.PRECISIONS),
+                              ("MERGE_METHOD", catalog.MERGE_METHODS), ("NORMALIZATION", catalog.NORMALIZATIONS)):
+            if getattr(p, name) not in allowed:
+                raise ParameterError(name, f"unknown value {getattr(p, name)!r}; choose one of {', '.join(allowed)}.")
+        if p.TARGET_RESOLUTION < 0:
+            raise ParameterError("TARGET_RESOLUTION", "must be positive (in units of the target CRS), or 0 to keep "
+                                                      "the input resolution.")
+        return p
+
+
+def choose_device(device: str, cuda_id: int):
+    import torch
+
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ParameterError("DEVICE", "cuda was asked for but PyTorch sees no CUDA GPU here; use cpu or auto.")
+        if not 0 <= cuda_id < torch.cuda.device_count():
+            raise ParameterError("CUDA_ID", f"GPU {cuda_id} does not exist; this machine has "
+                                            f"{torch.cuda.device_count()} (numbered from 0).")
+        return torch.device(f"cuda:{cuda_id}")
+    return torch.device("cpu")
+
+
+def choose_precision(precision: str, device) -> str:
+    """``auto``: bf16 on a CPU with native bf16 and on GPUs that have it, fp16 on older GPUs, else fp32."""
+    import torch
+
+    from .diagnostics import cpu_has_native_bf16
+
+    if precision != "auto":
+        if precision == "fp16" and device.type == "cpu":
+            raise ParameterError("PRECISION", "fp16 is for GPUs; on a CPU use bf16 or fp32.")
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def params_hash(record: dict) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def file_identity(path: str) -> dict:
+    stat = os.stat(path)
+    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+class TileReader(threading.Thread):
+    """Reads strips of tiles ahead of the model and queues ``(row, col, data, valid)`` items.
+
+    ``data`` is float32 (bands, SIZE, SIZE) and ``valid`` bool (bands, SIZE, SIZE); tiles with no valid pixel
+    are queued with ``data=None`` so they are counted but never run through the model. ``None`` ends the
+    stream; an exception is passed through the queue to be raised in the main thread.
+    """
+
+    def __init__(self, path: str, open_args: dict, bands: list[int], window, grid: TileGrid, first_row: int,
+                 prefetch_tiles: int):
+        super().__init__(daemon=True)
+        self.path, self.open_args, self.bands, self.window = path, open_args, bands, window
+        self.grid, self.first_row = grid, first_row
+        self.queue: queue.Queue = queue.Queue(maxsize=max(2 * grid.cols, prefetch_tiles))
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        g = self.grid
+        try:
+            with open_raster(self.path, **self.open_args) as src:
+                for row in range(self.first_row, g.rows):
+                    strip, valid = read_padded(src, self.bands, self.window, row * g.stride, g.size, 0,
+                                               (g.cols - 1) * g.stride + g.size)
+                    for col in range(g.cols):
+                        x = col * g.stride
+                        tile_valid = valid[:, :, x:x + g.size]
+                        tile = strip[:, :, x:x + g.size] if tile_valid.any() else None
+                        self._put((row, col, tile, tile_valid))
+                        if self.stopped.is_set():
+                            return
+        except BaseException as exc:  # surfaced by the consumer
+            self._put(exc)
+            return
+        self._put(None)
+
+    def _put(self, item) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+
+def run_encoder(params: dict, reporter) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    from .models import load_backbone
+
+    p = EncoderParams.from_dict(params)
+    output = check_output(p.OUTPUT)
+    open_args = {"target_crs": p.TARGET_CRS, "resolution": p.TARGET_RESOLUTION}
+    with open_raster(p.INPUT, **open_args) as src:
+        bands = check_bands(src, p.BANDS)
+        window = extent_window(src, p.EXTENT)
+        crs, window_transform = src.crs, src.window_transform(window)
+        input_dtype = src.dtypes[bands[0] - 1]
+        reporter.text(f"Input {Path(p.INPUT).name}: {src.width}x{src.height} px, {src.count} band(s) {input_dtype}, "
+                      f"{crs}; processing bands {bands} over a {window.width}x{window.height} px window.")
+        backbone = load_backbone(p.BACKBONE, p.BACKBONE_NAME, p.PRETRAINED, p.CKPT, in_chans=len(bands),
+                                 reporter=reporter)
+        grid = TileGrid.create(window.width, window.height, p.SIZE, p.STRIDE, *backbone.grid)
+        device = choose_device(p.DEVICE, p.CUDA_ID)
+        precision = choose_precision(p.PRECISION, device)
+        record = {
+            "tool": "encoder", "iamap_version": __version__, "input": file_identity(p.INPUT),
+            "bands": bands, "window": [window.col_off, window.row_off, window.width, window.height],
+            "size": p.SIZE, "stride": p.STRIDE, "model": backbone.name, "weights": backbone.weights,
+            "checkpoint": file_identity(p.CKPT) if p.CKPT else None, "merge": p.MERGE_METHOD,
+            "normalization": p.NORMALIZATION, "precision": precision, "target_crs": p.TARGET_CRS,
+            "target_resolution": p.TARGET_RESOLUTION,
+        }
+        digest = params_hash(record)
+        reporter.text(f"Model {backbone.name} ({backbone.weights}): input {backbone.input_size[0]}x"
+                      f"{backbone.input_size[1]}, {backbone.grid[0]}x{backbone.grid[1]} cells of {backbone.dim} "
+                      f"features per tile; one output pixel = {grid.cell_w:g}x{grid.cell_h:g} input pixels. "
+                      f"Device {device}, {precision}, batch {p.BATCH_SIZE}.")
+        if p.RESUME and _is_complete(output, digest):
+            reporter.text(f"{output} is already complete for these parameters (RESUME): nothing to do.")
+            return {"OUTPUT": str(output), "tiles": grid.count, "tiles_encoded": 0, "reused": True}
+        norm = resolve_normalization(p.NORMALIZATION, src, bands, window, backbone)
+        reporter.text(f"Normalisation {norm.describe()}")
+
+    partial, manifest = partial_path(output), partial_path(output).with_suffix(".json")
+    rows_done = _resume_point(partial, manifest, digest) if p.RESUME else 0
+    if rows_done:
+        reporter.text(f"Resuming: {rows_done} of {grid.out_height} output rows were already written.")
+    else:
+        partial.unlink(missing_ok=True)
+        _create_output(partial, grid, backbone, crs, window_transform, record, p)
+    write_json(manifest, {"hash": digest, "rows_done": rows_done, "total_rows": grid.out_height})
+
+    def durable(rows: int) -> None:
+        write_json(manifest, {"hash": digest, "rows_done": rows, "total_rows": grid.out_height})
+
+    first_row = grid.first_row_touching(rows_done) if rows_done else 0
+    writer = RowWriter(partial, next_row=rows_done, on_durable=durable)
+    strip = FeatureStrip(grid, backbone.dim, p.MERGE_METHOD, first_tile_row=first_row)
+    model = backbone.model.to(device)
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scale = torch.as_tensor(norm.scale, device=device).view(1, -1, 1, 1)
+    mean = torch.as_tensor(norm.mean, device=device).view(1, -1, 1, 1)
+    std = torch.as_tensor(norm.std, device=device).view(1, -1, 1, 1)
+    resize = tuple(backbone.input_size) != (p.SIZE, p.SIZE)
+
+    reader = TileReader(p.INPUT, open_args, bands, window, grid, first_row, prefetch_tiles=2 * p.BATCH_SIZE)
+    reader.start()
+    total = (grid.rows - first_row) * grid.cols
+    done = encoded = 0
+    current_row = first_row
+    started = last_report = time.monotonic()
+    finished = False
+    try:
+        while not finished:
+            batch = []
+            while len(batch) < p.BATCH_SIZE:
+                item = reader.queue.get()
+                if item is None:
+                    finished = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                row, col, tile, valid = item
+                if row != current_row:  # every tile of the rows before is merged: flush what they finished
+                    _flush_batch(batch, strip, backbone, model, device, autocast_dtype, scale, mean, std, resize,
+                                 grid, F, torch)
+                    encoded += len(batch)
+                    done += len(batch)
+                    batch = []
+                    writer.add(*strip.pop_rows(grid.rows_final_after(current_row)))
+                    current_row = row
+                if tile is None:
+                    done += 1
+                    continue
+                batch.append((row, col, tile, valid))
+            _flush_batch(batch, strip, backbone, model, device, autocast_dtype, scale, mean, std, resize, grid, F,
+                         torch)
+            encoded += len(batch)
+            done += len(batch)
+            reporter.progress(100 * done / max(total, 1))
+            now = time.monotonic()
+            if now - last_report > 5 or finished:
+                last_report = now
+                rate = encoded / max(now - started, 1e-9)
+                eta = (total - done) / rate if rate > 0 else float("nan")
+                reporter.text(f"Tiles {done}/{total} ({encoded} encoded, {rate:.1f} tiles/s, ETA {eta:.0f} s)")
+        writer.add(*strip.pop_rows(grid.out_height))
+        writer.close()
+    finally:
+        reader.stopped.set()
+    elapsed = time.monotonic() - started
+    record.update({"params_hash": digest, "feature_dim": backbone.dim, "width": grid.out_width,
+                   "height": grid.out_height, "parameters": asdict(p)})
+    finalize(partial, output, record)
+    manifest.unlink(missing_ok=True)
+    reporter.text(f"Wrote {output}: {grid.out_width}x{grid.out_height} px, {backbone.dim} bands, "
+                  f"{encoded} tiles in {elapsed:.1f} s ({encoded / max(elapsed, 1e-9):.1f} tiles/s).")
+    return {"OUTPUT": str(output), "tiles": grid.count, "tiles_encoded": encoded, "seconds": round(elapsed, 3),
+            "tiles_per_second": round(encoded / max(elapsed, 1e-9), 3), "feature_dim": backbone.dim,
+            "reused": False}
+
+
+def _flush_batch(batch, strip, backbone, model, device, autocast_dtype, scale, mean, std, resize, grid, F, torch):
+    """Run a batch of tiles through the model and merge their features."""
+    if not batch:
+        return
+    data = torch.from_numpy(np.stack([t[2] for t in batch])).to(device, non_blocking=True)
+    valid = torch.from_numpy(np.stack([t[3] for t in batch])).to(device, non_blocking=True)
+    x = (data * scale - mean) / std
+    x = torch.where(valid, x, torch.zeros((), device=device))  # nodata = the band mean
+    if resize:
+        x = F.interpolate(x, size=backbone.input_size, mode="bilinear", antialias=True, align_corners=False)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
+                                                enabled=autocast_dtype is not None):
+        features = backbone.features(x)
+    features = features.float().cpu().numpy()
+    pixel_valid = valid.any(dim=1, keepdim=True).float()
+    cell_valid = F.adaptive_avg_pool2d(pixel_valid, (grid.grid_h, grid.grid_w))
+    cell_valid = (cell_valid[:, 0] >= MIN_VALID_FRACTION).cpu().numpy()
+    for (row, col, _, _), feats, ok in zip(batch, features, cell_valid):
+        strip.add(feats, ok, row, col)
+
+
+def _create_output(path: Path, grid: TileGrid, backbone, crs, window_transform, record: dict, p: EncoderParams):
+    import rasterio
+    from affine import Affine
+
+    transform = window_transform * Affine.scale(grid.cell_w, grid.cell_h)
+    profile = dict(OUTPUT_OPTIONS, width=grid.out_width, height=grid.out_height, count=backbone.dim,
+                   dtype="float32", crs=crs, transform=transform, nodata=float("nan"))
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.descriptions = tuple(f"feature {i + 1}" for i in range(backbone.dim))
+        dst.update_tags(IAMAP_TOOL="encoder", IAMAP_VERSION=__version__, MODEL=backbone.name,
+                        WEIGHTS=backbone.weights, TILE_SIZE=p.SIZE, STRIDE=p.STRIDE, MERGE_METHOD=p.MERGE_METHOD,
+                        BANDS=",".join(map(str, record["bands"])), PRECISION=record["precision"],
+                        INPUT=record["input"]["path"])
+
+
+def _is_complete(output: Path, digest: str) -> bool:
+    sidecar = sidecar_path(output)
+    if not (output.exists() and sidecar.exists()):
+        return False
+    try:
+        return json.loads(sidecar.read_text()).get("params_hash") == digest
+    except ValueError:
+        return False
+
+
+def _resume_point(partial: Path, manifest: Path, digest: str) -> int:
+    if not (partial.exists() and manifest.exists()):
+        return 0
+    try:
+        state = json.loads(manifest.read_text())
+    except ValueError:
+        return 0
+    return int(state.get("rows_done", 0)) if state.get("hash") == digest else 0

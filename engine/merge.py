@@ -1,0 +1,114 @@
+"""Merging the feature blocks of overlapping tiles into output rows (see ``catalog.MERGE_METHODS``).
+
+``average``  true weighted mean (sum and count) of every tile covering a cell.
+``first`` / ``last``  the value from the first / last tile (in reading order) covering a cell.
+``min`` / ``max``  per-feature minimum / maximum over the covering tiles.
+``centre``  each cell from the tile whose centre region holds it: seamless, no averaging.
+``cosine``  weighted mean with a cosine (Hann) window, tile borders weigh least: removes seams.
+
+Only the output rows that tiles can still touch are held (one tile height plus one step), so memory is
+bounded by a band of tiles whatever the raster size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .catalog import MERGE_METHODS
+from .errors import ParameterError
+from .tiling import TileGrid
+
+_WEIGHTED = ("average", "centre", "cosine")
+#: Weight of cells outside a tile's centre region: they only count where no centre region reaches.
+_OUTSIDE = 1e-6
+
+
+def tile_weights(method: str, grid: TileGrid) -> np.ndarray:
+    gh, gw = grid.grid_h, grid.grid_w
+    if method == "cosine":
+        wy = np.sin(np.pi * (np.arange(gh) + 0.5) / gh) ** 2
+        wx = np.sin(np.pi * (np.arange(gw) + 0.5) / gw) ** 2
+        return (np.outer(wy, wx) + 1e-3).astype(np.float32)
+    weights = np.ones((gh, gw), np.float32)
+    if method == "centre":
+        weights[:] = _OUTSIDE
+        top, left = (gh - grid.step_h) // 2, (gw - grid.step_w) // 2
+        weights[top:top + grid.step_h, left:left + grid.step_w] = 1
+    return weights
+
+
+class FeatureStrip:
+    """Accumulator for the open output rows.
+
+    Parameters
+    ----------
+    grid : TileGrid
+    dim : int
+        Feature dimension (output bands).
+    method : str
+        One of ``catalog.MERGE_METHODS``.
+    first_tile_row : int
+        The tile row processing starts at (not 0 when resuming).
+    """
+
+    def __init__(self, grid: TileGrid, dim: int, method: str, first_tile_row: int = 0):
+        if method not in MERGE_METHODS:
+            raise ParameterError("MERGE_METHOD", f"unknown method {method!r}; choose one of {', '.join(MERGE_METHODS)}.")
+        self.grid, self.dim, self.method = grid, dim, method
+        self.base = first_tile_row * grid.step_h  # output row of buffer row 0
+        self.rows = grid.grid_h + grid.step_h
+        width = grid.out_width
+        self.values = np.zeros((dim, self.rows, width), np.float32)
+        self.weights = np.zeros((self.rows, width), np.float32)  # summed weights, or tile counts
+        self.tile_weights = tile_weights(method, grid)
+
+    def add(self, features: np.ndarray, cell_valid: np.ndarray, tile_row: int, tile_col: int) -> None:
+        """Merge one tile's ``features`` (dim, grid_h, grid_w); cells where ``cell_valid`` is False are skipped."""
+        g = self.grid
+        top = tile_row * g.step_h - self.base
+        left = tile_col * g.step_w
+        h = min(g.grid_h, g.out_height - (top + self.base), self.rows - top)
+        w = min(g.grid_w, g.out_width - left)
+        if h <= 0 or w <= 0:
+            return
+        feats = features[:, :h, :w]
+        valid = cell_valid[:h, :w]
+        values = self.values[:, top:top + h, left:left + w]
+        seen = self.weights[top:top + h, left:left + w]
+        if self.method in _WEIGHTED:
+            weight = self.tile_weights[:h, :w] * valid
+            values += feats * weight
+            seen += weight
+            return
+        if self.method == "last":
+            take = valid
+        elif self.method == "first":
+            take = valid & (seen == 0)
+        else:
+            better = feats < values if self.method == "min" else feats > values
+            take = valid & ((seen == 0) | better)  # per feature for min/max
+        np.copyto(values, feats, where=np.broadcast_to(take, values.shape))
+        seen += valid
+
+    def pop_rows(self, end_row: int) -> tuple[int, np.ndarray]:
+        """Hand out the finished output rows from the buffer start up to ``end_row`` (exclusive).
+
+        Returns the output row of the first row handed out and an array (dim, k, out_width) with NaN where no
+        valid tile contributed.
+        """
+        k = max(0, min(end_row - self.base, self.rows))
+        start = self.base
+        seen = self.weights[:k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if self.method in _WEIGHTED:
+                rows = self.values[:, :k] / seen
+            else:
+                rows = self.values[:, :k].copy()
+        rows[:, seen == 0] = np.nan
+        # shift the open rows up
+        self.values[:, :self.rows - k] = self.values[:, k:].copy()
+        self.values[:, self.rows - k:] = 0
+        self.weights[:self.rows - k] = self.weights[k:].copy()
+        self.weights[self.rows - k:] = 0
+        self.base += k
+        return start, rows

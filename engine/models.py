@@ -1,0 +1,328 @@
+"""Loading backbones (timm names, ``hf-hub:`` repos, TorchGeo weights, local checkpoints) and getting a
+feature grid out of them.
+
+Token handling comes from the model itself: ``num_prefix_tokens`` (class and register tokens) are dropped
+and the patch tokens are laid out on the model's own ``patch_embed.grid_size``, so non-square grids work;
+models whose ``forward_features`` already returns a map (NCHW, or NHWC such as some of timm's) are used
+as they are. The grid and feature size are read from one dummy forward at load time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import catalog
+from .errors import ModelLoadError, ParameterError
+
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+#: Wrappers training scripts put around a state dict.
+_STATE_DICT_KEYS = ("state_dict", "model", "model_state_dict", "module", "teacher", "network")
+#: Prefixes training frameworks add to every key.
+_KEY_PREFIXES = ("module.", "model.", "backbone.", "encoder.", "_orig_mod.")
+
+
+@dataclass
+class Backbone:
+    """A loaded model ready to encode tiles.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        In eval mode, on the CPU until the caller moves it.
+    name : str
+        What was asked for (curated key, timm name or ``hf-hub:`` id).
+    weights : str
+        Where the weights came from, for the output's metadata.
+    input_size : tuple[int, int]
+        Model input (height, width) in pixels; tiles are resized to it.
+    grid : tuple[int, int]
+        Feature cells (rows, columns) per tile.
+    dim : int
+        Feature dimension.
+    in_chans : int
+    mean, std : tuple of float or None
+        The model's normalisation (in the units after ``input_scale``), one value per input channel.
+    input_scale : float or None
+        Factor from raw pixel values to the units of ``mean``/``std`` (1/255 for ImageNet models on 8-bit data).
+    """
+
+    model: object
+    name: str
+    weights: str
+    input_size: tuple[int, int]
+    grid: tuple[int, int]
+    dim: int
+    in_chans: int
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+    input_scale: float | None
+
+    def features(self, batch):
+        """Run ``batch`` (N, C, H, W) through the model; return features as (N, dim, grid_h, grid_w)."""
+        return tokens_to_map(self.model.forward_features(batch), self.model, self.dim, self.grid)
+
+
+def tokens_to_map(output, model, dim: int | None = None, grid: tuple[int, int] | None = None):
+    """Turn whatever ``forward_features`` returned into an NCHW feature map."""
+    if isinstance(output, (list, tuple)):
+        output = output[-1]
+    if isinstance(output, dict):
+        output = output.get("x_norm_patchtokens", next(iter(output.values())))
+    if output.ndim == 4:
+        channels_last = (dim is not None and output.shape[1] != dim and output.shape[-1] == dim) or \
+            getattr(model, "output_fmt", "NCHW") == "NHWC"
+        return output.permute(0, 3, 1, 2) if channels_last else output
+    if output.ndim != 3:
+        raise ModelLoadError(f"Unsupported model output of shape {tuple(output.shape)}: IAMAP needs patch tokens "
+                             "(N, tokens, dim) or a feature map (N, C, H, W).")
+    prefix = int(getattr(model, "num_prefix_tokens", 0) or 0)
+    tokens = output[:, prefix:, :]
+    if grid is None:
+        patch_embed = getattr(model, "patch_embed", None)
+        grid = tuple(getattr(patch_embed, "grid_size", ()) or ())
+    if len(grid) != 2 or grid[0] * grid[1] != tokens.shape[1]:
+        raise ModelLoadError(f"The model returned {tokens.shape[1]} patch tokens after {prefix} prefix tokens, "
+                             f"which does not match its patch grid {grid}; this architecture is not supported.")
+    n, _, d = tokens.shape
+    return tokens.transpose(1, 2).reshape(n, d, grid[0], grid[1])
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _go_offline_if_unreachable() -> None:
+    """Without network, make huggingface_hub use its cache at once instead of retrying for a minute."""
+    if os.environ.get("HF_HUB_OFFLINE") or hub_reachable():
+        return
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        import huggingface_hub.constants as hf_constants
+
+        hf_constants.HF_HUB_OFFLINE = True
+    except ImportError:
+        pass
+
+
+def hf_cache_dir() -> str:
+    try:
+        import huggingface_hub.constants as hf_constants
+
+        return str(hf_constants.HF_HUB_CACHE)
+    except ImportError:
+        return os.path.join(os.path.expanduser("~"), ".cache", "huggingface", "hub")
+
+
+def check_model_name(name: str) -> None:
+    """Raise a ParameterError suggesting close names when timm does not know ``name``."""
+    import timm
+
+    if name.startswith("hf-hub:") or timm.is_model(name):
+        return
+    candidates = sorted(set(timm.list_models()) | set(timm.list_pretrained()))
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
+    hint = f" Close names: {', '.join(close)}." if close else " See timm.list_models() for the names."
+    raise ParameterError("BACKBONE_NAME", f"unknown model {name!r}.{hint} Models from the Hugging Face hub are "
+                                          "written hf-hub:owner/repository.")
+
+
+def load_backbone(backbone: str, backbone_name: str = "", pretrained: bool = True, checkpoint: str = "",
+                  in_chans: int = 3, reporter=None) -> Backbone:
+    """Create the model for ``backbone_name`` (when given) or the curated ``backbone`` and load its weights.
+
+    Parameters
+    ----------
+    backbone : str
+        A key of ``catalog.BACKBONES``.
+    backbone_name : str
+        Free text that overrides ``backbone``: any timm name, or ``hf-hub:owner/repo``.
+    pretrained : bool
+        Load the published weights (timm hub, Hugging Face cache or TorchGeo). False: random weights.
+    checkpoint : str
+        Local weights file; replaces the published weights.
+    in_chans : int
+        Input bands; first-layer weights are adapted when the weights have another band count.
+    """
+    import torch
+    import timm
+
+    name = (backbone_name or "").strip() or backbone
+    entry = catalog.backbone(name)
+    timm_name = entry.timm_name if entry else name
+    check_model_name(timm_name)
+    if checkpoint:
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise ParameterError("CKPT", f"checkpoint file {checkpoint} does not exist.")
+        if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+            raise ParameterError("CKPT", f"{path.name}: unsupported checkpoint type; use one of "
+                                         f"{', '.join(CHECKPOINT_SUFFIXES)}.")
+    use_hub = pretrained and not checkpoint and not (entry and entry.torchgeo_weights)
+    if use_hub or timm_name.startswith("hf-hub:"):
+        _go_offline_if_unreachable()
+    kwargs = {"num_classes": 0, "in_chans": in_chans}
+    if entry and entry.img_size:
+        kwargs["img_size"] = entry.img_size
+    try:
+        model = timm.create_model(timm_name, pretrained=use_hub, **kwargs)
+    except TypeError as exc:  # architectures without img_size
+        kwargs.pop("img_size", None)
+        try:
+            model = timm.create_model(timm_name, pretrained=use_hub, **kwargs)
+        except Exception:
+            raise _weights_error(name, exc) from None
+    except Exception as exc:
+        raise _weights_error(name, exc) from None
+    weights = f"{name} (published weights)" if use_hub else f"{name} (random initialisation)"
+    input_scale = None
+    if checkpoint:
+        load_state_dict(model, read_checkpoint(checkpoint), source=f"CKPT {Path(checkpoint).name}")
+        weights = f"checkpoint {Path(checkpoint).resolve()}"
+    elif pretrained and entry and entry.torchgeo_weights:
+        load_state_dict(model, _torchgeo_state_dict(entry), source=entry.torchgeo_weights)
+        weights = f"TorchGeo {entry.torchgeo_weights}"
+    if entry and entry.torchgeo_weights:
+        input_scale = 1 / 10000  # SSL4EO-S12 weights were trained on reflectance / 10000
+    if not pretrained and not checkpoint and reporter is not None:
+        reporter.warning("PRETRAINED is false: the model has random weights, so the features are not meaningful "
+                         "(use this for tests or with a checkpoint only).")
+    model.eval()
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    input_size = _input_size(model, cfg)
+    mean = std = None
+    if not (entry and entry.torchgeo_weights) and cfg.get("mean") and cfg.get("std"):
+        mean = tuple(cfg["mean"][i % len(cfg["mean"])] for i in range(in_chans))
+        std = tuple(cfg["std"][i % len(cfg["std"])] for i in range(in_chans))
+    elif entry and entry.torchgeo_weights:
+        mean, std = (0.0,) * in_chans, (1.0,) * in_chans
+    with torch.inference_mode():
+        probe = tokens_to_map(model.forward_features(torch.zeros(1, in_chans, *input_size)), model)
+    return Backbone(model=model, name=name, weights=weights, input_size=input_size, grid=tuple(probe.shape[2:]),
+                    dim=int(probe.shape[1]), in_chans=in_chans, mean=mean, std=std, input_scale=input_scale)
+
+
+def _input_size(model, cfg: dict) -> tuple[int, int]:
+    patch_embed = getattr(model, "patch_embed", None)
+    img_size = getattr(patch_embed, "img_size", None)
+    if img_size:
+        return (int(img_size[0]), int(img_size[1])) if isinstance(img_size, (tuple, list)) else (img_size, img_size)
+    size = cfg.get("input_size", (3, 224, 224))
+    return int(size[1]), int(size[2])
+
+
+def _weights_error(name: str, exc: Exception) -> ModelLoadError:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:400]
+    offline = any(word in text.lower() for word in ("connection", "local cache", "offline", "resolve", "urlopen",
+                                                    "name or service", "network", "hub"))
+    if offline:
+        return ModelLoadError(
+            f"The weights of {name} could not be downloaded and are not in the local cache ({hf_cache_dir()}). "
+            "Connect to the internet once to download them, copy them into that cache, give a local weights file "
+            "in CKPT, or set PRETRAINED to false for random weights (tests only). Detail: " + text)
+    return ModelLoadError(f"Could not create the model {name}: {text}")
+
+
+def _torchgeo_state_dict(entry: catalog.Backbone) -> dict:
+    import torchgeo.models
+
+    enum_name, member = entry.torchgeo_weights.split(".")
+    weights = getattr(getattr(torchgeo.models, enum_name), member)
+    try:
+        return weights.get_state_dict(progress=False)
+    except Exception as exc:
+        import torch.hub
+
+        raise ModelLoadError(
+            f"The TorchGeo weights {entry.torchgeo_weights} could not be downloaded and are not in the torch hub "
+            f"cache ({os.path.join(torch.hub.get_dir(), 'checkpoints')}). Connect once, copy the file "
+            f"{weights.url.rsplit('/', 1)[-1]} there, or give it in CKPT. Detail: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def read_checkpoint(path: str) -> dict:
+    """Read a state dict safely (tensors only, no code) from .safetensors or a torch file."""
+    import torch
+
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(path, device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ParameterError("CKPT", f"{Path(path).name} could not be read as weights only (IAMAP never runs code "
+                                     f"from a checkpoint): {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+    for _ in range(3):  # unwrap {"state_dict": {...}} and friends
+        if isinstance(state, dict):
+            inner = next((state[k] for k in _STATE_DICT_KEYS if isinstance(state.get(k), dict)), None)
+            if inner is not None and not any(hasattr(v, "shape") for v in state.values()):
+                state = inner
+                continue
+        break
+    if not isinstance(state, dict) or not any(hasattr(v, "shape") for v in state.values()):
+        raise ParameterError("CKPT", f"{Path(path).name} holds no state dict (a mapping of parameter names to tensors).")
+    state = {k: v for k, v in state.items() if hasattr(v, "shape")}
+    for prefix in _KEY_PREFIXES:
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def load_state_dict(model, state: dict, source: str) -> None:
+    """Load ``state`` into ``model`` after timm's own fixes (position embedding size, input bands).
+
+    Raises ModelLoadError naming the missing, unexpected and mis-shaped keys.
+    """
+    try:
+        from timm.models import vision_transformer
+
+        if isinstance(model, vision_transformer.VisionTransformer):
+            state = vision_transformer.checkpoint_filter_fn(state, model)
+    except Exception:
+        pass  # the comparison below reports what still does not fit
+    own = model.state_dict()
+    state = _adapt_input_bands(state, own)
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own and not k.startswith(("head.", "fc_norm.", "head_drop."))]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own
+                  if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or mismatched:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)):
+            if keys:
+                parts.append(f"{label} ({len(keys)}): {', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}")
+        raise ModelLoadError(f"{source} does not fit the model: " + "; ".join(parts) +
+                             ". Check that BACKBONE / BACKBONE_NAME is the architecture the checkpoint was trained with.")
+    model.load_state_dict({k: state[k] for k in own}, strict=True)
+
+
+def _adapt_input_bands(state: dict, own: dict) -> dict:
+    """Fit first-layer weights trained on another band count to the model's bands.
+
+    One band: the sum over the trained bands (as timm does). Otherwise the trained bands are repeated
+    cyclically and cut to the new count, scaled so the layer's response keeps its magnitude.
+    """
+    import math
+
+    for key, target in own.items():
+        old = state.get(key)
+        if old is None or target.ndim != 4 or old.ndim != 4 or old.shape[1] == target.shape[1] \
+                or old.shape[0] != target.shape[0] or old.shape[2:] != target.shape[2:]:
+            continue
+        n_old, n_new = old.shape[1], target.shape[1]
+        if n_new == 1:
+            adapted = old.sum(dim=1, keepdim=True)
+        else:
+            adapted = old.repeat(1, math.ceil(n_new / n_old), 1, 1)[:, :n_new] * (n_old / n_new)
+        state = {**state, key: adapted.to(old.dtype)}
+    return state

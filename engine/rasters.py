@@ -1,0 +1,201 @@
+"""Raster input and output: opening with an optional warp, band and extent checks, strip reads, and
+GeoTIFF outputs that are written under a temporary name and renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from .errors import ParameterError
+
+#: Creation options of every float output: tiled, compressed, BigTIFF when needed, readable by QGIS 3.22.
+OUTPUT_OPTIONS = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 16, "compress": "deflate",
+                  "zlevel": 1, "predictor": 3, "interleave": "pixel", "bigtiff": "if_safer"}
+
+
+@contextlib.contextmanager
+def open_raster(path: str, target_crs: str = "", resolution: float = 0.0, parameter: str = "INPUT"):
+    """Open ``path``; with ``target_crs`` and/or ``resolution`` it is read through a warped view."""
+    try:
+        src = rasterio.open(path)
+    except Exception as exc:
+        raise ParameterError(parameter, f"cannot open {path} as a raster: {exc}") from None
+    with src:
+        if not target_crs and not resolution:
+            yield src
+            return
+        from rasterio.vrt import WarpedVRT
+        from rasterio.warp import calculate_default_transform
+
+        dst_crs = rasterio.crs.CRS.from_user_input(target_crs) if target_crs else src.crs
+        if src.crs is None:
+            raise ParameterError("TARGET_CRS", "the input raster has no CRS, so it cannot be reprojected.")
+        kwargs = {"resolution": resolution} if resolution else {}
+        transform, width, height = calculate_default_transform(src.crs, dst_crs, src.width, src.height,
+                                                               *src.bounds, **kwargs)
+        with WarpedVRT(src, crs=dst_crs, transform=transform, width=width, height=height,
+                       resampling=rasterio.enums.Resampling.bilinear, src_nodata=src.nodata,
+                       nodata=src.nodata) as vrt:
+            yield vrt
+
+
+def check_bands(src, bands, parameter: str = "BANDS") -> list[int]:
+    """1-based band numbers to read: all bands when ``bands`` is None."""
+    if bands is None:
+        return list(range(1, src.count + 1))
+    bands = [int(b) for b in bands]
+    if not bands:
+        raise ParameterError(parameter, "no band selected; select at least one band or leave the parameter empty "
+                                        "to use all bands.")
+    wrong = [b for b in bands if not 1 <= b <= src.count]
+    if wrong:
+        raise ParameterError(parameter, f"band(s) {wrong} do not exist: the raster has {src.count} band(s), "
+                                        f"numbered 1 to {src.count}.")
+    return bands
+
+
+def extent_window(src, extent, parameter: str = "EXTENT") -> Window:
+    """The window of whole pixels covering ``extent`` (xmin, ymin, xmax, ymax in the raster's CRS) inside the
+    raster; the whole raster when ``extent`` is None."""
+    full = Window(0, 0, src.width, src.height)
+    if not extent:
+        return full
+    xmin, ymin, xmax, ymax = map(float, extent)
+    if xmin >= xmax or ymin >= ymax:
+        raise ParameterError(parameter, f"empty extent {extent}: xmin must be < xmax and ymin < ymax.")
+    window = rasterio.windows.from_bounds(xmin, ymin, xmax, ymax, transform=src.transform)
+    col0, row0 = math.floor(window.col_off + 1e-6), math.floor(window.row_off + 1e-6)
+    col1 = math.ceil(window.col_off + window.width - 1e-6)
+    row1 = math.ceil(window.row_off + window.height - 1e-6)
+    col0, row0, col1, row1 = max(col0, 0), max(row0, 0), min(col1, src.width), min(row1, src.height)
+    if col0 >= col1 or row0 >= row1:
+        b = src.bounds
+        raise ParameterError(parameter, f"the extent ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g}) does not overlap the "
+                                        f"raster, whose bounds are ({b.left:g}, {b.bottom:g}, {b.right:g}, {b.top:g}) "
+                                        f"in {src.crs}.")
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def read_padded(src, bands: list[int], window: Window, row_off: int, height: int, col_off: int, width: int):
+    """Read rows/columns relative to ``window``, padding with invalid pixels where they leave it.
+
+    Returns (data float32 (bands, height, width), valid bool (bands, height, width)).
+    """
+    data = np.zeros((len(bands), height, width), np.float32)
+    valid = np.zeros((len(bands), height, width), bool)
+    r0, r1 = max(row_off, 0), min(row_off + height, window.height)
+    c0, c1 = max(col_off, 0), min(col_off + width, window.width)
+    if r0 >= r1 or c0 >= c1:
+        return data, valid
+    read = Window(window.col_off + c0, window.row_off + r0, c1 - c0, r1 - r0)
+    block = src.read(bands, window=read, out_dtype=np.float32)
+    ok = np.isfinite(block)
+    for i, band in enumerate(bands):
+        nodata = src.nodatavals[band - 1]
+        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+            ok[i] &= block[i] != np.float32(nodata)
+    data[:, r0 - row_off:r1 - row_off, c0 - col_off:c1 - col_off] = block
+    valid[:, r0 - row_off:r1 - row_off, c0 - col_off:c1 - col_off] = ok
+    return data, valid
+
+
+def partial_path(output: Path) -> Path:
+    """Where an output is written until it is complete (``out.tif`` -> ``out.partial.tif``)."""
+    return output.with_name(f"{output.stem}.partial{output.suffix or '.tif'}")
+
+
+def sidecar_path(output: Path) -> Path:
+    """The JSON record of the parameters that made an output (``out.tif`` -> ``out.iamap.json``)."""
+    return output.with_name(f"{output.stem}.iamap.json")
+
+
+def check_output(path: str, parameter: str = "OUTPUT") -> Path:
+    if not path:
+        raise ParameterError(parameter, "no output file given.")
+    output = Path(path)
+    if output.suffix.lower() not in (".tif", ".tiff"):
+        raise ParameterError(parameter, f"{output.name}: IAMAP writes GeoTIFF; give a file name ending in .tif.")
+    if not output.parent.exists():
+        output.parent.mkdir(parents=True, exist_ok=True)
+    return output
+
+
+def remove_outputs(output: Path) -> None:
+    for path in (output, output.with_name(output.name + ".aux.xml"), sidecar_path(output)):
+        path.unlink(missing_ok=True)
+
+
+def finalize(partial: Path, output: Path, record: dict) -> None:
+    """Move a complete ``partial`` file to ``output`` and write its sidecar record (atomic renames)."""
+    remove_outputs(output)
+    os.replace(partial, output)
+    aux = partial.with_name(partial.name + ".aux.xml")
+    if aux.exists():
+        os.replace(aux, output.with_name(output.name + ".aux.xml"))
+    write_json(sidecar_path(output), record)
+
+
+def write_json(path: Path, record: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+class RowWriter:
+    """Writes full-width rows of a GeoTIFF in order, in block-aligned chunks, and makes each chunk durable.
+
+    The file is reopened for every chunk and closed after it, so a killed process leaves on disk every row
+    reported through ``on_durable`` (the resume manifest relies on this).
+
+    Parameters
+    ----------
+    path : Path
+        An existing GeoTIFF (created with :data:`OUTPUT_OPTIONS`).
+    next_row : int
+        First row still to write.
+    on_durable : callable(int)
+        Called with the number of rows now safely on disk.
+    """
+
+    def __init__(self, path: Path, next_row: int = 0, on_durable=None):
+        self.path, self.next_row, self.on_durable = path, next_row, on_durable
+        with rasterio.open(path) as dst:
+            self.height, self.block = dst.height, dst.block_shapes[0][0]
+        self.pending: list[np.ndarray] = []
+
+    def add(self, first_row: int, rows: np.ndarray) -> None:
+        """Queue ``rows`` (bands, k, width) starting at ``first_row``; rows before ``next_row`` are skipped."""
+        queued = self.next_row + sum(p.shape[1] for p in self.pending)
+        skip = queued - first_row
+        if skip < 0:
+            raise ValueError(f"rows must come in order: expected row {queued}, got {first_row}")
+        if skip < rows.shape[1]:
+            self.pending.append(rows[:, skip:])
+        self._write(final=False)
+
+    def close(self) -> None:
+        self._write(final=True)
+
+    def _write(self, final: bool) -> None:
+        queued = sum(p.shape[1] for p in self.pending)
+        end = self.next_row + queued
+        if not final and end < self.height:
+            end -= end % self.block  # only whole blocks, so no block is written twice
+        count = end - self.next_row
+        if count <= 0:
+            return
+        data = np.concatenate(self.pending, axis=1)
+        with rasterio.open(self.path, "r+") as dst:
+            dst.write(data[:, :count], window=Window(0, self.next_row, data.shape[2], count))
+        self.pending = [data[:, count:]] if count < data.shape[1] else []
+        self.next_row = end
+        if self.on_durable is not None:
+            self.on_durable(end)
