@@ -306,7 +306,7 @@ def _create_output(path: Path, grid: TileGrid, backbone, crs, window_transform, 
     import rasterio
     from affine import Affine
 
-    transform = window_transform * Affine.scale(grid.cell_w, grid.cell_h)
+    transform = window_transform @ Affine.scale(grid.cell_w, grid.cell_h)
     profile = dict(OUTPUT_OPTIONS, width=grid.out_width, height=grid.out_height, count=backbone.dim,
                    dtype="float32", crs=crs, transform=transform, nodata=float("nan"))
     with rasterio.open(path, "w", **profile) as dst:

@@ -171,6 +171,7 @@ def load_backbone(backbone: str, backbone_name: str = "", pretrained: bool = Tru
     kwargs = {"num_classes": 0, "in_chans": in_chans}
     if entry and entry.img_size:
         kwargs["img_size"] = entry.img_size
+    torch.manual_seed(0)  # random initialisation (PRETRAINED false) is reproducible
     try:
         model = timm.create_model(timm_name, pretrained=use_hub, **kwargs)
     except TypeError as exc:  # architectures without img_size

@@ -1,0 +1,218 @@
+"""The encoder engine on generated rasters and the shared Sentinel-2 scene."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+
+from engine import encode as encode_module
+from engine import models
+from engine.encode import run_encoder
+from engine.errors import IamapError, ModelLoadError, ParameterError
+from engine.events import Reporter
+
+from ..fixtures import random_raster, write_raster
+
+TINY = "vit_tiny_patch16_224"  # 192 features, 14x14 cells per 224 px tile
+
+
+def encode(tmp_path, input_path, name="out.tif", **params):
+    reporter = Reporter()
+    params = {"INPUT": str(input_path), "OUTPUT": str(tmp_path / name), "BACKBONE_NAME": TINY, "PRETRAINED": False,
+              "PRECISION": "fp32", **params}
+    outputs = run_encoder(params, reporter)
+    return outputs, reporter
+
+
+def read(path):
+    with rasterio.open(path) as src:
+        return src.read(), src.profile, src.tags()
+
+
+def test_output_grid_is_the_feature_grid_aligned_with_the_input(tmp_path):
+    data = np.random.default_rng(1).integers(1, 250, (3, 500, 700)).astype("uint8")
+    data[:, :160, :160] = 0  # a nodata corner: 10 x 10 feature cells
+    path = write_raster(tmp_path / "in.tif", data, nodata=0)
+    outputs, reporter = encode(tmp_path, path)
+    features, profile, tags = read(outputs["OUTPUT"])
+    assert features.shape == (192, 32, 44)  # ceil(500 / 16), ceil(700 / 16)
+    assert profile["crs"].to_epsg() == 32633 and profile["dtype"] == "float32"
+    assert tuple(profile["transform"])[:6] == (160.0, 0.0, 500_000.0, 0.0, -160.0, 4_000_000.0)
+    assert np.isnan(profile["nodata"])
+    assert np.isnan(features[:, :10, :10]).all()  # nodata stays nodata
+    assert np.isfinite(features[:, 10:31, 10:]).all()
+    assert np.isnan(features[:, 31]).all()  # last row: 4 of 16 pixel rows inside the raster
+    assert tags["MODEL"] == TINY and tags["TILE_SIZE"] == "224" and tags["IAMAP_VERSION"]
+    record = json.loads((tmp_path / "out.iamap.json").read_text())
+    assert record["parameters"]["BACKBONE_NAME"] == TINY and record["feature_dim"] == 192
+    assert not (tmp_path / "out.partial.tif").exists() and not (tmp_path / "out.partial.json").exists()
+    assert any("random weights" in e["message"] for e in reporter.events if e["type"] == "warning")
+
+
+def test_all_nodata_tiles_are_not_run_through_the_model(tmp_path):
+    data = np.zeros((1, 224, 448), "uint16")
+    data[:, :, 224:] = 500
+    outputs, _ = encode(tmp_path, write_raster(tmp_path / "in.tif", data, nodata=0))
+    assert outputs["tiles"] == 2 and outputs["tiles_encoded"] == 1
+
+
+def patch_local_model(monkeypatch):
+    """A ViT with no attention blocks and no position embedding: each cell's features depend only on its own
+    16 x 16 pixels, so every tiling and merge method must give the same output."""
+    real = models.load_backbone
+
+    def load(*args, **kwargs):
+        backbone = real(*args, **kwargs)
+        import timm
+        import torch
+
+        torch.manual_seed(0)
+        model = timm.create_model(TINY, pretrained=False, num_classes=0, depth=0, in_chans=backbone.in_chans).eval()
+        model.pos_embed.data.zero_()
+        backbone.model = model
+        return backbone
+
+    monkeypatch.setattr(models, "load_backbone", load)
+
+
+@pytest.mark.parametrize("merge", ["average", "first", "last", "min", "max", "centre", "cosine"])
+def test_overlapping_tiles_agree_with_a_plain_tiling_for_a_local_model(tmp_path, monkeypatch, merge):
+    patch_local_model(monkeypatch)
+    path = random_raster(tmp_path / "in.tif", 600, 460)
+    plain, _, _ = read(encode(tmp_path, path, "plain.tif")[0]["OUTPUT"])
+    overlapped, _, _ = read(encode(tmp_path, path, f"{merge}.tif", STRIDE=112, MERGE_METHOD=merge)[0]["OUTPUT"])
+    np.testing.assert_allclose(overlapped, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_overlap_changes_a_real_models_output_and_average_is_a_true_mean(tmp_path):
+    path = random_raster(tmp_path / "in.tif", 448, 224)
+    plain, _, _ = read(encode(tmp_path, path, "plain.tif")[0]["OUTPUT"])
+    overlapped, _, _ = read(encode(tmp_path, path, "avg.tif", STRIDE=112)[0]["OUTPUT"])
+    first, _, _ = read(encode(tmp_path, path, "first.tif", STRIDE=112, MERGE_METHOD="first")[0]["OUTPUT"])
+    last, _, _ = read(encode(tmp_path, path, "last.tif", STRIDE=112, MERGE_METHOD="last")[0]["OUTPUT"])
+    # cells 0-6: only the first tile; cells 7-13: tiles 1 and 2 (of 3 along x): mean of first and last
+    np.testing.assert_allclose(overlapped[:, :, :7], plain[:, :, :7], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(overlapped[:, :, 7:14], (first[:, :, 7:14] + last[:, :, 7:14]) / 2, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(overlapped[:, :, 7:14], plain[:, :, 7:14])
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_an_interruption_gives_the_uninterrupted_result(tmp_path, monkeypatch):
+    path = random_raster(tmp_path / "in.tif", 300, 900, seed=3)  # 57 output rows: 3 chunks of 16 + 9
+    expected, _, _ = read(encode(tmp_path, path, "ref.tif")[0]["OUTPUT"])
+
+    class FailingWriter(encode_module.RowWriter):
+        def _write(self, final):
+            super()._write(final)
+            if self.next_row >= 32:
+                raise Interrupt()
+
+    monkeypatch.setattr(encode_module, "RowWriter", FailingWriter)
+    with pytest.raises(Interrupt):
+        encode(tmp_path, path, "out.tif")
+    assert not (tmp_path / "out.tif").exists()  # never looks complete
+    assert json.loads((tmp_path / "out.partial.json").read_text())["rows_done"] == 32
+    monkeypatch.setattr(encode_module, "RowWriter", FailingWriter.__mro__[1])
+    outputs, reporter = encode(tmp_path, path, "out.tif")
+    messages = [e["message"] for e in reporter.events if e["type"] == "text"]
+    assert any("Resuming: 32 of 57" in m for m in messages)
+    assert outputs["tiles_encoded"] < outputs["tiles"]
+    np.testing.assert_array_equal(read(outputs["OUTPUT"])[0], expected)
+    assert not (tmp_path / "out.partial.tif").exists()
+
+
+def test_a_complete_output_is_reused_and_other_parameters_recompute(tmp_path):
+    path = random_raster(tmp_path / "in.tif", 224, 224)
+    encode(tmp_path, path)
+    again, _ = encode(tmp_path, path)
+    assert again["reused"] is True
+    changed, _ = encode(tmp_path, path, STRIDE=112)
+    assert changed["reused"] is False and changed["tiles"] == 1
+    without_resume, _ = encode(tmp_path, path, RESUME=False)
+    assert without_resume["reused"] is False
+
+
+def test_one_band_raster_smaller_than_a_tile(tmp_path):
+    path = random_raster(tmp_path / "in.tif", 100, 60, bands=1, dtype="uint16")
+    outputs, _ = encode(tmp_path, path)
+    features, profile, _ = read(outputs["OUTPUT"])
+    assert features.shape == (192, 4, 7) and np.isfinite(features[:, :3, :6]).all()
+
+
+def test_sentinel2_scene_with_11_bands(tmp_path, assets):
+    outputs, reporter = encode(tmp_path, assets / "test.tif", BANDS=None)
+    features, profile, _ = read(outputs["OUTPUT"])
+    with rasterio.open(assets / "test.tif") as src:
+        assert src.count == 11
+        assert features.shape == (192, int(np.ceil(src.height / 16)), int(np.ceil(src.width / 16)))
+        assert profile["crs"] == src.crs
+        assert profile["transform"].c == src.transform.c and profile["transform"].f == src.transform.f
+        assert profile["transform"].a == src.transform.a * 16
+    assert 0 < np.isnan(features[0]).mean() < 0.5  # the scene's nodata border
+    assert any("Normalisation dataset" in e["message"] for e in reporter.events if e["type"] == "text")
+
+
+def test_band_subset_and_extent(tmp_path, assets):
+    with rasterio.open(assets / "test.tif") as src:
+        left, top = src.transform.c, src.transform.f
+    extent = [left + 2000, top - 3000, left + 5000, top - 1000]  # 300 x 200 px
+    outputs, _ = encode(tmp_path, assets / "test.tif", BANDS=[4, 3, 2], EXTENT=extent)
+    features, profile, _ = read(outputs["OUTPUT"])
+    assert features.shape == (192, 13, 19)
+    assert (profile["transform"].c, profile["transform"].f) == (left + 2000, top - 1000)
+
+
+@pytest.mark.parametrize("params, parameter, text", [
+    ({"BANDS": []}, "BANDS", "no band selected"),
+    ({"BANDS": [1, 5]}, "BANDS", "band(s) [5] do not exist"),
+    ({"EXTENT": [0, 0, 10, 10]}, "EXTENT", "does not overlap the raster"),
+    ({"STRIDE": 300}, "STRIDE", "must be between 1 and SIZE"),
+    ({"STRIDE": 100}, "STRIDE", "multiple of 16 px"),
+    ({"BACKBONE_NAME": "vit_smal_patch16_224"}, "BACKBONE_NAME", "Close names: vit_small_patch16_224"),
+    ({"CKPT": "/nowhere/weights.pth"}, "CKPT", "does not exist"),
+    ({"OUTPUT": "out.png"}, "OUTPUT", "give a file name ending in .tif"),
+    ({"PRECISION": "fp16", "DEVICE": "cpu"}, "PRECISION", "fp16 is for GPUs"),
+])
+def test_bad_parameters_name_the_parameter_and_the_fix(tmp_path, params, parameter, text):
+    path = random_raster(tmp_path / "in.tif", 300, 300, bands=3)
+    if "OUTPUT" in params:
+        params["OUTPUT"] = str(tmp_path / params["OUTPUT"])
+    with pytest.raises(ParameterError) as info:
+        encode(tmp_path, path, **params)
+    assert info.value.parameter == parameter and text in str(info.value)
+    assert not list(tmp_path.glob("out*"))
+
+
+def test_missing_weights_offline_give_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    path = random_raster(tmp_path / "in.tif", 224, 224)
+    with pytest.raises(ModelLoadError, match="could not be downloaded and are not in the local cache.*CKPT.*PRETRAINED"):
+        encode(tmp_path, path, BACKBONE_NAME="", BACKBONE="vit_tiny_patch16_224.augreg_in21k", PRETRAINED=True)
+
+
+def test_missing_torchgeo_weights_say_where_the_cache_is(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(ModelLoadError, match=r"TorchGeo weights ViTSmall16_Weights.SENTINEL2_ALL_DINO.*torch hub"):
+        models.load_backbone("ssl4eo_s12_vit_small_patch16_224.sentinel2_all_dino", in_chans=13)
+
+
+def test_every_curated_backbone_exists_in_timm():
+    import timm
+
+    from engine import catalog
+
+    for entry in catalog.BACKBONES:
+        assert timm.is_model(entry.timm_name), entry.key
+    assert len({b.key for b in catalog.BACKBONES}) == len(catalog.BACKBONES)
+
+
+def test_error_is_an_iamap_error_not_a_traceback(tmp_path):
+    with pytest.raises(IamapError):
+        encode(tmp_path, tmp_path / "missing.tif")

@@ -1,0 +1,46 @@
+"""Small generated rasters and vectors for the tests (TorchGeo's habit: data made by code, not shipped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+UTM_ORIGIN = (500_000.0, 4_000_000.0)
+
+
+def write_raster(path: Path, data: np.ndarray, crs: str = "EPSG:32633", res: float = 10.0, nodata=None,
+                 origin: tuple[float, float] = UTM_ORIGIN) -> Path:
+    """Write ``data`` (bands, rows, cols) as a GeoTIFF with its top-left corner at ``origin``."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype=data.dtype, crs=crs, transform=from_origin(*origin, res, res), nodata=nodata) as dst:
+        dst.write(data)
+    return Path(path)
+
+
+def random_raster(path: Path, width: int, height: int, bands: int = 3, dtype="uint8", seed: int = 0, **kwargs) -> Path:
+    rng = np.random.default_rng(seed)
+    high = 250 if np.dtype(dtype) == np.uint8 else 10000
+    return write_raster(path, rng.integers(1, high, (bands, height, width)).astype(dtype), **kwargs)
+
+
+def regions_raster(path: Path, width: int = 256, height: int = 256, bands: int = 8, regions: int = 4, seed: int = 0,
+                   noise: float = 0.05, nodata_corner: int = 0) -> tuple[Path, np.ndarray]:
+    """A float32 'feature' raster made of vertical stripes with distinct mean vectors.
+
+    Returns the path and the (height, width) label image; ``nodata_corner`` pixels square at the top-left are
+    NaN (the raster's nodata), labelled -1.
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (regions, bands))
+    labels = np.repeat(np.arange(regions), int(np.ceil(width / regions)))[:width]
+    labels = np.broadcast_to(labels, (height, width)).copy()
+    data = centres[labels].transpose(2, 0, 1) + rng.normal(0, noise, (bands, height, width))
+    data = data.astype(np.float32)
+    if nodata_corner:
+        data[:, :nodata_corner, :nodata_corner] = np.nan
+        labels[:nodata_corner, :nodata_corner] = -1
+    return write_raster(path, data, nodata=float("nan")), labels
