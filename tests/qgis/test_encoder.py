@@ -1,0 +1,159 @@
+"""``iamap:encoder`` through the real QGIS: qgis_process, processing.run, a .model3 chain, cancel and resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+
+from ..fixtures import random_raster
+from .conftest import AlgorithmFailed
+
+pytestmark = pytest.mark.qgis
+TINY = {"BACKBONE_NAME": "vit_tiny_patch16_224", "PRETRAINED": "false"}
+
+
+def test_qgis_process_encodes_the_sentinel2_scene(qgis, assets, tmp_path):
+    out = tmp_path / "features.tif"
+    result = qgis.run("iamap:encoder", {"INPUT": assets / "test.tif", **TINY, "OUTPUT": out})
+    assert result["results"]["OUTPUT"] == str(out)
+    with rasterio.open(out) as features, rasterio.open(assets / "test.tif") as src:
+        assert features.count == 192 and features.crs == src.crs
+        assert features.shape == (int(np.ceil(src.height / 16)), int(np.ceil(src.width / 16)))
+        assert features.transform.a == 160 and (features.transform.c, features.transform.f) == \
+            (src.transform.c, src.transform.f)
+
+
+def test_help_lists_every_parameter_with_an_explanation(qgis):
+    text = qgis.process("help", "iamap:encoder").stdout
+    for parameter in ("INPUT", "BANDS", "EXTENT", "SIZE", "STRIDE", "BACKBONE", "BACKBONE_NAME", "PRETRAINED", "CKPT",
+                      "DEVICE", "CUDA_ID", "BATCH_SIZE", "PRECISION", "MERGE_METHOD", "NORMALIZATION", "TARGET_CRS",
+                      "TARGET_RESOLUTION", "RESUME", "OUTPUT"):
+        assert f"<b>{parameter}</b>:" in text, parameter
+    assert "vit_small_patch14_reg4_dinov2.lvd142m" in text and "SSL4EO-S12" in text
+
+
+def test_bad_stride_fails_with_a_message_naming_the_parameter(qgis, tmp_path):
+    path = random_raster(tmp_path / "in.tif", 300, 300)
+    with pytest.raises(AlgorithmFailed) as info:
+        qgis.run("iamap:encoder", {"INPUT": path, **TINY, "STRIDE": 100, "OUTPUT": tmp_path / "out.tif"})
+    assert "STRIDE: 100 px does not fall on the feature grid" in info.value.result.stdout + info.value.result.stderr
+
+
+def test_missing_environment_fails_at_once_with_the_install_command(qgis, tmp_path):
+    path = random_raster(tmp_path / "in.tif", 100, 100)
+    no_env = {"IAMAP_PYTHON": "", "IAMAP_ENV_DIR": str(tmp_path / "nothing-here")}
+    with pytest.raises(AlgorithmFailed) as info:
+        qgis.run("iamap:encoder", {"INPUT": path, **TINY, "OUTPUT": tmp_path / "out.tif"}, env=no_env)
+    text = info.value.result.stdout + info.value.result.stderr
+    assert "IAMAP's Python environment is not installed" in text and "python3 -m engine.environment install" in text
+
+
+def test_processing_run_with_an_extent_in_another_crs(qgis, assets, tmp_path):
+    out = tmp_path / "part.tif"
+    script = f"""
+        from qgis.core import QgsRectangle, QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsProject
+        from qgis.core import QgsRasterLayer
+        layer = QgsRasterLayer({str(assets / 'test.tif')!r}, "scene")
+        e = layer.extent()
+        inner = QgsRectangle(e.xMinimum() + 2000, e.yMinimum() + 1000, e.xMinimum() + 5000, e.yMinimum() + 3000)
+        wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+        box = QgsCoordinateTransform(layer.crs(), wgs84, QgsProject.instance()).transformBoundingBox(inner)
+        extent = f"{{box.xMinimum()}},{{box.xMaximum()}},{{box.yMinimum()}},{{box.yMaximum()}} [EPSG:4326]"
+        result = processing.run("iamap:encoder", {{"INPUT": layer, "EXTENT": extent, "BANDS": [3, 2, 1],
+                                  "BACKBONE_NAME": "vit_tiny_patch16_224", "PRETRAINED": False, "OUTPUT": {str(out)!r}}})
+        print("INNER", inner.xMinimum(), inner.yMinimum(), inner.xMaximum(), inner.yMaximum())
+        print("RESULT", result["OUTPUT"])
+        """
+    result = qgis.pyqgis(script)
+    assert "RESULT" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    inner = [float(v) for v in result.stdout.split("INNER ")[1].split()[:4]]
+    with rasterio.open(out) as features:
+        assert features.count == 192
+        b = features.bounds
+        # the reprojected box contains the inner rectangle; the output covers it, snapped outward to whole pixels
+        assert b.left <= inner[0] and b.bottom <= inner[1] and b.right >= inner[2] and b.top >= inner[3]
+        assert b.right - b.left < 3000 + 2 * 160 + 500
+
+
+def test_model3_chain_encoder_then_raster_statistics(qgis, tmp_path):
+    path = random_raster(tmp_path / "in.tif", 448, 224)
+    model_file = tmp_path / "chain.model3"
+    script = f"""
+        import json
+        from qgis.core import (QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
+                               QgsProcessingModelChildParameterSource, QgsProcessingModelParameter,
+                               QgsProcessingParameterRasterLayer, QgsProcessingModelOutput)
+        model = QgsProcessingModelAlgorithm("encode_and_measure", "iamap tests")
+        model.addModelParameter(QgsProcessingParameterRasterLayer("raster", "raster"),
+                                QgsProcessingModelParameter("raster"))
+        encode = QgsProcessingModelChildAlgorithm("iamap:encoder")
+        encode.setChildId("encode")
+        encode.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("raster")])
+        encode.addParameterSources("BACKBONE_NAME", [QgsProcessingModelChildParameterSource.fromStaticValue("vit_tiny_patch16_224")])
+        encode.addParameterSources("PRETRAINED", [QgsProcessingModelChildParameterSource.fromStaticValue(False)])
+        model.addChildAlgorithm(encode)
+        stats = QgsProcessingModelChildAlgorithm("native:rasterlayerstatistics")
+        stats.setChildId("stats")
+        stats.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromChildOutput("encode", "OUTPUT")])
+        stats.addParameterSources("BAND", [QgsProcessingModelChildParameterSource.fromStaticValue(5)])
+        output = QgsProcessingModelOutput("stats_html", "stats")
+        output.setChildOutputName("OUTPUT_HTML_FILE")
+        stats.setModelOutputs({{"stats_html": output}})
+        model.addChildAlgorithm(stats)
+        assert model.toFile({str(model_file)!r})
+        loaded = QgsProcessingModelAlgorithm()
+        assert loaded.fromFile({str(model_file)!r})
+        from qgis.core import QgsProcessingContext, QgsProcessingFeedback
+        context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
+        results, ok = loaded.run({{"raster": {str(path)!r}, "stats:stats_html": {str(tmp_path / 'stats.html')!r}}}, context, feedback)
+        print("OK", ok, json.dumps({{k: str(v) for k, v in results.items()}}))
+        print("CHILD", json.dumps({{k: str(v) for k, v in results.get("CHILD_RESULTS", {{}}).get("stats", {{}}).items()}}))
+        """
+    result = qgis.pyqgis(script)
+    assert "OK True" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    assert model_file.exists() and "iamap:encoder" in model_file.read_text()
+    outputs = json.loads(result.stdout.split("OK True ")[1].splitlines()[0])
+    html = outputs["stats:stats_html"]
+    assert html.endswith(".html") and "Standard deviation" in open(html).read()
+
+
+def test_cancel_through_processing_run_then_resume(qgis, tmp_path):
+    path = random_raster(tmp_path / "big.tif", 2688, 2688)  # 144 tiles
+    out = tmp_path / "features.tif"
+    script = f"""
+        import threading, time
+        from qgis.core import QgsProcessingFeedback
+        from qgis.core import QgsProcessingException
+        feedback = QgsProcessingFeedback()
+        state = {{}}
+        def watch():
+            while feedback.progress() < 20:
+                time.sleep(0.05)
+            state["at"] = time.monotonic()
+            feedback.cancel()
+        threading.Thread(target=watch, daemon=True).start()
+        params = {{"INPUT": {str(path)!r}, "BACKBONE_NAME": "vit_tiny_patch16_224", "PRETRAINED": False,
+                   "BATCH_SIZE": 4, "OUTPUT": {str(out)!r}}}
+        try:
+            processing.run("iamap:encoder", params, feedback=feedback)
+            print("FINISHED")
+        except QgsProcessingException as exc:
+            print("CANCELLED", f"{{time.monotonic() - state['at']:.3f}}", exc)
+        """
+    result = qgis.pyqgis(script)
+    assert "CANCELLED" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    assert float(result.stdout.split("CANCELLED ")[1].split()[0]) < 1.0
+    assert not out.exists()
+    assert (tmp_path / "features.partial.tif").exists()
+    rows_done = json.loads((tmp_path / "features.partial.json").read_text())["rows_done"]
+    assert rows_done > 0
+    resumed = qgis.process("run", "iamap:encoder", f"--INPUT={path}", "--BACKBONE_NAME=vit_tiny_patch16_224",
+                           "--PRETRAINED=false", "--BATCH_SIZE=4", f"--OUTPUT={out}")
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert f"Resuming: {rows_done} of 168 output rows" in resumed.stdout + resumed.stderr
+    with rasterio.open(out) as features:
+        assert features.shape == (168, 168) and np.isfinite(features.read(1)).all()
+    assert not (tmp_path / "features.partial.tif").exists()
