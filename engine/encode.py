@@ -226,38 +226,31 @@ def run_encoder(params: dict, reporter) -> dict:
 
     reader = TileReader(p.INPUT, open_args, bands, window, grid, first_row, prefetch_tiles=2 * p.BATCH_SIZE)
     reader.start()
+    with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
+                                                enabled=autocast_dtype is not None):
+        # one warm-up call while the reader starts: kernel selection is not charged to the first tiles' rate
+        backbone.features(torch.zeros(min(p.BATCH_SIZE, grid.count), len(bands), *backbone.input_size, device=device))
     total = (grid.rows - first_row) * grid.cols
     done = encoded = 0
-    current_row = first_row
+    merge_state = {"row": first_row}
     started = last_report = time.monotonic()
     finished = False
     try:
         while not finished:
             batch = []
-            while len(batch) < p.BATCH_SIZE:
+            while len(batch) < p.BATCH_SIZE:  # batches run across tile rows: no short batch at row ends
                 item = reader.queue.get()
                 if item is None:
                     finished = True
                     break
                 if isinstance(item, BaseException):
                     raise item
-                row, col, tile, valid = item
-                if row != current_row:  # every tile of the rows before is merged: flush what they finished
-                    _flush_batch(batch, strip, backbone, model, device, autocast_dtype, scale, mean, std, resize,
-                                 grid, F, torch)
-                    encoded += len(batch)
-                    done += len(batch)
-                    batch = []
-                    writer.add(*strip.pop_rows(grid.rows_final_after(current_row)))
-                    current_row = row
-                if tile is None:
-                    done += 1
-                    continue
-                batch.append((row, col, tile, valid))
-            _flush_batch(batch, strip, backbone, model, device, autocast_dtype, scale, mean, std, resize, grid, F,
-                         torch)
+                done += 1
+                if item[2] is not None:
+                    batch.append(item)
+            _encode_batch(batch, strip, writer, merge_state, backbone, model, device, autocast_dtype, scale, mean,
+                          std, resize, grid, F, torch)
             encoded += len(batch)
-            done += len(batch)
             reporter.progress(100 * done / max(total, 1))
             now = time.monotonic()
             if now - last_report > 5 or finished:
@@ -281,8 +274,13 @@ def run_encoder(params: dict, reporter) -> dict:
             "reused": False}
 
 
-def _flush_batch(batch, strip, backbone, model, device, autocast_dtype, scale, mean, std, resize, grid, F, torch):
-    """Run a batch of tiles through the model and merge their features."""
+def _encode_batch(batch, strip, writer, merge_state, backbone, model, device, autocast_dtype, scale, mean, std,
+                  resize, grid, F, torch):
+    """Run a batch of tiles through the model and merge their features in reading order.
+
+    When a tile starts a new tile row, the rows the previous tile rows finished go to the writer first, so the
+    strip never holds more than one tile row's reach.
+    """
     if not batch:
         return
     data = torch.from_numpy(np.stack([t[2] for t in batch])).to(device, non_blocking=True)
@@ -299,6 +297,9 @@ def _flush_batch(batch, strip, backbone, model, device, autocast_dtype, scale, m
     cell_valid = F.adaptive_avg_pool2d(pixel_valid, (grid.grid_h, grid.grid_w))
     cell_valid = (cell_valid[:, 0] >= MIN_VALID_FRACTION).cpu().numpy()
     for (row, col, _, _), feats, ok in zip(batch, features, cell_valid):
+        if row != merge_state["row"]:
+            writer.add(*strip.pop_rows(grid.rows_final_after(row - 1)))
+            merge_state["row"] = row
         strip.add(feats, ok, row, col)
 
 

@@ -96,7 +96,8 @@ class FeatureStrip:
         Returns the output row of the first row handed out and an array (dim, k, out_width) with NaN where no
         valid tile contributed.
         """
-        k = max(0, min(end_row - self.base, self.rows))
+        wanted = max(0, end_row - self.base)
+        k = min(wanted, self.rows)
         start = self.base
         seen = self.weights[:k]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -105,10 +106,13 @@ class FeatureStrip:
             else:
                 rows = self.values[:, :k].copy()
         rows[:, seen == 0] = np.nan
+        if wanted > k:  # tile rows with no valid pixel were skipped: their rows are all nodata
+            gap = np.full((self.dim, wanted - k, rows.shape[2]), np.nan, np.float32)
+            rows = np.concatenate([rows, gap], axis=1)
         # shift the open rows up
         self.values[:, :self.rows - k] = self.values[:, k:].copy()
         self.values[:, self.rows - k:] = 0
         self.weights[:self.rows - k] = self.weights[k:].copy()
         self.weights[self.rows - k:] = 0
-        self.base += k
+        self.base += wanted
         return start, rows

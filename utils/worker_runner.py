@@ -107,7 +107,8 @@ def run_worker(tool: str, params: dict, feedback=None, python: str | Path | None
                                        **popen_options)
         except OSError as exc:
             raise EnvironmentProblem(f"Cannot start IAMAP's worker with {python}: {exc}") from exc
-        return _follow(process, feedback)
+        with process:  # closes the pipes however _follow ends
+            return _follow(process, feedback)
 
 
 def _follow(process: subprocess.Popen, feedback) -> dict:

@@ -59,6 +59,16 @@ def test_all_nodata_tiles_are_not_run_through_the_model(tmp_path):
     assert outputs["tiles"] == 2 and outputs["tiles_encoded"] == 1
 
 
+def test_a_band_of_empty_tile_rows_is_written_as_nodata(tmp_path):
+    data = np.full((3, 224 * 5, 224), 100, "uint8")
+    data[:, 224:224 * 4] = 0  # three tile rows of nodata: longer than the merge buffer
+    outputs, _ = encode(tmp_path, write_raster(tmp_path / "in.tif", data, nodata=0), BATCH_SIZE=1)
+    features = read(outputs["OUTPUT"])[0]
+    assert outputs["tiles_encoded"] == 2 and features.shape == (192, 70, 14)
+    assert np.isfinite(features[:, :14]).all() and np.isfinite(features[:, 56:]).all()
+    assert np.isnan(features[:, 14:56]).all()
+
+
 def patch_local_model(monkeypatch):
     """A ViT with no attention blocks and no position embedding: each cell's features depend only on its own
     16 x 16 pixels, so every tiling and merge method must give the same output."""
