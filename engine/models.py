@@ -101,8 +101,10 @@ def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
 
 def _go_offline_if_unreachable() -> None:
     """Without network, make huggingface_hub use its cache at once instead of retrying for a minute."""
-    if os.environ.get("HF_HUB_OFFLINE") or hub_reachable():
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if not offline and hub_reachable():
         return
+    # huggingface_hub reads the variable once, at import: set its constant too
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         import huggingface_hub.constants as hf_constants
