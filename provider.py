@@ -23,6 +23,7 @@ class IamapProvider(QgsProcessingProvider):
     def loadAlgorithms(self):  # noqa: N802
         from .diagnostics import DiagnosticsAlgorithm
         from .encoder import EncoderAlgorithm
+        from .similarity import SimilarityAlgorithm
 
-        for algorithm in (EncoderAlgorithm(), DiagnosticsAlgorithm()):
+        for algorithm in (EncoderAlgorithm(), SimilarityAlgorithm(), DiagnosticsAlgorithm()):
             self.addAlgorithm(algorithm)

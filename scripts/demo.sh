@@ -14,7 +14,7 @@ mkdir -p "$PLUGINS"
 ln -sfn "$REPO" "$PLUGINS/iamap"
 export QGIS_PLUGINPATH="$PLUGINS${QGIS_PLUGINPATH:+:$QGIS_PLUGINPATH}"
 QP="$(qgis_process_bin)"
-"$QP" plugins enable iamap >/dev/null
+"$QP" plugins enable iamap >/dev/null 2>&1 || true  # non-zero when already enabled
 
 SAMPLE="$REPO/docs/sample/sample_rgb.tif"
 PRETRAINED=true
@@ -26,6 +26,10 @@ fi
 
 echo "== iamap:encoder on $SAMPLE"
 "$QP" run iamap:encoder --INPUT="$SAMPLE" --PRETRAINED="$PRETRAINED" --OUTPUT="$OUT_DIR/features.tif"
+
+echo "== iamap:similarity of the features to points on the river"
+"$QP" run iamap:similarity --INPUT="$OUT_DIR/features.tif" --TEMPLATE="$REPO/docs/sample/river_points.geojson" \
+  --OUTPUT="$OUT_DIR/river_similarity.tif" --OUTPUT_POINTS="$OUT_DIR/river_points_used.gpkg"
 
 echo "== iamap:diagnostics"
 "$QP" run iamap:diagnostics --OUTPUT="$OUT_DIR/diagnostics.json" >/dev/null

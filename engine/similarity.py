@@ -1,0 +1,109 @@
+"""The similarity tool: cosine similarity of every pixel's vector to reference locations, in pure torch.
+
+``mean``  similarity to one prototype, the mean of the reference vectors (the default).
+``max``   the highest similarity over the reference vectors: similarity to the nearest reference.
+
+Block by block (strips of rows), float32 in [-1, 1], NaN where the input is nodata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import ParameterError
+from .rasters import (OUTPUT_OPTIONS, RowWriter, check_bands, check_output, extent_window, finalize, open_raster,
+                      partial_path, read_padded)
+from .vectors import pixel_values, read_reference_points
+
+AGGREGATIONS = ("mean", "max")
+BLOCK_ROWS = 64
+
+
+@dataclass
+class SimilarityParams:
+    INPUT: str
+    TEMPLATE: str
+    OUTPUT: str
+    BANDS: list | None = None
+    EXTENT: list | None = None
+    RANDOM_SAMPLES: int = 500
+    AGGREGATION: str = "mean"
+    OUTPUT_POINTS: str = ""
+    DEVICE: str = "cpu"
+    RANDOM_SEED: int = 0
+
+    @classmethod
+    def from_dict(cls, params: dict) -> "SimilarityParams":
+        p = cls(**{k: v for k, v in params.items() if k in cls.__dataclass_fields__ and v is not None})
+        p.RANDOM_SAMPLES = int(p.RANDOM_SAMPLES)
+        if p.RANDOM_SAMPLES < 0:
+            raise ParameterError("RANDOM_SAMPLES", "must be 0 or more.")
+        if p.AGGREGATION not in AGGREGATIONS:
+            raise ParameterError("AGGREGATION", f"unknown value {p.AGGREGATION!r}; choose mean or max.")
+        return p
+
+
+def cosine_similarity(pixels, references, aggregation: str):
+    """Cosine similarity of ``pixels`` (n, c) to ``references`` (m, c), aggregated to (n,). Torch tensors."""
+    import torch
+
+    pixels = torch.nn.functional.normalize(pixels, dim=1, eps=1e-12)
+    if aggregation == "mean":
+        prototype = torch.nn.functional.normalize(references.mean(dim=0, keepdim=True), dim=1, eps=1e-12)
+        return (pixels @ prototype.T)[:, 0]
+    references = torch.nn.functional.normalize(references, dim=1, eps=1e-12)
+    return (pixels @ references.T).amax(dim=1)
+
+
+def run_similarity(params: dict, reporter) -> dict:
+    import torch
+
+    from .encode import choose_device
+
+    p = SimilarityParams.from_dict(params)
+    output = check_output(p.OUTPUT)
+    device = choose_device(p.DEVICE, 0)
+    with open_raster(p.INPUT) as src:
+        bands = check_bands(src, p.BANDS)
+        window = extent_window(src, p.EXTENT)
+        points = read_reference_points(p.TEMPLATE, src.crs, p.RANDOM_SAMPLES, seed=p.RANDOM_SEED)
+        values, used = pixel_values(src, bands, window, points, reporter)
+        reporter.text(f"{len(used)} reference vector(s) of {len(bands)} band(s); aggregation {p.AGGREGATION}; "
+                      f"device {device}.")
+        references = torch.from_numpy(values).to(device)
+        profile = dict(OUTPUT_OPTIONS, width=window.width, height=window.height, count=1, dtype="float32",
+                       crs=src.crs, transform=src.window_transform(window), nodata=float("nan"))
+        partial = partial_path(output)
+        import rasterio
+
+        with rasterio.open(partial, "w", **profile) as dst:
+            dst.set_band_description(1, f"cosine similarity ({p.AGGREGATION})")
+            dst.update_tags(IAMAP_TOOL="similarity", IAMAP_VERSION=__version__, AGGREGATION=p.AGGREGATION,
+                            REFERENCES=len(used))
+        writer = RowWriter(partial)
+        low, high = np.inf, -np.inf
+        for row in range(0, window.height, BLOCK_ROWS):
+            h = min(BLOCK_ROWS, window.height - row)
+            data, valid = read_padded(src, bands, window, row, h, 0, window.width)
+            pixels = torch.from_numpy(data.reshape(len(bands), -1).T.copy()).to(device)
+            result = cosine_similarity(pixels, references, p.AGGREGATION).float().cpu().numpy().reshape(h, -1)
+            result[~valid.all(axis=0)] = np.nan
+            if np.isfinite(result).any():
+                low, high = min(low, float(np.nanmin(result))), max(high, float(np.nanmax(result)))
+            writer.add(row, result[None])
+            reporter.progress(100 * (row + h) / window.height)
+        writer.close()
+    finalize(partial, output, {"tool": "similarity", "iamap_version": __version__, "parameters": params,
+                               "references": len(used)})
+    outputs = {"OUTPUT": str(output), "references": len(used), "minimum": low, "maximum": high}
+    if p.OUTPUT_POINTS:
+        points_path = Path(p.OUTPUT_POINTS)
+        points_path.unlink(missing_ok=True)
+        used.assign(fid_source=used["source"].astype(int)).drop(columns=["source"]).to_file(points_path,
+                                                                                             driver="GPKG")
+        outputs["OUTPUT_POINTS"] = str(points_path)
+    return outputs

@@ -1,0 +1,98 @@
+"""The similarity engine on a generated feature raster with known regions, and on the shared scene."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from shapely.geometry import Point, box
+
+from engine.errors import IamapError
+from engine.events import Reporter
+from engine.similarity import run_similarity
+
+from ..fixtures import UTM_ORIGIN, regions_raster
+
+X0, Y0 = UTM_ORIGIN
+
+
+def pixel_centre(row, col, res=10.0):
+    return X0 + (col + 0.5) * res, Y0 - (row + 0.5) * res
+
+
+def write_vector(path, geometries, crs="EPSG:32633"):
+    gpd.GeoDataFrame({"id": range(len(geometries))}, geometry=geometries, crs=crs).to_file(path)
+    return str(path)
+
+
+def similarity(tmp_path, raster, template, **params):
+    reporter = Reporter()
+    outputs = run_similarity({"INPUT": str(raster), "TEMPLATE": template, "OUTPUT": str(tmp_path / "sim.tif"),
+                              "OUTPUT_POINTS": str(tmp_path / "used.gpkg"), **params}, reporter)
+    with rasterio.open(outputs["OUTPUT"]) as src:
+        return src.read(1), src, outputs, reporter
+
+
+def test_points_in_one_region_are_similar_there_and_not_elsewhere(tmp_path):
+    raster, labels = regions_raster(tmp_path / "f.tif", nodata_corner=20)
+    points = [Point(*pixel_centre(r, c)) for r, c in [(100, 10), (150, 40), (200, 60)]]  # region 0: cols 0-63
+    result, src, outputs, _ = similarity(tmp_path, raster, write_vector(tmp_path / "p.gpkg", points))
+    assert result.shape == labels.shape and src.crs.to_epsg() == 32633
+    assert np.isnan(result[labels == -1]).all()  # nodata stays nodata
+    inside, outside = result[labels == 0], result[labels > 0]
+    assert inside.min() > 0.95 and outside.max() < inside.min() - 0.2
+    assert outputs["references"] == 3 and len(gpd.read_file(tmp_path / "used.gpkg")) == 3
+
+
+def test_result_equals_a_plain_numpy_cosine(tmp_path):
+    raster, _ = regions_raster(tmp_path / "f.tif", 64, 48, bands=5, noise=0.5)
+    points = [Point(*pixel_centre(r, c)) for r, c in [(3, 3), (40, 60), (20, 30)]]
+    with rasterio.open(raster) as src:
+        data = src.read().reshape(5, -1).T
+    refs = np.array([data[3 * 64 + 3], data[40 * 64 + 60], data[20 * 64 + 30]])
+    unit = data / np.linalg.norm(data, axis=1, keepdims=True)
+    for aggregation in ("mean", "max"):
+        result, *_ = similarity(tmp_path, raster, write_vector(tmp_path / "p.gpkg", points), AGGREGATION=aggregation)
+        if aggregation == "mean":
+            prototype = refs.mean(0) / np.linalg.norm(refs.mean(0))
+            expected = unit @ prototype
+        else:
+            expected = (unit @ (refs / np.linalg.norm(refs, axis=1, keepdims=True)).T).max(1)
+        np.testing.assert_allclose(result.ravel(), expected, atol=1e-5)
+
+
+def test_polygons_in_another_crs_are_sampled_inside(tmp_path):
+    raster, labels = regions_raster(tmp_path / "f.tif")
+    region = box(X0 + 64 * 10 + 50, Y0 - 2000, X0 + 128 * 10 - 50, Y0 - 500)  # region 1
+    wgs84 = gpd.GeoSeries([region], crs="EPSG:32633").to_crs("EPSG:4326").iloc[0]
+    result, _, outputs, _ = similarity(tmp_path, raster, write_vector(tmp_path / "poly.gpkg", [wgs84], "EPSG:4326"),
+                                       RANDOM_SAMPLES=50)
+    assert outputs["references"] == 50
+    assert result[labels == 1].mean() > 0.95 and result[labels == 0].max() < 0.8
+    used = gpd.read_file(tmp_path / "used.gpkg")
+    assert used.crs.to_epsg() == 32633 and used.within(region.buffer(1)).all()
+
+
+def test_references_outside_are_dropped_with_a_count(tmp_path):
+    raster, _ = regions_raster(tmp_path / "f.tif")
+    points = [Point(*pixel_centre(10, 10)), Point(X0 - 500, Y0 + 500), Point(X0 + 1e5, Y0)]
+    _, _, outputs, reporter = similarity(tmp_path, raster, write_vector(tmp_path / "p.gpkg", points))
+    assert outputs["references"] == 1
+    assert any("2 reference point(s) outside" in e["message"] for e in reporter.events if e["type"] == "warning")
+
+
+def test_all_references_outside_is_a_clear_error(tmp_path):
+    raster, _ = regions_raster(tmp_path / "f.tif")
+    points = [Point(X0 - 500, Y0 + 500)]
+    with pytest.raises(IamapError, match="TEMPLATE: none of the 1 reference points lies on a valid pixel"):
+        similarity(tmp_path, raster, write_vector(tmp_path / "p.gpkg", points))
+    assert not (tmp_path / "sim.tif").exists()
+
+
+def test_template_shapefile_on_the_sentinel2_scene(tmp_path, assets):
+    result, src, outputs, reporter = similarity(tmp_path, assets / "test.tif", str(assets / "template.shp"))
+    assert 0 < outputs["references"] < 11
+    assert any("outside" in e["message"] for e in reporter.events if e["type"] == "warning")
+    finite = result[np.isfinite(result)]
+    assert finite.size and finite.min() >= -1.0001 and finite.max() <= 1.0001
