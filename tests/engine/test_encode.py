@@ -226,3 +226,13 @@ def test_every_curated_backbone_exists_in_timm():
 def test_error_is_an_iamap_error_not_a_traceback(tmp_path):
     with pytest.raises(IamapError):
         encode(tmp_path, tmp_path / "missing.tif")
+
+
+def test_target_crs_and_resolution_warp_the_input_first(tmp_path):
+    path = random_raster(tmp_path / "in.tif", 448, 448)
+    outputs, _ = encode(tmp_path, path, TARGET_RESOLUTION=20)
+    features, profile, _ = read(outputs["OUTPUT"])
+    assert features.shape == (192, 14, 14) and profile["transform"].a == 320
+    outputs, _ = encode(tmp_path, path, "wgs84.tif", TARGET_CRS="EPSG:4326")
+    _, profile, _ = read(outputs["OUTPUT"])
+    assert profile["crs"].to_epsg() == 4326 and abs(profile["transform"].c - 15.0) < 1
