@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessingParameterBand, QgsProcessingParameterBoolean,
+from qgis.core import (QgsProcessingParameterBand, QgsProcessingParameterBoolean,
                        QgsProcessingParameterCrs, QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
                        QgsProcessingParameterExtent, QgsProcessingParameterFile, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer,

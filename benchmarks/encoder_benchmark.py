@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--model", default="vit_small_patch16_224")
     parser.add_argument("--batch", type=int, default=8)
     args = parser.parse_args()
-    from engine.encode import choose_precision
+    from engine.devices import choose_precision
 
     import torch
 

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, catalog
-from .errors import IamapError, ParameterError
+from .devices import choose_device, choose_precision
+from .errors import ParameterError
 from .merge import FeatureStrip
 from .normalize import resolve_normalization
 from .rasters import (OUTPUT_OPTIONS, RowWriter, check_bands, check_output, extent_window, finalize, open_raster,
-                      partial_path, read_padded, remove_outputs, sidecar_path, write_json)
+                      partial_path, read_padded, sidecar_path, write_json)
 from .tiling import TileGrid
 
 #: A feature cell is nodata when fewer than this fraction of its input pixels are valid.
@@ -79,34 +80,6 @@ class EncoderParams:
             raise ParameterError("TARGET_RESOLUTION", "must be positive (in units of the target CRS), or 0 to keep "
                                                       "the input resolution.")
         return p
-
-
-def choose_device(device: str, cuda_id: int):
-    import torch
-
-    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise ParameterError("DEVICE", "cuda was asked for but PyTorch sees no CUDA GPU here; use cpu or auto.")
-        if not 0 <= cuda_id < torch.cuda.device_count():
-            raise ParameterError("CUDA_ID", f"GPU {cuda_id} does not exist; this machine has "
-                                            f"{torch.cuda.device_count()} (numbered from 0).")
-        return torch.device(f"cuda:{cuda_id}")
-    return torch.device("cpu")
-
-
-def choose_precision(precision: str, device) -> str:
-    """``auto``: bf16 on a CPU with native bf16 and on GPUs that have it, fp16 on older GPUs, else fp32."""
-    import torch
-
-    from .diagnostics import cpu_has_native_bf16
-
-    if precision != "auto":
-        if precision == "fp16" and device.type == "cpu":
-            raise ParameterError("PRECISION", "fp16 is for GPUs; on a CPU use bf16 or fp32.")
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
 def params_hash(record: dict) -> str:
@@ -163,9 +136,6 @@ class TileReader(threading.Thread):
 
 
 def run_encoder(params: dict, reporter) -> dict:
-    import torch
-    import torch.nn.functional as F
-
     from .models import load_backbone
 
     p = EncoderParams.from_dict(params)
@@ -209,30 +179,22 @@ def run_encoder(params: dict, reporter) -> dict:
     else:
         partial.unlink(missing_ok=True)
         _create_output(partial, grid, backbone, crs, window_transform, record, p)
-    write_json(manifest, {"hash": digest, "rows_done": rows_done, "total_rows": grid.out_height})
 
     def durable(rows: int) -> None:
         write_json(manifest, {"hash": digest, "rows_done": rows, "total_rows": grid.out_height})
 
+    durable(rows_done)
+
     first_row = grid.first_row_touching(rows_done) if rows_done else 0
     writer = RowWriter(partial, next_row=rows_done, on_durable=durable)
     strip = FeatureStrip(grid, backbone.dim, p.MERGE_METHOD, first_tile_row=first_row)
-    model = backbone.model.to(device)
-    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    scale = torch.as_tensor(norm.scale, device=device).view(1, -1, 1, 1)
-    mean = torch.as_tensor(norm.mean, device=device).view(1, -1, 1, 1)
-    std = torch.as_tensor(norm.std, device=device).view(1, -1, 1, 1)
-    resize = tuple(backbone.input_size) != (p.SIZE, p.SIZE)
-
+    tile_encoder = TileEncoder(backbone, device, precision, norm, p.SIZE, grid)
     reader = TileReader(p.INPUT, open_args, bands, window, grid, first_row, prefetch_tiles=2 * p.BATCH_SIZE)
     reader.start()
-    with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                                                enabled=autocast_dtype is not None):
-        # one warm-up call while the reader starts: kernel selection is not charged to the first tiles' rate
-        backbone.features(torch.zeros(min(p.BATCH_SIZE, grid.count), len(bands), *backbone.input_size, device=device))
+    tile_encoder.warm_up(min(p.BATCH_SIZE, grid.count))  # while the reader starts
     total = (grid.rows - first_row) * grid.cols
     done = encoded = 0
-    merge_state = {"row": first_row}
+    merged_row = first_row  # tile row being merged; rows before it are handed to the writer
     started = last_report = time.monotonic()
     finished = False
     try:
@@ -248,8 +210,13 @@ def run_encoder(params: dict, reporter) -> dict:
                 done += 1
                 if item[2] is not None:
                     batch.append(item)
-            _encode_batch(batch, strip, writer, merge_state, backbone, model, device, autocast_dtype, scale, mean,
-                          std, resize, grid, F, torch)
+            if batch:
+                features, cell_valid = tile_encoder([t[2] for t in batch], [t[3] for t in batch])
+                for (row, col, _, _), feats, ok in zip(batch, features, cell_valid):
+                    if row != merged_row:  # tile rows before are complete: hand their finished rows out
+                        writer.add(*strip.pop_rows(grid.rows_final_after(row - 1)))
+                        merged_row = row
+                    strip.add(feats, ok, row, col)
             encoded += len(batch)
             reporter.progress(100 * done / max(total, 1))
             now = time.monotonic()
@@ -274,33 +241,47 @@ def run_encoder(params: dict, reporter) -> dict:
             "reused": False}
 
 
-def _encode_batch(batch, strip, writer, merge_state, backbone, model, device, autocast_dtype, scale, mean, std,
-                  resize, grid, F, torch):
-    """Run a batch of tiles through the model and merge their features in reading order.
+class TileEncoder:
+    """Normalises, resizes and runs tiles through the backbone on ``device`` in ``precision``."""
 
-    When a tile starts a new tile row, the rows the previous tile rows finished go to the writer first, so the
-    strip never holds more than one tile row's reach.
-    """
-    if not batch:
-        return
-    data = torch.from_numpy(np.stack([t[2] for t in batch])).to(device, non_blocking=True)
-    valid = torch.from_numpy(np.stack([t[3] for t in batch])).to(device, non_blocking=True)
-    x = (data * scale - mean) / std
-    x = torch.where(valid, x, torch.zeros((), device=device))  # nodata = the band mean
-    if resize:
-        x = F.interpolate(x, size=backbone.input_size, mode="bilinear", antialias=True, align_corners=False)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                                                enabled=autocast_dtype is not None):
-        features = backbone.features(x)
-    features = features.float().cpu().numpy()
-    pixel_valid = valid.any(dim=1, keepdim=True).float()
-    cell_valid = F.adaptive_avg_pool2d(pixel_valid, (grid.grid_h, grid.grid_w))
-    cell_valid = (cell_valid[:, 0] >= MIN_VALID_FRACTION).cpu().numpy()
-    for (row, col, _, _), feats, ok in zip(batch, features, cell_valid):
-        if row != merge_state["row"]:
-            writer.add(*strip.pop_rows(grid.rows_final_after(row - 1)))
-            merge_state["row"] = row
-        strip.add(feats, ok, row, col)
+    def __init__(self, backbone, device, precision: str, norm, size: int, grid: TileGrid):
+        import torch
+
+        self.backbone, self.device, self.grid = backbone, device, grid
+        backbone.model.to(device)
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.scale, self.mean, self.std = (torch.as_tensor(v, device=device).view(1, -1, 1, 1)
+                                           for v in (norm.scale, norm.mean, norm.std))
+        self.resize = tuple(backbone.input_size) != (size, size)
+
+    def _forward(self, x):
+        import torch
+
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                                                    enabled=self.autocast_dtype is not None):
+            return self.backbone.features(x)
+
+    def warm_up(self, batch_size: int) -> None:
+        """One call on zeros, so kernel selection is not charged to the first tiles."""
+        import torch
+
+        self._forward(torch.zeros(batch_size, self.backbone.in_chans, *self.backbone.input_size, device=self.device))
+
+    def __call__(self, tiles: list, valids: list) -> tuple[np.ndarray, np.ndarray]:
+        """Features (n, dim, grid_h, grid_w) and cell validity (n, grid_h, grid_w) of a batch of tiles."""
+        import torch
+        import torch.nn.functional as F
+
+        data = torch.from_numpy(np.stack(tiles)).to(self.device, non_blocking=True)
+        valid = torch.from_numpy(np.stack(valids)).to(self.device, non_blocking=True)
+        x = (data * self.scale - self.mean) / self.std
+        x = torch.where(valid, x, torch.zeros((), device=self.device))  # nodata = the band mean
+        if self.resize:
+            x = F.interpolate(x, size=self.backbone.input_size, mode="bilinear", antialias=True, align_corners=False)
+        features = self._forward(x).float().cpu().numpy()
+        pixel_valid = valid.any(dim=1, keepdim=True).float()
+        cell_valid = F.adaptive_avg_pool2d(pixel_valid, (self.grid.grid_h, self.grid.grid_w))
+        return features, (cell_valid[:, 0] >= MIN_VALID_FRACTION).cpu().numpy()
 
 
 def _create_output(path: Path, grid: TileGrid, backbone, crs, window_transform, record: dict, p: EncoderParams):

@@ -62,7 +62,7 @@ def cosine_similarity(pixels, references, aggregation: str):
 def run_similarity(params: dict, reporter) -> dict:
     import torch
 
-    from .encode import choose_device
+    from .devices import choose_device
 
     p = SimilarityParams.from_dict(params)
     output = check_output(p.OUTPUT)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import REPO, AlgorithmFailed
+from .conftest import REPO
 
 pytestmark = pytest.mark.qgis
 
