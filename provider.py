@@ -21,9 +21,12 @@ class IamapProvider(QgsProcessingProvider):
         return plugin_icon("iamap")
 
     def loadAlgorithms(self):  # noqa: N802
+        from .clustering import ClusterAlgorithm
         from .diagnostics import DiagnosticsAlgorithm
         from .encoder import EncoderAlgorithm
+        from .reduction import ReductionAlgorithm
         from .similarity import SimilarityAlgorithm
 
-        for algorithm in (EncoderAlgorithm(), SimilarityAlgorithm(), DiagnosticsAlgorithm()):
+        for algorithm in (EncoderAlgorithm(), ReductionAlgorithm(), ClusterAlgorithm(), SimilarityAlgorithm(),
+                          DiagnosticsAlgorithm()):
             self.addAlgorithm(algorithm)

@@ -87,3 +87,12 @@ CLUSTER_METHODS = (
     "AffinityPropagation", "DBSCAN", "OPTICS", "AgglomerativeClustering", "SpectralClustering",
 )
 CLUSTER_TRANSDUCTIVE = ("DBSCAN", "OPTICS", "AgglomerativeClustering", "SpectralClustering")
+
+#: Methods whose fit needs memory or time growing with the square of the sample: fitted on at most this many
+#: pixels whatever SAMPLE_SIZE says (the log warns). 10 000 pixels -> an 800 MB float64 distance matrix.
+FIT_SAMPLE_LIMITS = {
+    "KernelPCA": 10_000, "Isomap": 10_000, "LocallyLinearEmbedding": 10_000, "SpectralEmbedding": 10_000,
+    "MDS": 5_000, "TSNE": 20_000,
+    "AffinityPropagation": 5_000, "MeanShift": 20_000, "AgglomerativeClustering": 10_000,
+    "SpectralClustering": 10_000, "OPTICS": 20_000, "DBSCAN": 50_000,
+}

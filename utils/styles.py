@@ -3,23 +3,73 @@ layer is loaded (by Processing, by the user, or in another project)."""
 
 from __future__ import annotations
 
-from qgis.core import (QgsColorRampShader, QgsRasterLayer, QgsRasterShader, QgsSingleBandPseudoColorRenderer,
+import colorsys
+
+from qgis.core import (QgsColorRampShader, QgsContrastEnhancement, QgsMultiBandColorRenderer,
+                       QgsPalettedRasterRenderer, QgsRasterLayer, QgsRasterShader, QgsSingleBandPseudoColorRenderer,
                        QgsStyle)
+from qgis.PyQt.QtGui import QColor
+
+#: Distinct colours for the first clusters (then hues spread by the golden angle).
+CLUSTER_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
+                   "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2")
+NOISE_COLOUR = "#d9d9d9"
 
 
-def style_continuous(path: str, minimum: float, maximum: float, ramp_name: str = "Viridis") -> bool:
-    """Single-band pseudocolour with ``ramp_name`` from ``minimum`` to ``maximum``; writes ``<name>.qml``."""
+def _save_style(path: str, make_renderer) -> bool:
+    """Load ``path``, set ``make_renderer(layer)`` and save it as the layer's default style (``<name>.qml``)."""
     layer = QgsRasterLayer(path, "styled", "gdal")
     if not layer.isValid():
         return False
-    ramp = QgsStyle.defaultStyle().colorRamp(ramp_name)
-    shader_function = QgsColorRampShader(minimum, maximum, ramp)
-    shader_function.classifyColorRamp(8, -1)
-    shader = QgsRasterShader(minimum, maximum)
-    shader.setRasterShaderFunction(shader_function)
-    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
-    renderer.setClassificationMin(minimum)
-    renderer.setClassificationMax(maximum)
-    layer.setRenderer(renderer)
+    layer.setRenderer(make_renderer(layer))
     message, ok = layer.saveDefaultStyle()
     return bool(ok)
+
+
+def style_continuous(path: str, minimum: float, maximum: float, ramp_name: str = "Viridis") -> bool:
+    """Single-band pseudocolour with ``ramp_name`` from ``minimum`` to ``maximum``."""
+    def renderer(layer):
+        shader_function = QgsColorRampShader(minimum, maximum, QgsStyle.defaultStyle().colorRamp(ramp_name))
+        shader_function.classifyColorRamp(8, -1)
+        shader = QgsRasterShader(minimum, maximum)
+        shader.setRasterShaderFunction(shader_function)
+        result = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
+        result.setClassificationMin(minimum)
+        result.setClassificationMax(maximum)
+        return result
+    return _save_style(path, renderer)
+
+
+def style_rgb(path: str, ranges: list) -> bool:
+    """Bands 1-3 as red, green, blue, each stretched over its (minimum, maximum) in ``ranges``."""
+    def renderer(layer):
+        provider = layer.dataProvider()
+        result = QgsMultiBandColorRenderer(provider, 1, 2, 3)
+        setters = (result.setRedContrastEnhancement, result.setGreenContrastEnhancement,
+                   result.setBlueContrastEnhancement)
+        for band, ((low, high), setter) in enumerate(zip(ranges[:3], setters), start=1):
+            enhancement = QgsContrastEnhancement(provider.dataType(band))
+            enhancement.setMinimumValue(low)
+            enhancement.setMaximumValue(high)
+            enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+            setter(enhancement)  # the renderer takes ownership (the constructor's arguments do not survive)
+        return result
+    return _save_style(path, renderer)
+
+
+def cluster_colour(label: int) -> QColor:
+    if label < len(CLUSTER_COLOURS):
+        return QColor(CLUSTER_COLOURS[label])
+    red, green, blue = colorsys.hsv_to_rgb((label * 0.618034) % 1.0, 0.65, 0.9)
+    return QColor.fromRgbF(red, green, blue)
+
+
+def style_paletted(path: str, labels: list[int], noise_label: int | None = None) -> bool:
+    """One colour per cluster label; ``noise_label`` (if any) light grey, named "noise"."""
+    def renderer(layer):
+        classes = [QgsPalettedRasterRenderer.Class(label, cluster_colour(label), f"cluster {label}")
+                   for label in labels if label != noise_label]
+        if noise_label is not None:
+            classes.insert(0, QgsPalettedRasterRenderer.Class(noise_label, QColor(NOISE_COLOUR), "noise"))
+        return QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes)
+    return _save_style(path, renderer)

@@ -1,0 +1,78 @@
+"""The cluster tool: fit a clusterer (KMeans, HDBSCAN...) on a pixel sample, then label every pixel, block by
+block, into an int16 raster.
+
+Labels are 0, 1, 2...; ``NOISE`` (-1) marks pixels that HDBSCAN, DBSCAN or OPTICS leave out of every
+cluster; ``NODATA`` marks pixels that were nodata in the input. They never mix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import __version__
+from .blockwise import apply_to_raster
+from .errors import ParameterError
+from .estimators import EstimatorParams, apply_model, prepare_model
+from .rasters import check_bands, check_output, extent_window, finalize, open_raster
+from .sampling import RunningSample
+
+NOISE = -1
+NODATA = -32768
+#: Pixels kept from the block-wise pass for the silhouette score (its cost grows with the square of this).
+SILHOUETTE_SAMPLE = 10_000
+
+
+def run_cluster(params: dict, reporter) -> dict:
+    p = EstimatorParams.from_dict(params, "cluster")
+    output = check_output(p.OUTPUT)
+    with open_raster(p.INPUT) as src:
+        bands = check_bands(src, p.BANDS)
+        window = extent_window(src, p.EXTENT)
+        model, stage = prepare_model("cluster", p, src, bands, window, reporter)
+        meta = model["metadata"]
+        if meta["fit_figures"]["max_label"] >= np.iinfo(np.int16).max:
+            raise ParameterError("SK_PARAM", f"{meta['method']} found {meta['fit_figures']['max_label'] + 1} "
+                                             f"clusters, more than a label raster holds; change its parameters.")
+        sizes: dict[int, int] = {}
+        figures = RunningSample(SILHOUETTE_SAMPLE, window.width * window.height, p.RANDOM_SEED)
+
+        def count_labels(inputs, labels):
+            figures.add(inputs, labels)
+            for label, n in zip(*np.unique(labels, return_counts=True)):
+                sizes[int(label)] = sizes.get(int(label), 0) + int(n)
+
+        partial = apply_to_raster(
+            src, bands, window, output, 1, "int16", NODATA,
+            lambda pixels: apply_model(model, pixels).astype(np.int16), stage,
+            descriptions=[f"{meta['method']} cluster"],
+            tags={"IAMAP_TOOL": "cluster", "IAMAP_VERSION": __version__, "METHOD": meta["method"],
+                  "NOISE_LABEL": NOISE}, on_block=count_labels)
+    clusters = {k: v for k, v in sorted(sizes.items()) if k != NOISE}
+    outputs = {"OUTPUT": str(output), "METHOD": meta["method"], "CLUSTERS": len(clusters),
+               "CLUSTER_SIZES": clusters, "NOISE_PIXELS": sizes.get(NOISE, 0),
+               "INERTIA": meta["fit_figures"]["inertia"], "SILHOUETTE": silhouette(model, *figures.arrays(),
+                                                                                     p.RANDOM_SEED)}
+    total = sum(sizes.values())
+    reporter.text(f"{len(clusters)} cluster(s); pixels per cluster: "
+                  + ", ".join(f"{k}: {v} ({100 * v / total:.1f} %)" for k, v in clusters.items())
+                  + (f"; noise: {outputs['NOISE_PIXELS']} ({100 * outputs['NOISE_PIXELS'] / total:.1f} %)"
+                     if outputs["NOISE_PIXELS"] else "") + ".")
+    reporter.text(f"Inertia (within-cluster sum of squares of the standardised fit sample): "
+                  f"{outputs['INERTIA']:.6g}. Silhouette score on {SILHOUETTE_SAMPLE} pixels at most: "
+                  + ("not defined (fewer than 2 clusters)." if outputs["SILHOUETTE"] is None
+                     else f"{outputs['SILHOUETTE']:.3f} (-1 to 1, higher is better separated)."))
+    finalize(partial, output, {"tool": "cluster", "iamap_version": __version__, "parameters": params,
+                               "model": meta, "outputs": outputs})
+    return outputs
+
+
+def silhouette(model: dict, inputs: np.ndarray, labels: np.ndarray, seed: int) -> float | None:
+    """Silhouette score of ``labels`` in the model's scaled space, noise left out; None below 2 clusters."""
+    from sklearn.metrics import silhouette_score
+
+    clustered = labels != NOISE
+    inputs, labels = inputs[clustered], labels[clustered]
+    if len(np.unique(labels)) < 2 or len(labels) <= len(np.unique(labels)):
+        return None
+    scaled = model["pipeline"][0].transform(inputs)
+    return float(silhouette_score(scaled, labels, sample_size=min(len(labels), SILHOUETTE_SAMPLE), random_state=seed))
