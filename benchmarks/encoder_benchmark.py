@@ -9,9 +9,6 @@ Each encoder run is a separate worker process (as in QGIS), so its peak RSS is i
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +18,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchmarks.worker_process import run_tool  # noqa: E402
 
 
 def make_raster(path: Path, size: int) -> None:
@@ -55,18 +54,8 @@ def bare_forward(model_name: str, batch: int, precision: str, seconds: float = 8
 
 def run_encoder_process(params: dict) -> tuple[dict, float]:
     """Run the encoder tool in a worker process; return its outputs and peak RSS (MiB)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(params, f)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    process = subprocess.run([sys.executable, "-m", "engine.worker", "encoder", f.name], cwd=REPO,
-                             capture_output=True, text=True)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    events = [json.loads(line) for line in process.stdout.splitlines()]
-    if process.returncode:
-        raise SystemExit(f"encoder failed: {events[-1]}")
-    if peak <= before:
-        print("  (peak RSS not above an earlier run's; the number below is a lower bound)")
-    return events[-1]["outputs"], peak / 1024
+    outputs, _, _, peak = run_tool("encoder", params)
+    return outputs, peak
 
 
 def main() -> None:
@@ -85,7 +74,6 @@ def main() -> None:
     bare = {p: bare_forward(args.model, args.batch, p) for p in ("fp32", "bf16")}
     print(f"bare forward_features: fp32 {bare['fp32']:.2f} tiles/s, bf16 {bare['bf16']:.2f} tiles/s")
     common = {"BACKBONE_NAME": args.model, "PRETRAINED": False, "BATCH_SIZE": args.batch, "RESUME": False}
-    # Peak RSS is per process, but RUSAGE_CHILDREN keeps the maximum over all children: run small to large.
     for size in sorted(args.sizes):
         raster = work / f"r{size}.tif"
         make_raster(raster, size)

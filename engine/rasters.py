@@ -89,12 +89,10 @@ def read_padded(src, bands: list[int], window: Window, row_off: int, height: int
 
     Returns (data float32 (bands, height, width), valid bool (bands, height, width)).
     """
-    data = np.zeros((len(bands), height, width), np.float32)
-    valid = np.zeros((len(bands), height, width), bool)
     r0, r1 = max(row_off, 0), min(row_off + height, window.height)
     c0, c1 = max(col_off, 0), min(col_off + width, window.width)
     if r0 >= r1 or c0 >= c1:
-        return data, valid
+        return np.zeros((len(bands), height, width), np.float32), np.zeros((len(bands), height, width), bool)
     read = Window(window.col_off + c0, window.row_off + r0, c1 - c0, r1 - r0)
     block = src.read(bands, window=read, out_dtype=np.float32)
     ok = np.isfinite(block)
@@ -102,6 +100,10 @@ def read_padded(src, bands: list[int], window: Window, row_off: int, height: int
         nodata = src.nodatavals[band - 1]
         if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
             ok[i] &= block[i] != np.float32(nodata)
+    if block.shape == (len(bands), height, width):  # nothing to pad: no copy
+        return block, ok
+    data = np.zeros((len(bands), height, width), np.float32)
+    valid = np.zeros((len(bands), height, width), bool)
     data[:, r0 - row_off:r1 - row_off, c0 - col_off:c1 - col_off] = block
     valid[:, r0 - row_off:r1 - row_off, c0 - col_off:c1 - col_off] = ok
     return data, valid

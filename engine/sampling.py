@@ -19,8 +19,10 @@ from .rasters import read_padded
 STRIP_BYTES = 64 * 2**20
 
 
-def strip_rows(window: Window, band_count: int, strip_bytes: int = STRIP_BYTES) -> int:
-    """Rows per strip so that one strip of ``band_count`` float32 bands stays under ``strip_bytes``."""
+def strip_rows(window: Window, band_count: int, strip_bytes: int | None = None) -> int:
+    """Rows per strip so that one strip of ``band_count`` float32 bands stays under ``strip_bytes``
+    (default :data:`STRIP_BYTES`)."""
+    strip_bytes = strip_bytes or STRIP_BYTES
     return int(max(1, min(window.height, strip_bytes // max(1, window.width * band_count * 4))))
 
 
@@ -54,38 +56,45 @@ class PixelSample:
 def sample_pixels(src, bands: list[int], window: Window, size: int, seed: int, reporter=None) -> PixelSample:
     """A uniform random sample of at most ``size`` valid pixels of ``window`` (all of them when fewer)."""
     rng = np.random.default_rng(seed)
-    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (keys, values, positions) chunks
-    kept_count, threshold, valid_pixels = 0, np.inf, 0
+    # The reservoir: ``size`` kept pixels plus room for candidates, compacted in place when full. Peak memory
+    # is about 2.25 x the sample plus one strip, whatever the raster size.
+    capacity = size + max(1024, size // 4)
+    keys = np.empty(capacity, np.float64)
+    values = np.empty((capacity, len(bands)), np.float32)
+    positions = np.empty(capacity, np.int64)
+    count, threshold, valid_pixels = 0, np.inf, 0
 
     def compact():
-        nonlocal kept, kept_count, threshold
-        keys, values, positions = (np.concatenate(part) for part in zip(*kept))
-        if keys.size > size:
-            keep = np.argpartition(keys, size - 1)[:size] if size > 0 else np.empty(0, np.int64)
-            keys, values, positions = keys[keep], values[keep], positions[keep]
-            threshold = keys.max() if keys.size else -np.inf
-        kept, kept_count = [(keys, values, positions)], keys.size
+        nonlocal count, threshold
+        keep = np.sort(np.argpartition(keys[:count], size - 1)[:size])
+        keys[:size], values[:size], positions[:size] = keys[keep], values[keep], positions[keep]
+        count, threshold = size, keys[:size].max()
 
     for row, pixels, valid in iter_strips(src, bands, window):
         index = np.flatnonzero(valid)
         valid_pixels += index.size
         # a key for every valid pixel, so the sample does not depend on the strip height
-        keys = rng.random(index.size)
-        candidates = keys < threshold  # pixels that would enter the current reservoir
-        if candidates.any():
-            index, keys = index[candidates], keys[candidates]
-            kept.append((keys, pixels[index], row * window.width + index))
-            kept_count += keys.size
-            if kept_count > 2 * max(size, 1):  # amortised: the reservoir is copied only O(log N) times
+        strip_keys = rng.random(index.size)
+        candidates = strip_keys < threshold  # only pixels that would enter the current reservoir
+        index, strip_keys = index[candidates], strip_keys[candidates]
+        while index.size:
+            if count == capacity:
                 compact()
+                keep = strip_keys < threshold
+                index, strip_keys = index[keep], strip_keys[keep]
+                continue
+            n = min(index.size, capacity - count)
+            keys[count:count + n] = strip_keys[:n]
+            values[count:count + n] = pixels[index[:n]]
+            positions[count:count + n] = row * window.width + index[:n]
+            count += n
+            index, strip_keys = index[n:], strip_keys[n:]
         if reporter is not None:
             reporter.progress(100 * (row + len(valid) // window.width) / window.height)
-    if not kept:
-        return PixelSample(np.empty((0, len(bands)), np.float32), np.empty(0, np.int64), valid_pixels)
-    compact()
-    keys, values, positions = kept[0]
-    order = np.argsort(positions)
-    return PixelSample(values[order], positions[order], valid_pixels)
+    if count > size:
+        compact()
+    order = np.argsort(positions[:count])
+    return PixelSample(values[:count][order], positions[:count][order], valid_pixels)
 
 
 class RunningSample:

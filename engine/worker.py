@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import time
 import traceback
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 2 or argv[0] not in TOOLS:
         print(f"usage: python -m engine.worker {{{','.join(TOOLS)}}} PARAMS.json", file=sys.stderr)
         return 2
+    # GDAL's block cache defaults to 5 % of RAM; the tools read each block once, so a big cache is only memory
+    os.environ.setdefault("GDAL_CACHEMAX", "256")
     events = claim_stdout()
     reporter = Reporter(events)
     try:

@@ -27,6 +27,14 @@ fi
 echo "== iamap:encoder on $SAMPLE"
 "$QP" run iamap:encoder --INPUT="$SAMPLE" --PRETRAINED="$PRETRAINED" --OUTPUT="$OUT_DIR/features.tif"
 
+echo "== iamap:reduction: PCA of the features to 3 components (saved model reusable with LOAD_MODEL)"
+"$QP" run iamap:reduction --INPUT="$OUT_DIR/features.tif" --METHOD=PCA --N_COMPONENTS=3 \
+  --OUTPUT="$OUT_DIR/features_pca.tif" --SAVE_MODEL="$OUT_DIR/pca.joblib"
+
+echo "== iamap:cluster: KMeans with 5 clusters on the features"
+"$QP" run iamap:cluster --INPUT="$OUT_DIR/features.tif" --METHOD=KMeans --N_CLUSTERS=5 \
+  --OUTPUT="$OUT_DIR/clusters.tif"
+
 echo "== iamap:similarity of the features to points on the river"
 "$QP" run iamap:similarity --INPUT="$OUT_DIR/features.tif" --TEMPLATE="$REPO/docs/sample/river_points.geojson" \
   --OUTPUT="$OUT_DIR/river_similarity.tif" --OUTPUT_POINTS="$OUT_DIR/river_points_used.gpkg"

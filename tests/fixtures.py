@@ -44,3 +44,11 @@ def regions_raster(path: Path, width: int = 256, height: int = 256, bands: int =
         data[:, :nodata_corner, :nodata_corner] = np.nan
         labels[:nodata_corner, :nodata_corner] = -1
     return write_raster(path, data, nodata=float("nan")), labels
+
+
+def described(src):
+    """What a test checks of an open raster, still readable after the file is closed."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(crs=src.crs, transform=src.transform, shape=src.shape, res=src.res, count=src.count,
+                           dtypes=src.dtypes, nodata=src.nodata, descriptions=src.descriptions, tags=src.tags())

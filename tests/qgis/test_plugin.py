@@ -30,7 +30,7 @@ def test_metadata_has_every_field_the_plugin_repository_requires():
 def test_qgis_process_lists_the_iamap_algorithms(qgis):
     listing = qgis.process("list").stdout
     assert "IAMAP" in listing
-    for algorithm in ("iamap:diagnostics",):
+    for algorithm in ("iamap:encoder", "iamap:reduction", "iamap:cluster", "iamap:similarity", "iamap:diagnostics"):
         assert algorithm in listing
 
 

@@ -1,0 +1,143 @@
+"""``iamap:reduction`` and ``iamap:cluster`` through the real QGIS: qgis_process, processing.run, styles,
+saved models, errors, and a .model3 chain reduction -> cluster."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from sklearn.metrics import adjusted_rand_score
+
+from ..fixtures import regions_raster
+from .conftest import AlgorithmFailed
+
+pytestmark = pytest.mark.qgis
+
+
+def renderer_of(qgis, path) -> str:
+    """The renderer QGIS gives the layer when it loads it (the .qml saved beside the file)."""
+    check = qgis.pyqgis(f"""
+        from qgis.core import QgsRasterLayer
+        layer = QgsRasterLayer({str(path)!r}, "out")  # kept: the renderer belongs to it
+        renderer = layer.renderer()
+        classes = [(int(c.value), c.label) for c in renderer.classes()] if renderer.type() == "paletted" else []
+        print("RENDERER", renderer.type(), classes)
+        """)
+    return check.stdout.split("RENDERER ")[1].strip() if "RENDERER" in check.stdout else check.stdout + check.stderr
+
+
+def test_qgis_process_clusters_known_regions_back_with_a_paletted_style(qgis, tmp_path):
+    raster, truth = regions_raster(tmp_path / "f.tif", 120, 80, regions=4, nodata_corner=10)
+    out = tmp_path / "clusters.tif"
+    result = qgis.run("iamap:cluster", {"INPUT": raster, "METHOD": "KMeans", "N_CLUSTERS": 4, "OUTPUT": out})
+    with rasterio.open(out) as src:
+        labels = src.read(1)
+        assert src.nodata == -32768 and src.dtypes[0] == "int16"
+    valid = truth >= 0
+    ari = adjusted_rand_score(truth[valid], labels[valid])
+    print(f"KMeans through qgis_process: adjusted Rand index {ari:.4f}")
+    assert ari > 0.95 and np.all(labels[~valid] == -32768)
+    results = result["results"]
+    assert results["CLUSTERS"] == 4 and results["SILHOUETTE"] > 0.8 and results["INERTIA"] > 0
+    assert sum(json.loads(results["CLUSTER_SIZES"]).values()) == valid.sum()
+    assert renderer_of(qgis, out) == ("paletted [(0, 'cluster 0'), (1, 'cluster 1'), (2, 'cluster 2'), "
+                                      "(3, 'cluster 3')]")
+
+
+def test_qgis_process_umap_on_the_scene_opens_as_rgb(qgis, assets, tmp_path):
+    out = tmp_path / "umap.tif"
+    qgis.run("iamap:reduction", {"INPUT": assets / "test.tif", "METHOD": "UMAP", "SAMPLE_SIZE": 2000,
+                                 "EXTENT": "232000,236000,476000,478000 [EPSG:32633]", "OUTPUT": out})
+    with rasterio.open(out) as src, rasterio.open(assets / "test.tif") as scene:
+        assert src.count == 3 and src.crs == scene.crs and np.isfinite(src.read()).all()
+        assert src.transform.a == scene.transform.a and src.shape == (201, 401)
+        assert src.bounds.left == pytest.approx(232000, abs=10) and src.bounds.top == pytest.approx(478000, abs=10)
+    assert renderer_of(qgis, out).startswith("multibandcolor")
+
+
+def test_processing_run_hdbscan_saves_a_model_that_reapplies_identically(qgis, assets, tmp_path):
+    script = f"""
+        import json
+        first = processing.run("iamap:cluster", {{"INPUT": {str(assets / 'test.tif')!r}, "METHOD": "HDBSCAN",
+                               "SAMPLE_SIZE": 3000, "OUTPUT": {str(tmp_path / 'a.tif')!r},
+                               "SAVE_MODEL": {str(tmp_path / 'hdbscan.joblib')!r}}})
+        again = processing.run("iamap:cluster", {{"INPUT": {str(assets / 'test.tif')!r},
+                               "LOAD_MODEL": first["SAVE_MODEL"], "OUTPUT": {str(tmp_path / 'b.tif')!r}}})
+        print("RESULTS", json.dumps({{"first": first, "again": again}}))
+        """
+    result = qgis.pyqgis(script)
+    assert "RESULTS" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    outputs = json.loads(result.stdout.split("RESULTS ")[1].splitlines()[0])
+    assert outputs["first"]["SAVE_MODEL"] == str(tmp_path / "hdbscan.joblib")
+    assert outputs["first"]["CLUSTERS"] == outputs["again"]["CLUSTERS"] >= 2
+    with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_bad_sk_param_and_a_model_with_other_bands_fail_with_clear_messages(qgis, tmp_path):
+    raster, _ = regions_raster(tmp_path / "f.tif", 40, 40)
+    with pytest.raises(AlgorithmFailed) as info:
+        qgis.run("iamap:cluster", {"INPUT": raster, "SK_PARAM": '{"n_cluster": 3}', "OUTPUT": tmp_path / "c.tif"})
+    text = info.value.result.stdout + info.value.result.stderr
+    assert "SK_PARAM: KMeans has no parameter 'n_cluster'. Valid parameters of KMeans:" in text
+    assert "n_clusters" in text and "Traceback" not in text
+    qgis.run("iamap:reduction", {"INPUT": raster, "OUTPUT": tmp_path / "r.tif", "SAVE_MODEL": tmp_path / "m.joblib"})
+    with pytest.raises(AlgorithmFailed) as info:
+        qgis.run("iamap:reduction", {"INPUT": raster, "BANDS": [1, 2, 3], "LOAD_MODEL": tmp_path / "m.joblib",
+                                     "OUTPUT": tmp_path / "r2.tif"})
+    assert ("BANDS: the model in m.joblib was fitted on 8 band(s) (bands [1, 2, 3, 4, 5, 6, 7, 8] of f.tif); the "
+            "selected input has 3") in info.value.result.stdout + info.value.result.stderr
+    assert not (tmp_path / "r2.tif").exists() and not (tmp_path / "c.tif").exists()
+
+
+def test_help_lists_every_parameter_and_warns_about_model_files(qgis):
+    for algorithm, size in (("iamap:reduction", "N_COMPONENTS"), ("iamap:cluster", "N_CLUSTERS")):
+        text = qgis.process("help", algorithm).stdout
+        for parameter in ("INPUT", "BANDS", "EXTENT", "METHOD", size, "SK_PARAM", "SAMPLE_SIZE", "RANDOM_SEED",
+                          "LOAD_MODEL", "SAVE_MODEL", "OUTPUT"):
+            assert f"<b>{parameter}</b>:" in text, (algorithm, parameter)
+        assert "loading it runs code from it" in text and "nearest sampled pixels" in text
+
+
+def test_model3_chain_pca_then_kmeans(qgis, tmp_path):
+    raster, truth = regions_raster(tmp_path / "f.tif", 90, 60, bands=16, regions=3, nodata_corner=6)
+    model_file = tmp_path / "reduce_then_cluster.model3"
+    script = f"""
+        from qgis.core import (QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
+                               QgsProcessingModelChildParameterSource as Source, QgsProcessingModelParameter,
+                               QgsProcessingParameterRasterLayer, QgsProcessingModelOutput, QgsProcessingContext,
+                               QgsProcessingFeedback)
+        model = QgsProcessingModelAlgorithm("reduce_then_cluster", "iamap tests")
+        model.addModelParameter(QgsProcessingParameterRasterLayer("features", "features"),
+                                QgsProcessingModelParameter("features"))
+        reduce = QgsProcessingModelChildAlgorithm("iamap:reduction")
+        reduce.setChildId("reduce")
+        reduce.addParameterSources("INPUT", [Source.fromModelParameter("features")])
+        reduce.addParameterSources("METHOD", [Source.fromStaticValue("PCA")])
+        reduce.addParameterSources("N_COMPONENTS", [Source.fromStaticValue(4)])
+        model.addChildAlgorithm(reduce)
+        cluster = QgsProcessingModelChildAlgorithm("iamap:cluster")
+        cluster.setChildId("cluster")
+        cluster.addParameterSources("INPUT", [Source.fromChildOutput("reduce", "OUTPUT")])
+        cluster.addParameterSources("METHOD", [Source.fromStaticValue("KMeans")])
+        cluster.addParameterSources("N_CLUSTERS", [Source.fromStaticValue(3)])
+        output = QgsProcessingModelOutput("classes", "classes")
+        output.setChildOutputName("OUTPUT")
+        cluster.setModelOutputs({{"classes": output}})
+        model.addChildAlgorithm(cluster)
+        assert model.toFile({str(model_file)!r})
+        loaded = QgsProcessingModelAlgorithm()
+        assert loaded.fromFile({str(model_file)!r})
+        results, ok = loaded.run({{"features": {str(raster)!r}, "cluster:classes": {str(tmp_path / 'classes.tif')!r}}},
+                                 QgsProcessingContext(), QgsProcessingFeedback())
+        print("OK", ok, results.get("cluster:classes"))
+        """
+    result = qgis.pyqgis(script)
+    assert "OK True" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "iamap:reduction" in model_file.read_text() and "iamap:cluster" in model_file.read_text()
+    with rasterio.open(tmp_path / "classes.tif") as src:
+        labels = src.read(1)
+    valid = truth >= 0
+    assert adjusted_rand_score(truth[valid], labels[valid]) > 0.95 and np.all(labels[~valid] == -32768)
