@@ -2,7 +2,8 @@
 feature rasters of two sizes (peak RSS must not grow with the raster), and UMAP/HDBSCAN fit and predict
 times at the default sample size. Prints numbers; asserts nothing.
 
-    <worker python> benchmarks/estimator_benchmark.py [--sizes 2000 4000] [--bands 384] [--manifold-size 1000]
+    <worker python> benchmarks/estimator_benchmark.py [--sizes 2000 4000] [--bands 384]
+        [--manifold-size 400] [--manifold-bands 384 16]
 
 Rasters are written uncompressed (a 4000 x 4000 x 384 float32 raster is 24.6 GB on disk) and deleted after.
 Each run is a separate worker process, as in QGIS, measured alone.
@@ -58,8 +59,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="*", default=[2000, 4000])
     parser.add_argument("--bands", type=int, default=384)
-    parser.add_argument("--manifold-size", type=int, default=1000,
+    parser.add_argument("--manifold-size", type=int, default=400,
                         help="raster size for UMAP and HDBSCAN (0 skips them)")
+    parser.add_argument("--manifold-bands", type=int, nargs="+", default=[384, 16],
+                        help="band counts for UMAP and HDBSCAN: the raw features, and after a PCA")
     parser.add_argument("--work", default=None, help="folder for the generated rasters (default: a temp folder)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="iamap-bench-", dir=args.work))
@@ -75,17 +78,19 @@ def main() -> None:
                 print(f"{size}x{size} ({gib:.1f} GiB) {method}: wall {wall:.1f} s (fit {fit_seconds(events):.1f} s), "
                       f"peak RSS {peak:.0f} MiB", flush=True)
             raster.unlink()
-        if args.manifold_size:
+        for bands in args.manifold_bands if args.manifold_size else []:
             size = args.manifold_size
-            raster = work / f"f{size}.tif"
-            make_feature_raster(raster, size, args.bands)
+            raster = work / f"m{size}_{bands}.tif"
+            make_feature_raster(raster, size, bands)
             for tool, method in (("reduction", "UMAP"), ("cluster", "HDBSCAN")):
                 outputs, events, wall, peak = run_tool(tool, {"INPUT": str(raster), "METHOD": method,
                                                               "OUTPUT": str(work / f"{method}.tif")})
+                fitted = [e["message"] for e in events if e.get("message", "").startswith("Sample: ")][0]
                 fit = fit_seconds(events)
-                print(f"{size}x{size} {method}: fit {fit:.1f} s on 100000 pixels, whole run {wall:.1f} s "
-                      f"(sampling + labelling {size * size} pixels {wall - fit:.1f} s), peak RSS {peak:.0f} MiB",
-                      flush=True)
+                print(f"{size}x{size}, {bands} bands, {method}: {fitted.split(',')[0]}; fit {fit:.1f} s; "
+                      f"sampling + labelling {size * size} pixels {wall - fit:.1f} s = "
+                      f"{size * size / (wall - fit):.0f} pixels/s; peak RSS {peak:.0f} MiB", flush=True)
+            raster.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

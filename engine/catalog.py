@@ -96,3 +96,7 @@ FIT_SAMPLE_LIMITS = {
     "AffinityPropagation": 5_000, "MeanShift": 20_000, "AgglomerativeClustering": 10_000,
     "SpectralClustering": 10_000, "OPTICS": 20_000, "DBSCAN": 50_000,
 }
+#: Above this many bands hdbscan switches to an exact O(n^2) minimum spanning tree (Prim's algorithm): the fit
+#: sample is capped, and the log advises reducing the bands first.
+HDBSCAN_HIGH_DIMENSIONS = 60
+HDBSCAN_HIGH_DIMENSION_LIMIT = 20_000

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .catalog import (CLUSTER_METHODS, CLUSTER_TRANSDUCTIVE, FIT_SAMPLE_LIMITS, NONNEGATIVE_METHODS,
-                      REDUCTION_METHODS, REDUCTION_TRANSDUCTIVE)
+from .catalog import (CLUSTER_METHODS, CLUSTER_TRANSDUCTIVE, FIT_SAMPLE_LIMITS, HDBSCAN_HIGH_DIMENSION_LIMIT,
+                      HDBSCAN_HIGH_DIMENSIONS, NONNEGATIVE_METHODS, REDUCTION_METHODS, REDUCTION_TRANSDUCTIVE)
 from .errors import IamapError, ParameterError
 
 MODEL_FORMAT = "iamap-model"
@@ -122,9 +122,15 @@ def _size_keyword(tool: str, valid: list[str]) -> str | None:
     return None
 
 
-def fit_sample_limit(method: str, sample_size: int, reporter=None) -> int:
+def fit_sample_limit(method: str, sample_size: int, band_count: int, reporter=None) -> int:
     """``SAMPLE_SIZE``, lowered for methods whose memory or time grows with the square of the sample."""
     limit = FIT_SAMPLE_LIMITS.get(method)
+    if method == "HDBSCAN" and band_count > HDBSCAN_HIGH_DIMENSIONS:
+        limit = HDBSCAN_HIGH_DIMENSION_LIMIT
+        if reporter is not None and sample_size > limit:
+            reporter.warning(f"HDBSCAN on {band_count} bands is slow (an exact search above "
+                             f"{HDBSCAN_HIGH_DIMENSIONS} bands); reduce the bands first with iamap:reduction "
+                             f"(e.g. PCA to 16 components) for a faster and usually better clustering.")
     if limit is not None and sample_size > limit:
         if reporter is not None:
             reporter.warning(f"{method} needs memory or time that grows with the square of the sample: it is "
@@ -351,7 +357,7 @@ def prepare_model(tool: str, p: EstimatorParams, src, bands: list[int], window, 
         return model, reporter
     from .sampling import sample_pixels
 
-    size = fit_sample_limit(p.METHOD, p.SAMPLE_SIZE, reporter)
+    size = fit_sample_limit(p.METHOD, p.SAMPLE_SIZE, len(bands), reporter)
     sample = sample_pixels(src, bands, window, size, p.RANDOM_SEED, reporter.stage(0, 30))
     if len(sample.values) < 2:
         raise ParameterError("EXTENT" if p.EXTENT else "INPUT",

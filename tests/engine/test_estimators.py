@@ -62,9 +62,13 @@ def test_unknown_method_and_a_value_the_estimator_refuses():
 
 def test_quadratic_methods_fit_on_a_capped_sample_and_say_so():
     reporter = Reporter()
-    assert fit_sample_limit("SpectralClustering", 100_000, reporter) == catalog.FIT_SAMPLE_LIMITS["SpectralClustering"]
+    assert fit_sample_limit("SpectralClustering", 100_000, 8, reporter) == \
+        catalog.FIT_SAMPLE_LIMITS["SpectralClustering"]
     assert "fitted on 10000 of the SAMPLE_SIZE=100000 pixels" in reporter.events[-1]["message"]
-    assert fit_sample_limit("KMeans", 100_000, reporter) == 100_000
+    assert fit_sample_limit("KMeans", 100_000, 384, reporter) == 100_000
+    assert fit_sample_limit("HDBSCAN", 100_000, 16, reporter) == 100_000
+    assert fit_sample_limit("HDBSCAN", 100_000, 384, reporter) == 20_000
+    assert "reduce the bands first with iamap:reduction" in reporter.events[-2]["message"]
 
 
 def fitted(tool="cluster", method="KMeans", bands=4):
