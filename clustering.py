@@ -17,8 +17,6 @@ NOISE = -1  # engine.cluster.NOISE (the QGIS side does not import engine modules
 class ClusterAlgorithm(EstimatorAlgorithm):
     NAME = "cluster"
     DISPLAY_NAME = "Clustering"
-    GROUP = "Features"
-    GROUP_ID = "features"
     ICON = "cluster"
     TOOL = "cluster"
     METHODS = catalog.CLUSTER_METHODS

@@ -15,8 +15,6 @@ from .utils.styles import style_continuous, style_rgb
 class ReductionAlgorithm(EstimatorAlgorithm):
     NAME = "reduction"
     DISPLAY_NAME = "Dimension reduction"
-    GROUP = "Features"
-    GROUP_ID = "features"
     ICON = "reduction"
     TOOL = "reduction"
     METHODS = catalog.REDUCTION_METHODS

@@ -12,8 +12,8 @@ import numpy as np
 from . import __version__
 from .blockwise import apply_to_raster
 from .errors import ParameterError
-from .estimators import EstimatorParams, apply_model, prepare_model
-from .rasters import check_bands, check_output, extent_window, finalize, open_raster
+from .estimators import apply_model, estimator_run
+from .rasters import finalize
 from .sampling import RunningSample
 
 NOISE = -1
@@ -23,18 +23,13 @@ SILHOUETTE_SAMPLE = 10_000
 
 
 def run_cluster(params: dict, reporter) -> dict:
-    p = EstimatorParams.from_dict(params, "cluster")
-    output = check_output(p.OUTPUT)
-    with open_raster(p.INPUT) as src:
-        bands = check_bands(src, p.BANDS)
-        window = extent_window(src, p.EXTENT)
-        model, stage = prepare_model("cluster", p, src, bands, window, reporter)
-        meta = model["metadata"]
+    with estimator_run("cluster", params, reporter) as run:
+        meta, model = run.metadata, run.model
         if meta["fit_figures"]["max_label"] >= np.iinfo(np.int16).max:
             raise ParameterError("SK_PARAM", f"{meta['method']} found {meta['fit_figures']['max_label'] + 1} "
                                              f"clusters, more than a label raster holds; change its parameters.")
         sizes: dict[int, int] = {}
-        figures = RunningSample(SILHOUETTE_SAMPLE, window.width * window.height, p.RANDOM_SEED)
+        figures = RunningSample(SILHOUETTE_SAMPLE, run.window.width * run.window.height, run.params.RANDOM_SEED)
 
         def count_labels(inputs, labels):
             figures.add(inputs, labels)
@@ -42,16 +37,16 @@ def run_cluster(params: dict, reporter) -> dict:
                 sizes[int(label)] = sizes.get(int(label), 0) + int(n)
 
         partial = apply_to_raster(
-            src, bands, window, output, 1, "int16", NODATA,
-            lambda pixels: apply_model(model, pixels).astype(np.int16), stage,
+            run.src, run.bands, run.window, run.output, 1, "int16", NODATA,
+            lambda pixels: apply_model(model, pixels).astype(np.int16), run.reporter,
             descriptions=[f"{meta['method']} cluster"],
             tags={"IAMAP_TOOL": "cluster", "IAMAP_VERSION": __version__, "METHOD": meta["method"],
                   "NOISE_LABEL": NOISE}, on_block=count_labels)
     clusters = {k: v for k, v in sorted(sizes.items()) if k != NOISE}
-    outputs = {"OUTPUT": str(output), "METHOD": meta["method"], "CLUSTERS": len(clusters),
+    outputs = {"OUTPUT": str(run.output), "METHOD": meta["method"], "CLUSTERS": len(clusters),
                "CLUSTER_SIZES": clusters, "NOISE_PIXELS": sizes.get(NOISE, 0),
                "INERTIA": meta["fit_figures"]["inertia"], "SILHOUETTE": silhouette(model, *figures.arrays(),
-                                                                                     p.RANDOM_SEED)}
+                                                                                     run.params.RANDOM_SEED)}
     total = sum(sizes.values())
     reporter.text(f"{len(clusters)} cluster(s); pixels per cluster: "
                   + ", ".join(f"{k}: {v} ({100 * v / total:.1f} %)" for k, v in clusters.items())
@@ -61,7 +56,7 @@ def run_cluster(params: dict, reporter) -> dict:
                   f"{outputs['INERTIA']:.6g}. Silhouette score on {SILHOUETTE_SAMPLE} pixels at most: "
                   + ("not defined (fewer than 2 clusters)." if outputs["SILHOUETTE"] is None
                      else f"{outputs['SILHOUETTE']:.3f} (-1 to 1, higher is better separated)."))
-    finalize(partial, output, {"tool": "cluster", "iamap_version": __version__, "parameters": params,
+    finalize(partial, run.output, {"tool": "cluster", "iamap_version": __version__, "parameters": params,
                                "model": meta, "outputs": outputs})
     return outputs
 

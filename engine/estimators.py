@@ -107,6 +107,10 @@ def build_estimator(tool: str, method: str, sk_params: dict, size: int, seed: in
         params["random_state"] = int(seed)
     if method == "HDBSCAN":
         params["prediction_data"] = True  # needed by approximate_predict, which labels the other pixels
+    if method == "UMAP":
+        # below 4096 fitted pixels umap-learn keeps no search index and transforms with a Python-level metric
+        # call per pixel pair: hours for a raster. The index makes transform fast whatever the sample size.
+        params.setdefault("force_approximation_algorithm", True)
     try:
         return cls(**params)
     except (TypeError, ValueError) as exc:
@@ -343,6 +347,37 @@ class EstimatorParams:
 
     def size(self, tool: str) -> int:
         return self.N_COMPONENTS if tool == "reduction" else self.N_CLUSTERS
+
+
+@dataclass
+class EstimatorRun:
+    """What a reduction or cluster run works with once its model is ready."""
+
+    params: EstimatorParams
+    output: Path
+    src: object  #: the open input raster
+    bands: list[int]
+    window: object  #: rasterio Window of EXTENT
+    model: dict
+    reporter: object  #: progress of the block-wise pass (after sampling and fitting)
+
+    @property
+    def metadata(self) -> dict:
+        return self.model["metadata"]
+
+
+@contextlib.contextmanager
+def estimator_run(tool: str, params: dict, reporter):
+    """Check the parameters, open the input and fit or load the model; the input stays open inside."""
+    from .rasters import check_bands, check_output, extent_window, open_raster
+
+    p = EstimatorParams.from_dict(params, tool)
+    output = check_output(p.OUTPUT)
+    with open_raster(p.INPUT) as src:
+        bands = check_bands(src, p.BANDS)
+        window = extent_window(src, p.EXTENT)
+        model, stage = prepare_model(tool, p, src, bands, window, reporter)
+        yield EstimatorRun(p, output, src, bands, window, model, stage)
 
 
 def prepare_model(tool: str, p: EstimatorParams, src, bands: list[int], window, reporter):

@@ -7,8 +7,8 @@ import numpy as np
 
 from . import __version__
 from .blockwise import apply_to_raster
-from .estimators import EstimatorParams, apply_model, prepare_model
-from .rasters import check_bands, check_output, extent_window, finalize, open_raster
+from .estimators import apply_model, estimator_run
+from .rasters import finalize
 from .sampling import RunningSample
 
 #: Pixels kept from the block-wise pass to set the display range of each component.
@@ -16,23 +16,18 @@ FIGURE_SAMPLE = 20_000
 
 
 def run_reduction(params: dict, reporter) -> dict:
-    p = EstimatorParams.from_dict(params, "reduction")
-    output = check_output(p.OUTPUT)
-    with open_raster(p.INPUT) as src:
-        bands = check_bands(src, p.BANDS)
-        window = extent_window(src, p.EXTENT)
-        model, stage = prepare_model("reduction", p, src, bands, window, reporter)
-        meta = model["metadata"]
+    with estimator_run("reduction", params, reporter) as run:
+        meta, model = run.metadata, run.model
         count = meta["fit_figures"]["output_count"]
-        figures = RunningSample(FIGURE_SAMPLE, window.width * window.height, p.RANDOM_SEED)
+        figures = RunningSample(FIGURE_SAMPLE, run.window.width * run.window.height, run.params.RANDOM_SEED)
         partial = apply_to_raster(
-            src, bands, window, output, count, "float32", float("nan"),
-            lambda pixels: apply_model(model, pixels).astype(np.float32), stage,
+            run.src, run.bands, run.window, run.output, count, "float32", float("nan"),
+            lambda pixels: apply_model(model, pixels).astype(np.float32), run.reporter,
             descriptions=[f"{meta['method']} component {i}" for i in range(1, count + 1)],
             tags={"IAMAP_TOOL": "reduction", "IAMAP_VERSION": __version__, "METHOD": meta["method"]},
             on_block=figures.add)
     _, embedded = figures.arrays()
-    outputs = {"OUTPUT": str(output), "METHOD": meta["method"], "COMPONENTS": count,
+    outputs = {"OUTPUT": str(run.output), "METHOD": meta["method"], "COMPONENTS": count,
                # 2nd-98th percentiles: what QGIS's cumulative-cut stretch shows
                "DISPLAY_RANGES": [[float(np.percentile(embedded[:, i], 2)), float(np.percentile(embedded[:, i], 98))]
                                   if len(embedded) else None for i in range(count)]}
@@ -43,6 +38,6 @@ def run_reduction(params: dict, reporter) -> dict:
         reporter.text("Explained variance: " + ", ".join(f"component {i} {100 * r:.1f} %"
                                                          for i, r in enumerate(ratio, 1))
                       + f"; total {100 * sum(ratio):.1f} %.")
-    finalize(partial, output, {"tool": "reduction", "iamap_version": __version__, "parameters": params,
+    finalize(partial, run.output, {"tool": "reduction", "iamap_version": __version__, "parameters": params,
                                "model": meta, "outputs": outputs})
     return outputs

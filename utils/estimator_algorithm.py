@@ -37,6 +37,8 @@ SHARED_PARAMETER_HELP = {
 class EstimatorAlgorithm(IamapAlgorithm):
     """Subclasses set ``TOOL``, ``METHODS``, ``SIZE`` (id, label, default) and ``OUTPUT_LABEL``."""
 
+    GROUP = "Features"
+    GROUP_ID = "features"
     TOOL = ""
     METHODS: tuple[str, ...] = ()
     SIZE: tuple[str, str, int] = ("", "", 0)

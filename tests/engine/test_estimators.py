@@ -46,7 +46,8 @@ def test_size_seed_and_sk_param_reach_the_estimator():
     kmeans = build_estimator("cluster", "KMeans", {"max_iter": 7}, 5, 3)
     assert (kmeans.n_clusters, kmeans.random_state, kmeans.max_iter) == (5, 3, 7)
     assert build_estimator("cluster", "GaussianMixture", {}, 4, 0).n_components == 4
-    assert build_estimator("reduction", "UMAP", {"n_components": 2}, 3, 0).n_components == 2  # SK_PARAM wins
+    umap = build_estimator("reduction", "UMAP", {"n_components": 2}, 3, 0)
+    assert umap.n_components == 2 and umap.force_approximation_algorithm  # SK_PARAM wins; transform has an index
     assert build_estimator("cluster", "HDBSCAN", {}, 8, 0).prediction_data is True
 
 

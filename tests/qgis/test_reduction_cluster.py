@@ -141,3 +141,32 @@ def test_model3_chain_pca_then_kmeans(qgis, tmp_path):
         labels = src.read(1)
     valid = truth >= 0
     assert adjusted_rand_score(truth[valid], labels[valid]) > 0.95 and np.all(labels[~valid] == -32768)
+
+
+def test_cancel_during_the_fit_stops_at_once_and_leaves_no_output(qgis, tmp_path):
+    raster, _ = regions_raster(tmp_path / "f.tif", 100, 100)
+    out = tmp_path / "tsne.tif"
+    script = f"""
+        import threading, time
+        from qgis.core import QgsProcessingException, QgsProcessingFeedback
+        feedback = QgsProcessingFeedback()
+        state = {{}}
+        def watch():
+            while feedback.progress() < 30:  # 30 %: the sample is drawn, the t-SNE fit (tens of seconds) begins
+                time.sleep(0.05)
+            time.sleep(1)
+            state["at"] = time.monotonic()
+            feedback.cancel()
+        threading.Thread(target=watch, daemon=True).start()
+        try:
+            processing.run("iamap:reduction", {{"INPUT": {str(raster)!r}, "METHOD": "TSNE", "SAMPLE_SIZE": 10000,
+                                               "OUTPUT": {str(out)!r}}}, feedback=feedback)
+            print("FINISHED")
+        except QgsProcessingException as exc:
+            print("CANCELLED", f"{{time.monotonic() - state['at']:.3f}}", exc)
+        """
+    result = qgis.pyqgis(script)
+    assert "CANCELLED" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    assert float(result.stdout.split("CANCELLED ")[1].split()[0]) < 1.0
+    assert "IAMAP reduction was cancelled" in result.stdout
+    assert not out.exists() and not (tmp_path / "tsne.partial.tif").exists()
