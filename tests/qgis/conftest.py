@@ -75,6 +75,52 @@ class Qgis:
                               env={**self.env, **(env or {})}, cwd=str(self.home))
 
 
+    def run_model3(self, model_file: Path, raster_parameter: str, children: list, inputs: dict) -> dict:
+        """Build a graphical model, save it as ``model_file``, load it back from the file and run it.
+
+        The model has one raster parameter, ``raster_parameter``. ``children`` is a list of
+        ``(child_id, algorithm, sources, outputs)``: ``sources`` maps a parameter of the algorithm to
+        ``("parameter", name)``, ``("child", child_id, output)`` or a static value; ``outputs`` maps a model
+        output name to the child's output. ``inputs`` are the run's values (``"child:output"`` for outputs).
+        Returns the run's results (values as text); fails the test when the model does not run.
+        """
+        script = f"""
+            import json
+            from qgis.core import (QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
+                                   QgsProcessingModelChildParameterSource as Source, QgsProcessingModelParameter,
+                                   QgsProcessingParameterRasterLayer, QgsProcessingModelOutput,
+                                   QgsProcessingContext, QgsProcessingFeedback)
+            model = QgsProcessingModelAlgorithm("chain", "iamap tests")
+            model.addModelParameter(QgsProcessingParameterRasterLayer({raster_parameter!r}, {raster_parameter!r}),
+                                    QgsProcessingModelParameter({raster_parameter!r}))
+            for child_id, algorithm, sources, outputs in {children!r}:
+                child = QgsProcessingModelChildAlgorithm(algorithm)
+                child.setChildId(child_id)
+                for name, source in sources.items():
+                    if isinstance(source, tuple) and source[0] == "parameter":
+                        source = Source.fromModelParameter(source[1])
+                    elif isinstance(source, tuple) and source[0] == "child":
+                        source = Source.fromChildOutput(source[1], source[2])
+                    else:
+                        source = Source.fromStaticValue(source)
+                    child.addParameterSources(name, [source])
+                model_outputs = {{}}
+                for output_name, child_output in outputs.items():
+                    model_outputs[output_name] = QgsProcessingModelOutput(output_name, child_id)
+                    model_outputs[output_name].setChildOutputName(child_output)
+                child.setModelOutputs(model_outputs)
+                model.addChildAlgorithm(child)
+            assert model.toFile({str(model_file)!r})
+            loaded = QgsProcessingModelAlgorithm()
+            assert loaded.fromFile({str(model_file)!r})
+            results, ok = loaded.run({inputs!r}, QgsProcessingContext(), QgsProcessingFeedback())
+            print("OK", ok, json.dumps({{k: str(v) for k, v in results.items()}}))
+            """
+        result = self.pyqgis(script)
+        assert "OK True" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+        return json.loads(result.stdout.split("OK True ")[1].splitlines()[0])
+
+
 class AlgorithmFailed(AssertionError):
     def __init__(self, result: subprocess.CompletedProcess):
         self.result = result

@@ -81,41 +81,13 @@ def test_processing_run_with_an_extent_in_another_crs(qgis, assets, tmp_path):
 def test_model3_chain_encoder_then_raster_statistics(qgis, tmp_path):
     path = random_raster(tmp_path / "in.tif", 448, 224)
     model_file = tmp_path / "chain.model3"
-    script = f"""
-        import json
-        from qgis.core import (QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
-                               QgsProcessingModelChildParameterSource, QgsProcessingModelParameter,
-                               QgsProcessingParameterRasterLayer, QgsProcessingModelOutput)
-        model = QgsProcessingModelAlgorithm("encode_and_measure", "iamap tests")
-        model.addModelParameter(QgsProcessingParameterRasterLayer("raster", "raster"),
-                                QgsProcessingModelParameter("raster"))
-        encode = QgsProcessingModelChildAlgorithm("iamap:encoder")
-        encode.setChildId("encode")
-        encode.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("raster")])
-        encode.addParameterSources("BACKBONE_NAME", [QgsProcessingModelChildParameterSource.fromStaticValue("vit_tiny_patch16_224")])
-        encode.addParameterSources("PRETRAINED", [QgsProcessingModelChildParameterSource.fromStaticValue(False)])
-        model.addChildAlgorithm(encode)
-        stats = QgsProcessingModelChildAlgorithm("native:rasterlayerstatistics")
-        stats.setChildId("stats")
-        stats.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromChildOutput("encode", "OUTPUT")])
-        stats.addParameterSources("BAND", [QgsProcessingModelChildParameterSource.fromStaticValue(5)])
-        output = QgsProcessingModelOutput("stats_html", "stats")
-        output.setChildOutputName("OUTPUT_HTML_FILE")
-        stats.setModelOutputs({{"stats_html": output}})
-        model.addChildAlgorithm(stats)
-        assert model.toFile({str(model_file)!r})
-        loaded = QgsProcessingModelAlgorithm()
-        assert loaded.fromFile({str(model_file)!r})
-        from qgis.core import QgsProcessingContext, QgsProcessingFeedback
-        context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
-        results, ok = loaded.run({{"raster": {str(path)!r}, "stats:stats_html": {str(tmp_path / 'stats.html')!r}}}, context, feedback)
-        print("OK", ok, json.dumps({{k: str(v) for k, v in results.items()}}))
-        print("CHILD", json.dumps({{k: str(v) for k, v in results.get("CHILD_RESULTS", {{}}).get("stats", {{}}).items()}}))
-        """
-    result = qgis.pyqgis(script)
-    assert "OK True" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    outputs = qgis.run_model3(model_file, "raster", [
+        ("encode", "iamap:encoder", {"INPUT": ("parameter", "raster"), "BACKBONE_NAME": "vit_tiny_patch16_224",
+                                     "PRETRAINED": False}, {}),
+        ("stats", "native:rasterlayerstatistics", {"INPUT": ("child", "encode", "OUTPUT"), "BAND": 5},
+         {"stats_html": "OUTPUT_HTML_FILE"}),
+    ], {"raster": str(path), "stats:stats_html": str(tmp_path / "stats.html")})
     assert model_file.exists() and "iamap:encoder" in model_file.read_text()
-    outputs = json.loads(result.stdout.split("OK True ")[1].splitlines()[0])
     html = outputs["stats:stats_html"]
     assert html.endswith(".html") and "Standard deviation" in open(html).read()
 

@@ -104,38 +104,12 @@ def test_help_lists_every_parameter_and_warns_about_model_files(qgis):
 def test_model3_chain_pca_then_kmeans(qgis, tmp_path):
     raster, truth = regions_raster(tmp_path / "f.tif", 90, 60, bands=16, regions=3, nodata_corner=6)
     model_file = tmp_path / "reduce_then_cluster.model3"
-    script = f"""
-        from qgis.core import (QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
-                               QgsProcessingModelChildParameterSource as Source, QgsProcessingModelParameter,
-                               QgsProcessingParameterRasterLayer, QgsProcessingModelOutput, QgsProcessingContext,
-                               QgsProcessingFeedback)
-        model = QgsProcessingModelAlgorithm("reduce_then_cluster", "iamap tests")
-        model.addModelParameter(QgsProcessingParameterRasterLayer("features", "features"),
-                                QgsProcessingModelParameter("features"))
-        reduce = QgsProcessingModelChildAlgorithm("iamap:reduction")
-        reduce.setChildId("reduce")
-        reduce.addParameterSources("INPUT", [Source.fromModelParameter("features")])
-        reduce.addParameterSources("METHOD", [Source.fromStaticValue("PCA")])
-        reduce.addParameterSources("N_COMPONENTS", [Source.fromStaticValue(4)])
-        model.addChildAlgorithm(reduce)
-        cluster = QgsProcessingModelChildAlgorithm("iamap:cluster")
-        cluster.setChildId("cluster")
-        cluster.addParameterSources("INPUT", [Source.fromChildOutput("reduce", "OUTPUT")])
-        cluster.addParameterSources("METHOD", [Source.fromStaticValue("KMeans")])
-        cluster.addParameterSources("N_CLUSTERS", [Source.fromStaticValue(3)])
-        output = QgsProcessingModelOutput("classes", "classes")
-        output.setChildOutputName("OUTPUT")
-        cluster.setModelOutputs({{"classes": output}})
-        model.addChildAlgorithm(cluster)
-        assert model.toFile({str(model_file)!r})
-        loaded = QgsProcessingModelAlgorithm()
-        assert loaded.fromFile({str(model_file)!r})
-        results, ok = loaded.run({{"features": {str(raster)!r}, "cluster:classes": {str(tmp_path / 'classes.tif')!r}}},
-                                 QgsProcessingContext(), QgsProcessingFeedback())
-        print("OK", ok, results.get("cluster:classes"))
-        """
-    result = qgis.pyqgis(script)
-    assert "OK True" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    outputs = qgis.run_model3(model_file, "features", [
+        ("reduce", "iamap:reduction", {"INPUT": ("parameter", "features"), "METHOD": "PCA", "N_COMPONENTS": 4}, {}),
+        ("cluster", "iamap:cluster", {"INPUT": ("child", "reduce", "OUTPUT"), "METHOD": "KMeans", "N_CLUSTERS": 3},
+         {"classes": "OUTPUT"}),
+    ], {"features": str(raster), "cluster:classes": str(tmp_path / "classes.tif")})
+    assert outputs["cluster:classes"] == str(tmp_path / "classes.tif")
     assert "iamap:reduction" in model_file.read_text() and "iamap:cluster" in model_file.read_text()
     with rasterio.open(tmp_path / "classes.tif") as src:
         labels = src.read(1)
