@@ -3,7 +3,7 @@
 ``mean``  similarity to one prototype, the mean of the reference vectors (the default).
 ``max``   the highest similarity over the reference vectors: similarity to the nearest reference.
 
-Block by block (strips of rows), float32 in [-1, 1], NaN where the input is nodata.
+Block by block (:func:`engine.blockwise.apply_to_raster`), float32 in [-1, 1], NaN where any band is nodata.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ import numpy as np
 
 from . import __version__
 from .errors import ParameterError
-from .rasters import (OUTPUT_OPTIONS, RowWriter, check_bands, check_output, extent_window, finalize, open_raster,
-                      partial_path, read_padded)
+from .blockwise import apply_to_raster
+from .rasters import check_bands, check_output, extent_window, finalize, open_raster
 from .vectors import pixel_values, read_reference_points
 
 AGGREGATIONS = ("mean", "max")
-BLOCK_ROWS = 64
 
 
 @dataclass
@@ -75,28 +74,21 @@ def run_similarity(params: dict, reporter) -> dict:
         reporter.text(f"{len(used)} reference vector(s) of {len(bands)} band(s); aggregation {p.AGGREGATION}; "
                       f"device {device}.")
         references = torch.from_numpy(values).to(device)
-        profile = dict(OUTPUT_OPTIONS, width=window.width, height=window.height, count=1, dtype="float32",
-                       crs=src.crs, transform=src.window_transform(window), nodata=float("nan"))
-        partial = partial_path(output)
-        import rasterio
+        extremes = [np.inf, -np.inf]
 
-        with rasterio.open(partial, "w", **profile) as dst:
-            dst.set_band_description(1, f"cosine similarity ({p.AGGREGATION})")
-            dst.update_tags(IAMAP_TOOL="similarity", IAMAP_VERSION=__version__, AGGREGATION=p.AGGREGATION,
-                            REFERENCES=len(used))
-        writer = RowWriter(partial)
-        low, high = np.inf, -np.inf
-        for row in range(0, window.height, BLOCK_ROWS):
-            h = min(BLOCK_ROWS, window.height - row)
-            data, valid = read_padded(src, bands, window, row, h, 0, window.width)
-            pixels = torch.from_numpy(data.reshape(len(bands), -1).T.copy()).to(device)
-            result = cosine_similarity(pixels, references, p.AGGREGATION).float().cpu().numpy().reshape(h, -1)
-            result[~valid.all(axis=0)] = np.nan
-            if np.isfinite(result).any():
-                low, high = min(low, float(np.nanmin(result))), max(high, float(np.nanmax(result)))
-            writer.add(row, result[None])
-            reporter.progress(100 * (row + h) / window.height)
-        writer.close()
+        def similarity(pixels):
+            pixels = torch.from_numpy(pixels).to(device)
+            return cosine_similarity(pixels, references, p.AGGREGATION).float().cpu().numpy()
+
+        def track_range(_, result):
+            extremes[0], extremes[1] = min(extremes[0], float(result.min())), max(extremes[1], float(result.max()))
+
+        partial = apply_to_raster(src, bands, window, output, 1, "float32", float("nan"), similarity, reporter,
+                                  descriptions=[f"cosine similarity ({p.AGGREGATION})"],
+                                  tags={"IAMAP_TOOL": "similarity", "IAMAP_VERSION": __version__,
+                                        "AGGREGATION": p.AGGREGATION, "REFERENCES": len(used)},
+                                  on_block=track_range)
+    low, high = extremes
     finalize(partial, output, {"tool": "similarity", "iamap_version": __version__, "parameters": params,
                                "references": len(used)})
     outputs = {"OUTPUT": str(output), "references": len(used), "minimum": low, "maximum": high}
