@@ -57,7 +57,7 @@ def run_cluster(params: dict, reporter) -> dict:
                   + ("not defined (fewer than 2 clusters)." if outputs["SILHOUETTE"] is None
                      else f"{outputs['SILHOUETTE']:.3f} (-1 to 1, higher is better separated)."))
     finalize(partial, run.output, {"tool": "cluster", "iamap_version": __version__, "parameters": params,
-                               "model": meta, "outputs": outputs})
+                                   "model": meta, "outputs": outputs})
     return outputs
 
 

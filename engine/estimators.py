@@ -42,6 +42,8 @@ NEIGHBOURS = 5
 DEFAULT_SAMPLE_SIZE = 100_000
 
 METHODS = {"reduction": REDUCTION_METHODS, "cluster": CLUSTER_METHODS}
+#: The parameter that sets how many outputs the estimator makes.
+SIZE_PARAMETER = {"reduction": "N_COMPONENTS", "cluster": "N_CLUSTERS"}
 TRANSDUCTIVE = {"reduction": REDUCTION_TRANSDUCTIVE, "cluster": CLUSTER_TRANSDUCTIVE}
 #: Where the scikit-learn classes of each tool live.
 SKLEARN_MODULES = {"reduction": ("sklearn.decomposition", "sklearn.manifold"),
@@ -101,8 +103,7 @@ def build_estimator(tool: str, method: str, sk_params: dict, size: int, seed: in
     if size_name and size_name not in params:
         params[size_name] = int(size)
     elif not size_name and reporter is not None:
-        what = "N_COMPONENTS" if tool == "reduction" else "N_CLUSTERS"
-        reporter.text(f"{what} does not apply to {method}: it finds the number of clusters itself.")
+        reporter.text(f"{SIZE_PARAMETER[tool]} does not apply to {method}: it finds the number of clusters itself.")
     if "random_state" in valid and "random_state" not in params:
         params["random_state"] = int(seed)
     if method == "HDBSCAN":
@@ -170,12 +171,13 @@ def fit_model(tool: str, method: str, sk_params: dict, size: int, seed: int, val
         warnings.filterwarnings("ignore", message="n_jobs value .* overridden")
         if tool == "reduction":
             sample_output = pipeline.fit_transform(values)
-        elif transductive or method == "HDBSCAN":
-            sample_output = pipeline.fit_predict(values) if transductive else pipeline.fit(values)[-1].labels_
+        elif transductive:
+            sample_output = pipeline.fit_predict(values)
+        elif method == "HDBSCAN":
+            sample_output = pipeline.fit(values)[-1].labels_
         else:
-            pipeline.fit(values)
-            sample_output = pipeline.predict(values)
-    apply = "transform" if tool == "reduction" else "predict"
+            sample_output = pipeline.fit(values).predict(values)
+    apply = {"reduction": "transform", "cluster": "predict"}[tool]
     if method == "HDBSCAN":
         apply = "approximate_predict"
     if transductive:
@@ -208,8 +210,6 @@ def _estimator_errors(method: str):
 def apply_model(model: dict, values: np.ndarray) -> np.ndarray:
     """Map pixel vectors (n, bands) through a fitted model: embedding (n, k) or labels (n,)."""
     pipeline, apply = model["pipeline"], model["metadata"]["apply"]
-    if values.shape[0] == 0:
-        return pipeline[:-1].transform(values)[:, :0] if apply == "transform" else np.empty(0, np.int64)
     if apply == "transform":
         return pipeline.transform(values)
     if apply == "approximate_predict":
@@ -346,7 +346,7 @@ class EstimatorParams:
         return p
 
     def size(self, tool: str) -> int:
-        return self.N_COMPONENTS if tool == "reduction" else self.N_CLUSTERS
+        return getattr(self, SIZE_PARAMETER[tool])
 
 
 @dataclass
@@ -388,7 +388,7 @@ def prepare_model(tool: str, p: EstimatorParams, src, bands: list[int], window, 
     if p.LOAD_MODEL:
         model = load_model(p.LOAD_MODEL, tool, len(bands))
         reporter.text(f"Applying the saved model: {describe(model)}. METHOD, SK_PARAM, SAMPLE_SIZE and "
-                      f"{'N_COMPONENTS' if tool == 'reduction' else 'N_CLUSTERS'} are taken from the model.")
+                      f"{SIZE_PARAMETER[tool]} are taken from the model.")
         return model, reporter
     from .sampling import sample_pixels
 
@@ -408,7 +408,7 @@ def prepare_model(tool: str, p: EstimatorParams, src, bands: list[int], window, 
         fitted_pixels=len(sample.values), versions=library_versions(p.METHOD),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         parameters={"SK_PARAM": p.SK_PARAM, "SAMPLE_SIZE": p.SAMPLE_SIZE, "RANDOM_SEED": p.RANDOM_SEED,
-                    ("N_COMPONENTS" if tool == "reduction" else "N_CLUSTERS"): p.size(tool)},
+                    SIZE_PARAMETER[tool]: p.size(tool)},
         estimator_parameters={k: repr(v) for k, v in model["estimator"].get_params(deep=False).items()},
         fit_figures=fit_figures(tool, model, sample.values, sample_output))
     if p.SAVE_MODEL:
@@ -426,11 +426,11 @@ def fit_figures(tool: str, model: dict, values: np.ndarray, sample_output: np.nd
             figures["explained_variance_ratio"] = [float(v) for v in estimator.explained_variance_ratio_]
         return figures
     labels = sample_output.astype(np.int64)
-    scaled = model["pipeline"][0].transform(values)
     if hasattr(estimator, "inertia_"):
         inertia = float(estimator.inertia_)
     else:  # the same quantity: squared distances to the cluster means, noise left out
-        inertia = float(sum(((scaled[labels == k] - scaled[labels == k].mean(axis=0)) ** 2).sum()
-                            for k in np.unique(labels[labels >= 0])))
+        scaled = model["pipeline"][0].transform(values)
+        members = (scaled[labels == k] for k in np.unique(labels[labels >= 0]))
+        inertia = float(sum(((m - m.mean(axis=0)) ** 2).sum() for m in members))
     return {"inertia": inertia, "max_label": int(labels.max()), "clusters_in_sample": int(np.unique(
         labels[labels >= 0]).size), "noise_in_sample": int((labels < 0).sum())}

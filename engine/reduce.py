@@ -39,5 +39,5 @@ def run_reduction(params: dict, reporter) -> dict:
                                                          for i, r in enumerate(ratio, 1))
                       + f"; total {100 * sum(ratio):.1f} %.")
     finalize(partial, run.output, {"tool": "reduction", "iamap_version": __version__, "parameters": params,
-                               "model": meta, "outputs": outputs})
+                                   "model": meta, "outputs": outputs})
     return outputs
