@@ -165,7 +165,7 @@ def fit_model(tool: str, method: str, sk_params: dict, size: int, seed: int, val
     scaler = MinMaxScaler(clip=True) if method in NONNEGATIVE_METHODS else StandardScaler()
     pipeline = Pipeline([("scale", scaler), ("estimator", estimator)])
     transductive = method in TRANSDUCTIVE[tool]
-    with ticking(reporter, f"Fitting {method} on {len(values)} pixels"), _estimator_errors(method), \
+    with ticking(reporter, f"Fitting {method} on {len(values)} pixels"), _estimator_errors(tool, method), \
             warnings.catch_warnings():
         # umap-learn warns that a seed makes it single-threaded; the RANDOM_SEED help says so
         warnings.filterwarnings("ignore", message="n_jobs value .* overridden")
@@ -196,14 +196,15 @@ def fit_model(tool: str, method: str, sk_params: dict, size: int, seed: int, val
 
 
 @contextlib.contextmanager
-def _estimator_errors(method: str):
+def _estimator_errors(tool: str, method: str):
     """Errors an estimator raises about its parameters or the data become messages for the user."""
     try:
         yield
     except MemoryError:
         raise
     except (ValueError, TypeError) as exc:
-        parameter = "N_COMPONENTS" if "n_components" in str(exc) else "SK_PARAM"
+        # n_components is what N_COMPONENTS (reduction) or N_CLUSTERS (GaussianMixture) sets
+        parameter = SIZE_PARAMETER[tool] if "n_components" in str(exc) else "SK_PARAM"
         raise ParameterError(parameter, f"{method} failed: {exc}") from None
 
 

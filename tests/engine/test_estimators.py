@@ -59,6 +59,8 @@ def test_unknown_method_and_a_value_the_estimator_refuses():
         fit_model("cluster", "KMeans", {"n_init": -1}, 3, 0, values, Reporter())
     with pytest.raises(ParameterError, match="N_COMPONENTS: PCA failed: .*n_components=9"):
         fit_model("reduction", "PCA", {}, 9, 0, values, Reporter())
+    with pytest.raises(ParameterError, match="N_CLUSTERS: GaussianMixture failed: .*n_components = 300"):
+        fit_model("cluster", "GaussianMixture", {}, 300, 0, values[:200], Reporter())
 
 
 def test_quadratic_methods_fit_on_a_capped_sample_and_say_so():
