@@ -11,8 +11,6 @@ from .engine import catalog
 from .utils.estimator_algorithm import SHARED_PARAMETER_HELP, EstimatorAlgorithm
 from .utils.styles import style_paletted
 
-NOISE = -1  # engine.cluster.NOISE (the QGIS side does not import engine modules that need numpy)
-
 
 class ClusterAlgorithm(EstimatorAlgorithm):
     NAME = "cluster"
@@ -60,7 +58,7 @@ standardised fit sample) and the silhouette score of up to 10000 labelled pixels
         params, _ = self.shared_parameters(parameters, context)
         outputs = self.run_engine("cluster", params, feedback)
         sizes = {int(k): v for k, v in outputs["CLUSTER_SIZES"].items()}
-        style_paletted(outputs["OUTPUT"], sorted(sizes), NOISE if outputs.get("NOISE_PIXELS") else None)
+        style_paletted(outputs["OUTPUT"], sorted(sizes), catalog.NOISE_LABEL if outputs.get("NOISE_PIXELS") else None)
         result = {"OUTPUT": outputs["OUTPUT"], "CLUSTERS": outputs["CLUSTERS"], "CLUSTER_SIZES": json.dumps(sizes),
                   "NOISE_PIXELS": outputs["NOISE_PIXELS"], "INERTIA": outputs["INERTIA"],
                   **self.saved_model_output(params)}

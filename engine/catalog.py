@@ -87,6 +87,9 @@ CLUSTER_METHODS = (
     "AffinityPropagation", "DBSCAN", "OPTICS", "AgglomerativeClustering", "SpectralClustering",
 )
 CLUSTER_TRANSDUCTIVE = ("DBSCAN", "OPTICS", "AgglomerativeClustering", "SpectralClustering")
+#: Labels of the cluster raster (int16) besides 0, 1, 2...: noise of HDBSCAN/DBSCAN/OPTICS, and input nodata.
+NOISE_LABEL = -1
+NODATA_LABEL = -32768
 
 #: Methods whose fit needs memory or time growing with the square of the sample: fitted on at most this many
 #: pixels whatever SAMPLE_SIZE says (the log warns). 10 000 pixels -> an 800 MB float64 distance matrix.

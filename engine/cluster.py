@@ -11,13 +11,13 @@ import numpy as np
 
 from . import __version__
 from .blockwise import apply_to_raster
+from .catalog import NODATA_LABEL, NOISE_LABEL
 from .errors import ParameterError
 from .estimators import apply_model, estimator_run
 from .rasters import finalize
 from .sampling import RunningSample
 
-NOISE = -1
-NODATA = -32768
+NOISE, NODATA = NOISE_LABEL, NODATA_LABEL
 #: Pixels kept from the block-wise pass for the silhouette score (its cost grows with the square of this).
 SILHOUETTE_SAMPLE = 10_000
 
