@@ -10,7 +10,7 @@ from qgis.core import (Qgis, QgsProcessingException, QgsProcessingOutputString, 
                        QgsProjUtils)
 
 from .engine import __version__
-from .engine.environment import check_environment, default_env_dir
+from .engine.host_environment import check_environment, default_env_dir
 from .utils.algorithm import IamapAlgorithm
 
 

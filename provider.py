@@ -21,7 +21,7 @@ class IamapProvider(QgsProcessingProvider):
         return plugin_icon("iamap")
 
     def loadAlgorithms(self):  # noqa: N802
-        from .clustering import ClusterAlgorithm
+        from .cluster import ClusterAlgorithm
         from .diagnostics import DiagnosticsAlgorithm
         from .encoder import EncoderAlgorithm
         from .reduction import ReductionAlgorithm

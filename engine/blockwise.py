@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from .rasters import OUTPUT_OPTIONS, RowWriter, partial_path
-from .sampling import iter_strips, strip_rows
+from .rasters import OUTPUT_OPTIONS, RowWriter, iter_strips, partial_path, strip_rows
 
 #: Integer outputs (labels) are not floating point: no floating-point predictor.
 INTEGER_OPTIONS = dict(OUTPUT_OPTIONS, predictor=2)

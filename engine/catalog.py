@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
-class Backbone:
+class CuratedBackbone:
     """A curated model of the ``BACKBONE`` enum.
 
     Attributes
@@ -36,21 +36,23 @@ class Backbone:
     notes: str = field(default="", compare=False)
 
 
-BACKBONES: tuple[Backbone, ...] = (
-    Backbone("vit_small_patch14_reg4_dinov2.lvd142m", "DINOv2 ViT-S/14 with registers (default)",
+BACKBONES: tuple[CuratedBackbone, ...] = (
+    CuratedBackbone("vit_small_patch14_reg4_dinov2.lvd142m", "DINOv2 ViT-S/14 with registers (default)",
              "vit_small_patch14_reg4_dinov2.lvd142m", img_size=224),
-    Backbone("vit_small_patch14_dinov2.lvd142m", "DINOv2 ViT-S/14", "vit_small_patch14_dinov2.lvd142m", img_size=224),
-    Backbone("vit_small_patch16_dinov3.lvd1689m", "DINOv3 ViT-S/16", "vit_small_patch16_dinov3.lvd1689m", img_size=224),
-    Backbone("vit_small_patch16_224.dino", "DINO ViT-S/16", "vit_small_patch16_224.dino"),
-    Backbone("vit_base_patch16_224.dino", "DINO ViT-B/16", "vit_base_patch16_224.dino"),
-    Backbone("vit_base_patch16_224.mae", "MAE ViT-B/16", "vit_base_patch16_224.mae"),
-    Backbone("vit_tiny_patch16_224.augreg_in21k", "ViT-Tiny/16 (ImageNet-21k, fastest)",
+    CuratedBackbone("vit_small_patch14_dinov2.lvd142m", "DINOv2 ViT-S/14", "vit_small_patch14_dinov2.lvd142m",
+                    img_size=224),
+    CuratedBackbone("vit_small_patch16_dinov3.lvd1689m", "DINOv3 ViT-S/16", "vit_small_patch16_dinov3.lvd1689m",
+                    img_size=224),
+    CuratedBackbone("vit_small_patch16_224.dino", "DINO ViT-S/16", "vit_small_patch16_224.dino"),
+    CuratedBackbone("vit_base_patch16_224.dino", "DINO ViT-B/16", "vit_base_patch16_224.dino"),
+    CuratedBackbone("vit_base_patch16_224.mae", "MAE ViT-B/16", "vit_base_patch16_224.mae"),
+    CuratedBackbone("vit_tiny_patch16_224.augreg_in21k", "ViT-Tiny/16 (ImageNet-21k, fastest)",
              "vit_tiny_patch16_224.augreg_in21k"),
-    Backbone("ssl4eo_s12_vit_small_patch16_224.sentinel2_all_dino",
+    CuratedBackbone("ssl4eo_s12_vit_small_patch16_224.sentinel2_all_dino",
              "SSL4EO-S12 Sentinel-2 ViT-S/16 DINO (TorchGeo, 13 bands)", "vit_small_patch16_224",
              torchgeo_weights="ViTSmall16_Weights.SENTINEL2_ALL_DINO",
              notes="expects the 13 Sentinel-2 L1C bands in order B1..B12 with B8A, reflectance x 10000"),
-    Backbone("ssl4eo_s12_vit_small_patch16_224.sentinel2_all_moco",
+    CuratedBackbone("ssl4eo_s12_vit_small_patch16_224.sentinel2_all_moco",
              "SSL4EO-S12 Sentinel-2 ViT-S/16 MoCo (TorchGeo, 13 bands)", "vit_small_patch16_224",
              torchgeo_weights="ViTSmall16_Weights.SENTINEL2_ALL_MOCO",
              notes="expects the 13 Sentinel-2 L1C bands in order B1..B12 with B8A, reflectance x 10000"),
@@ -58,7 +60,7 @@ BACKBONES: tuple[Backbone, ...] = (
 BACKBONE_KEYS = tuple(b.key for b in BACKBONES)
 
 
-def backbone(key: str) -> Backbone | None:
+def backbone(key: str) -> CuratedBackbone | None:
     return next((b for b in BACKBONES if b.key == key), None)
 
 

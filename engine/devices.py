@@ -22,8 +22,6 @@ def choose_precision(precision: str, device) -> str:
     """``auto``: bf16 on a CPU with native bf16 and on GPUs that have it, fp16 on older GPUs, else fp32."""
     import torch
 
-    from .diagnostics import cpu_has_native_bf16
-
     if precision != "auto":
         if precision == "fp16" and device.type == "cpu":
             raise ParameterError("PRECISION", "fp16 is for GPUs; on a CPU use bf16 or fp32.")
@@ -31,3 +29,13 @@ def choose_precision(precision: str, device) -> str:
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU has bf16 instructions (AVX512-BF16 or AMX), where bf16 beats fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

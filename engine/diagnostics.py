@@ -11,32 +11,29 @@ import platform
 import sys
 
 from . import __version__
+from .devices import cpu_has_native_bf16
+from .models import hf_cache_dir
 
 
-def _version(module_name: str) -> str:
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # a broken package is exactly what this report must show
-        return f"not importable ({type(exc).__name__}: {exc})"
-    version = getattr(module, "__version__", None)
-    if version is None:
-        from importlib.metadata import PackageNotFoundError, version as dist_version
+def installed_version(distribution: str, module: str | None = None) -> str:
+    """Version of an installed package, the one helper for version strings (bug reports, model records).
 
+    With ``module`` the package is imported, so a broken install shows as "not importable (...)" (what a bug
+    report must show); without, only the distribution's metadata is read (cheap, nothing is imported).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    if module is not None:
         try:
-            version = dist_version(module_name)
-        except PackageNotFoundError:
-            version = "unknown"
-    return str(version)
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU has bf16 instructions (AVX512-BF16 or AMX), where bf16 beats fp32."""
+            imported = importlib.import_module(module)
+        except Exception as exc:
+            return f"not importable ({type(exc).__name__}: {exc})"
+        if getattr(imported, "__version__", None) is not None:
+            return str(imported.__version__)
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return version(distribution)
+    except PackageNotFoundError:
+        return "unknown" if module is not None else "not installed"
 
 
 def collect() -> dict:
@@ -50,7 +47,7 @@ def collect() -> dict:
     }
     for name in ("numpy", "torch", "torchvision", "timm", "torchgeo", "sklearn", "umap", "hdbscan", "rasterio",
                  "geopandas", "pyogrio", "shapely", "pyproj", "pandas", "huggingface_hub", "safetensors"):
-        info[name] = _version(name)
+        info[name] = installed_version(name, module=name)
     try:
         import rasterio
 
@@ -69,8 +66,7 @@ def collect() -> dict:
         info["mps available"] = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     except Exception as exc:
         info["cuda available"] = f"unknown ({exc})"
-    info["hf cache"] = os.environ.get("HF_HUB_CACHE") or os.path.join(
-        os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface")), "hub")
+    info["hf cache"] = hf_cache_dir()
     info["torch hub cache"] = os.path.join(os.environ.get("TORCH_HOME", os.path.join(os.path.expanduser("~"), ".cache", "torch")), "hub")
     return info
 

@@ -31,7 +31,9 @@ import numpy as np
 from . import __version__
 from .catalog import (CLUSTER_METHODS, CLUSTER_TRANSDUCTIVE, FIT_SAMPLE_LIMITS, HDBSCAN_HIGH_DIMENSION_LIMIT,
                       HDBSCAN_HIGH_DIMENSIONS, NONNEGATIVE_METHODS, REDUCTION_METHODS, REDUCTION_TRANSDUCTIVE)
+from .diagnostics import installed_version
 from .errors import IamapError, ParameterError
+from .events import NULL_REPORTER
 
 MODEL_FORMAT = "iamap-model"
 MODEL_FORMAT_VERSION = 1
@@ -67,7 +69,7 @@ def estimator_class(tool: str, method: str):
         module = importlib.import_module(module_name)
         if hasattr(module, method):
             return getattr(module, method)
-    raise IamapError(f"{method} is not in this scikit-learn ({_version('scikit-learn')}); reinstall the "
+    raise IamapError(f"{method} is not in this scikit-learn ({installed_version('scikit-learn')}); reinstall the "
                      f"IAMAP environment.")
 
 
@@ -87,7 +89,7 @@ def parse_sk_params(value) -> dict:
     return parsed
 
 
-def build_estimator(tool: str, method: str, sk_params: dict, size: int, seed: int, reporter=None):
+def build_estimator(tool: str, method: str, sk_params: dict, size: int, seed: int, reporter=NULL_REPORTER):
     """An unfitted estimator: ``SK_PARAM`` keywords over IAMAP's defaults.
 
     ``size`` is N_COMPONENTS (reduction) or N_CLUSTERS (cluster); the seed goes to ``random_state``.
@@ -102,7 +104,7 @@ def build_estimator(tool: str, method: str, sk_params: dict, size: int, seed: in
     size_name = _size_keyword(tool, valid)
     if size_name and size_name not in params:
         params[size_name] = int(size)
-    elif not size_name and reporter is not None:
+    elif not size_name:
         reporter.text(f"{SIZE_PARAMETER[tool]} does not apply to {method}: it finds the number of clusters itself.")
     if "random_state" in valid and "random_state" not in params:
         params["random_state"] = int(seed)
@@ -127,19 +129,18 @@ def _size_keyword(tool: str, valid: list[str]) -> str | None:
     return None
 
 
-def fit_sample_limit(method: str, sample_size: int, band_count: int, reporter=None) -> int:
+def fit_sample_limit(method: str, sample_size: int, band_count: int, reporter=NULL_REPORTER) -> int:
     """``SAMPLE_SIZE``, lowered for methods whose memory or time grows with the square of the sample."""
     limit = FIT_SAMPLE_LIMITS.get(method)
     if method == "HDBSCAN" and band_count > HDBSCAN_HIGH_DIMENSIONS:
         limit = HDBSCAN_HIGH_DIMENSION_LIMIT
-        if reporter is not None and sample_size > limit:
+        if sample_size > limit:
             reporter.warning(f"HDBSCAN on {band_count} bands is slow (an exact search above "
                              f"{HDBSCAN_HIGH_DIMENSIONS} bands); reduce the bands first with iamap:reduction "
                              f"(e.g. PCA to 16 components) for a faster and usually better clustering.")
     if limit is not None and sample_size > limit:
-        if reporter is not None:
-            reporter.warning(f"{method} needs memory or time that grows with the square of the sample: it is "
-                             f"fitted on {limit} of the SAMPLE_SIZE={sample_size} pixels.")
+        reporter.warning(f"{method} needs memory or time that grows with the square of the sample: it is "
+                         f"fitted on {limit} of the SAMPLE_SIZE={sample_size} pixels.")
         return limit
     return sample_size
 
@@ -221,15 +222,7 @@ def apply_model(model: dict, values: np.ndarray) -> np.ndarray:
 
 def library_versions(method: str) -> dict:
     libraries = ["scikit-learn", "numpy"] + ([EXTRA_LIBRARIES[method]] if method in EXTRA_LIBRARIES else [])
-    return {"iamap": __version__, "python": platform.python_version(), **{lib: _version(lib) for lib in libraries}}
-
-
-def _version(distribution: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return "not installed"
+    return {"iamap": __version__, "python": platform.python_version(), **{lib: installed_version(lib) for lib in libraries}}
 
 
 def describe(model: dict) -> str:

@@ -88,6 +88,18 @@ class Reporter:
         return StageReporter(self, start, end)
 
 
+class NullReporter(Reporter):
+    """A reporter that drops every event: the default of functions that may report but need not (tests,
+    library use), so they call their reporter unconditionally."""
+
+    def emit(self, event: dict) -> None:
+        pass
+
+
+#: The shared do-nothing reporter (it keeps no events, so one instance serves every caller).
+NULL_REPORTER = NullReporter()
+
+
 class StageReporter:
     """Maps a sub-task's 0-100 progress into a slice of the parent's range."""
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import catalog
 from .errors import ModelLoadError, ParameterError
+from .events import NULL_REPORTER
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 #: Wrappers training scripts put around a state dict.
@@ -26,7 +27,7 @@ _KEY_PREFIXES = ("module.", "model.", "backbone.", "encoder.", "_orig_mod.")
 
 
 @dataclass
-class Backbone:
+class LoadedBackbone:
     """A loaded model ready to encode tiles.
 
     Attributes
@@ -115,12 +116,14 @@ def _go_offline_if_unreachable() -> None:
 
 
 def hf_cache_dir() -> str:
+    """Where huggingface_hub keeps downloaded weights (``HF_HUB_CACHE``, ``HF_HOME`` or the default)."""
     try:
         import huggingface_hub.constants as hf_constants
 
         return str(hf_constants.HF_HUB_CACHE)
-    except ImportError:
-        return os.path.join(os.path.expanduser("~"), ".cache", "huggingface", "hub")
+    except ImportError:  # the same rule as huggingface_hub's, for a report from a broken environment
+        home = os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface"))
+        return os.environ.get("HF_HUB_CACHE") or os.path.join(home, "hub")
 
 
 def check_model_name(name: str) -> None:
@@ -137,7 +140,7 @@ def check_model_name(name: str) -> None:
 
 
 def load_backbone(backbone: str, backbone_name: str = "", pretrained: bool = True, checkpoint: str = "",
-                  in_chans: int = 3, reporter=None) -> Backbone:
+                  in_chans: int = 3, reporter=NULL_REPORTER) -> LoadedBackbone:
     """Create the model for ``backbone_name`` (when given) or the curated ``backbone`` and load its weights.
 
     Parameters
@@ -194,7 +197,7 @@ def load_backbone(backbone: str, backbone_name: str = "", pretrained: bool = Tru
         weights = f"TorchGeo {entry.torchgeo_weights}"
     if entry and entry.torchgeo_weights:
         input_scale = 1 / 10000  # SSL4EO-S12 weights were trained on reflectance / 10000
-    if not pretrained and not checkpoint and reporter is not None:
+    if not pretrained and not checkpoint:
         reporter.warning("PRETRAINED is false: the model has random weights, so the features are not meaningful "
                          "(use this for tests or with a checkpoint only).")
     model.eval()
@@ -208,7 +211,7 @@ def load_backbone(backbone: str, backbone_name: str = "", pretrained: bool = Tru
         mean, std = (0.0,) * in_chans, (1.0,) * in_chans
     with torch.inference_mode():
         probe = tokens_to_map(model.forward_features(torch.zeros(1, in_chans, *input_size)), model)
-    return Backbone(model=model, name=name, weights=weights, input_size=input_size, grid=tuple(probe.shape[2:]),
+    return LoadedBackbone(model=model, name=name, weights=weights, input_size=input_size, grid=tuple(probe.shape[2:]),
                     dim=int(probe.shape[1]), in_chans=in_chans, mean=mean, std=std, input_scale=input_scale)
 
 
@@ -233,7 +236,7 @@ def _weights_error(name: str, exc: Exception) -> ModelLoadError:
     return ModelLoadError(f"Could not create the model {name}: {text}")
 
 
-def _torchgeo_state_dict(entry: catalog.Backbone) -> dict:
+def _torchgeo_state_dict(entry: catalog.CuratedBackbone) -> dict:
     import torchgeo.models
 
     enum_name, member = entry.torchgeo_weights.split(".")

@@ -1,4 +1,5 @@
-"""Raster input and output: opening with an optional warp, band and extent checks, strip reads, and
+"""Raster input and output: opening with an optional warp, band and extent checks, strip reads and the
+strip-by-strip pass every pixel-wise tool uses, and
 GeoTIFF outputs that are written under a temporary name and renamed only when complete.
 """
 
@@ -107,6 +108,26 @@ def read_padded(src, bands: list[int], window: Window, row_off: int, height: int
     data[:, r0 - row_off:r1 - row_off, c0 - col_off:c1 - col_off] = block
     valid[:, r0 - row_off:r1 - row_off, c0 - col_off:c1 - col_off] = ok
     return data, valid
+
+
+#: Bytes of float32 pixel data per strip read: bounds the memory of every block-wise pass.
+STRIP_BYTES = 64 * 2**20
+
+
+def strip_rows(window: Window, band_count: int, strip_bytes: int | None = None) -> int:
+    """Rows per strip so that one strip of ``band_count`` float32 bands stays under ``strip_bytes``
+    (default :data:`STRIP_BYTES`)."""
+    strip_bytes = strip_bytes or STRIP_BYTES
+    return int(max(1, min(window.height, strip_bytes // max(1, window.width * band_count * 4))))
+
+
+def iter_strips(src, bands: list[int], window: Window, rows: int | None = None):
+    """Yield (first_row, pixels, valid) strip by strip: pixels (n, bands) float32, valid (n,) bool, row-major."""
+    rows = rows or strip_rows(window, len(bands))
+    for row in range(0, window.height, rows):
+        height = min(rows, window.height - row)
+        data, valid = read_padded(src, bands, window, row, height, 0, window.width)
+        yield row, data.reshape(len(bands), -1).T, valid.all(axis=0).ravel()
 
 
 def partial_path(output: Path) -> Path:

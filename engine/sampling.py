@@ -1,4 +1,4 @@
-"""Random samples of valid pixels, and the strip-by-strip pass over a raster that every pixel-wise tool uses.
+"""Random samples of valid pixels, drawn in one strip-by-strip pass (:func:`engine.rasters.iter_strips`).
 
 A pixel is valid when every selected band holds a finite value that is not the band's nodata value. The
 sample is uniform over the valid pixels of the window and the same for the same seed. It is drawn in one
@@ -13,26 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from rasterio.windows import Window
 
-from .rasters import read_padded
-
-#: Bytes of float32 pixel data per strip read: bounds the memory of every block-wise pass.
-STRIP_BYTES = 64 * 2**20
-
-
-def strip_rows(window: Window, band_count: int, strip_bytes: int | None = None) -> int:
-    """Rows per strip so that one strip of ``band_count`` float32 bands stays under ``strip_bytes``
-    (default :data:`STRIP_BYTES`)."""
-    strip_bytes = strip_bytes or STRIP_BYTES
-    return int(max(1, min(window.height, strip_bytes // max(1, window.width * band_count * 4))))
-
-
-def iter_strips(src, bands: list[int], window: Window, rows: int | None = None):
-    """Yield (first_row, pixels, valid) strip by strip: pixels (n, bands) float32, valid (n,) bool, row-major."""
-    rows = rows or strip_rows(window, len(bands))
-    for row in range(0, window.height, rows):
-        height = min(rows, window.height - row)
-        data, valid = read_padded(src, bands, window, row, height, 0, window.width)
-        yield row, data.reshape(len(bands), -1).T, valid.all(axis=0).ravel()
+from .rasters import iter_strips
+from .events import NULL_REPORTER
 
 
 @dataclass
@@ -53,7 +35,8 @@ class PixelSample:
     valid_pixels: int
 
 
-def sample_pixels(src, bands: list[int], window: Window, size: int, seed: int, reporter=None) -> PixelSample:
+def sample_pixels(src, bands: list[int], window: Window, size: int, seed: int,
+                  reporter=NULL_REPORTER) -> PixelSample:
     """A uniform random sample of at most ``size`` valid pixels of ``window`` (all of them when fewer)."""
     rng = np.random.default_rng(seed)
     # The reservoir: ``size`` kept pixels plus room for candidates, compacted in place when full. Peak memory
@@ -89,8 +72,7 @@ def sample_pixels(src, bands: list[int], window: Window, size: int, seed: int, r
             positions[count:count + n] = row * window.width + index[:n]
             count += n
             index, strip_keys = index[n:], strip_keys[n:]
-        if reporter is not None:
-            reporter.progress(100 * (row + len(valid) // window.width) / window.height)
+        reporter.progress(100 * (row + len(valid) // window.width) / window.height)
     if count > size:
         compact()
     order = np.argsort(positions[:count])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import IamapError, ParameterError
+from .events import NULL_REPORTER
 
 
 def read_reference_points(path: str, crs, samples: int, seed: int = 0, parameter: str = "TEMPLATE"):
@@ -65,7 +66,7 @@ def _points_in_polygon(polygon, count: int, rng) -> list[tuple[float, float]]:
     return [tuple(p) for p in found[:count]]
 
 
-def pixel_values(src, bands: list[int], window, points, reporter=None, parameter: str = "TEMPLATE"):
+def pixel_values(src, bands: list[int], window, points, reporter=NULL_REPORTER, parameter: str = "TEMPLATE"):
     """Values (n, bands) at the pixels under ``points`` inside ``window``; points outside it or on nodata are
     dropped with a warning counting them. Returns (values, kept points)."""
     from .rasters import read_padded
@@ -80,7 +81,7 @@ def pixel_values(src, bands: list[int], window, points, reporter=None, parameter
         data, ok = read_padded(src, bands, window, rows[i], 1, cols[i], 1)
         values[i], valid[i] = data[:, 0, 0], ok[:, 0, 0].all()
     outside, on_nodata = int((~inside).sum()), int((inside & ~valid).sum())
-    if reporter is not None and (outside or on_nodata):
+    if outside or on_nodata:
         reporter.warning(f"{parameter}: {outside} reference point(s) outside the raster{' extent' if outside else ''} "
                          f"and {on_nodata} on nodata were dropped; {int(valid.sum())} used.")
     if not valid.any():

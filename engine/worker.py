@@ -22,8 +22,8 @@ from .events import Reporter, claim_stdout
 #: tool name -> "module:function" (relative to this package). Each function takes (params, reporter) and
 #: returns the outputs dict sent in the ``result`` event.
 TOOLS = {
-    "encoder": "encode:run_encoder",
-    "reduction": "reduce:run_reduction",
+    "encoder": "encoder:run_encoder",
+    "reduction": "reduction:run_reduction",
     "cluster": "cluster:run_cluster",
     "similarity": "similarity:run_similarity",
     "diagnostics": "diagnostics:run_diagnostics",

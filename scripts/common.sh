@@ -32,7 +32,7 @@ ensure_worker_env() {
     fi
   fi
   echo "== IAMAP worker environment"
-  (cd "$REPO" && /usr/bin/python3 -m engine.environment install "$@")
-  WORKER_PYTHON="$(cd "$REPO" && /usr/bin/python3 -m engine.environment python)"
+  (cd "$REPO" && /usr/bin/python3 -m engine.host_environment install "$@")
+  WORKER_PYTHON="$(cd "$REPO" && /usr/bin/python3 -m engine.host_environment python)"
   export WORKER_PYTHON
 }

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from ..engine.environment import PLUGIN_DIR, worker_python
+from ..engine.host_environment import PLUGIN_DIR, worker_python
 from ..engine.errors import EnvironmentProblem
 
 #: Variables QGIS sets for its own GDAL/PROJ/Python; the worker's wheels bring their own and break on these.
@@ -80,7 +80,7 @@ def run_worker(tool: str, params: dict, feedback=None, python: str | Path | None
     feedback : QgsProcessingFeedback, optional
         Receives progress, text, warnings and console lines; its cancel kills the worker.
     python : path, optional
-        The interpreter; by default the one :func:`engine.environment.worker_python` finds.
+        The interpreter; by default the one :func:`engine.host_environment.worker_python` finds.
 
     Raises
     ------

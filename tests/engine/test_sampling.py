@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import rasterio
 
-from engine import sampling
+from engine import rasters
 from engine.rasters import extent_window
 from engine.sampling import RunningSample, sample_pixels
 
@@ -44,7 +44,7 @@ def test_integer_nodata_is_excluded_and_all_pixels_come_when_fewer_than_asked(tm
 def test_same_seed_same_sample_whatever_the_strip_height(tmp_path, monkeypatch):
     path, _ = regions_raster(tmp_path / "r.tif", 80, 80)
     first, _ = draw(path, 300, seed=7)
-    monkeypatch.setattr(sampling, "STRIP_BYTES", 80 * 8 * 4 * 3)  # 3-row strips instead of the whole raster
+    monkeypatch.setattr(rasters, "STRIP_BYTES", 80 * 8 * 4 * 3)  # 3-row strips instead of the whole raster
     again, _ = draw(path, 300, seed=7)
     other, _ = draw(path, 300, seed=8)
     np.testing.assert_array_equal(first.positions, again.positions)
@@ -52,7 +52,7 @@ def test_same_seed_same_sample_whatever_the_strip_height(tmp_path, monkeypatch):
 
 
 def test_sample_is_uniform_over_rows_and_columns(tmp_path, monkeypatch):
-    monkeypatch.setattr(sampling, "STRIP_BYTES", 200 * 8 * 4 * 5)  # many strips: the reservoir is compacted often
+    monkeypatch.setattr(rasters, "STRIP_BYTES", 200 * 8 * 4 * 5)  # many strips: the reservoir is compacted often
     path, _ = regions_raster(tmp_path / "r.tif", 200, 200)
     sample, _ = draw(path, 4000, seed=1)
     rows, cols = np.divmod(sample.positions, 200)

@@ -60,7 +60,7 @@ def test_plugin_loads_without_environment_and_tools_say_how_to_install(qgis, tmp
     assert listing.returncode == 0 and "iamap:diagnostics" in listing.stdout
     result = qgis.run("iamap:diagnostics", {}, env=no_env)
     error = json.loads(result["results"]["REPORT"])["worker side"]["error"]
-    assert "not installed" in error and "python3 -m engine.environment install" in error
+    assert "not installed" in error and "python3 -m engine.host_environment install" in error
 
 
 def test_cancel_kills_the_worker_within_one_second(qgis):

@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from engine.errors import ParameterError
 from engine.events import Reporter
-from engine.reduce import run_reduction
+from engine.reduction import run_reduction
 
 from ..fixtures import described, regions_raster
 

@@ -10,7 +10,7 @@ import rasterio
 
 from engine import encode as encode_module
 from engine import models
-from engine.encode import run_encoder
+from engine.encoder import run_encoder
 from engine.errors import IamapError, ModelLoadError, ParameterError
 from engine.events import Reporter
 

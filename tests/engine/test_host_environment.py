@@ -26,7 +26,7 @@ def test_override_to_a_missing_file_is_reported(monkeypatch, tmp_path):
 def test_missing_environment_gives_the_install_command(monkeypatch, tmp_path):
     monkeypatch.delenv("IAMAP_PYTHON", raising=False)
     monkeypatch.setenv("IAMAP_ENV_DIR", str(tmp_path / "env"))
-    with pytest.raises(EnvironmentProblem, match="not installed.*python3 -m engine.environment install"):
+    with pytest.raises(EnvironmentProblem, match="not installed.*python3 -m engine.host_environment install"):
         environment.worker_python()
 
 

@@ -1,14 +1,15 @@
-"""The worker's Python environment: where it is, whether it is complete, and how to create or repair it.
+"""Host side: the worker's Python environment, where it is, whether it is complete, and how to create or repair it.
 
-Standard library only: the QGIS side (runner, install dialog) and the set-up scripts import this module
+This module never runs inside the worker: QGIS's Python (runner, install dialog, diagnostics) and the set-up
+scripts import it to find or build the worker's interpreter. Standard library only: the QGIS side (runner, install dialog) and the set-up scripts import this module
 with whatever Python they have. The managed environment is an isolated venv (no system site-packages,
 so pip's numpy never meets QGIS's) built from ``requirements.txt`` pinned by ``constraints.txt``.
 
 Command line (from the plugin folder)::
 
-    python3 -m engine.environment install [--dir DIR] [--dev] [--force]
-    python3 -m engine.environment check
-    python3 -m engine.environment python     # prints the worker's python, or fails with the install hint
+    python3 -m engine.host_environment install [--dir DIR] [--dev] [--force]
+    python3 -m engine.host_environment check
+    python3 -m engine.host_environment python     # prints the worker's python, or fails with the install hint
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def env_python(env_dir: Path) -> Path:
 def install_command_hint() -> str:
     return (
         "In the QGIS desktop, accept IAMAP's install dialog (shown when the plugin loads). "
-        f"From a terminal run:  cd {PLUGIN_DIR} && python3 -m engine.environment install  "
+        f"From a terminal run:  cd {PLUGIN_DIR} && python3 -m engine.host_environment install  "
         f"(about 7 GB download). Or set {PYTHON_VARIABLE} to a Python that has the packages of requirements.txt."
     )
 
@@ -182,7 +183,7 @@ def _run(command: list[str], log: Callable[[str], None]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m engine.environment", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m engine.host_environment", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_install = sub.add_parser("install", help="create or repair the managed environment")
     p_install.add_argument("--dir", type=Path, default=None, help="environment folder (default: user data folder)")
