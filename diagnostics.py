@@ -6,12 +6,11 @@ import json
 import platform
 import sys
 
-from qgis.core import (Qgis, QgsProcessingException, QgsProcessingOutputString, QgsProcessingParameterFileDestination,
-                       QgsProjUtils)
+from qgis.core import Qgis, QgsProcessingException, QgsProjUtils
 
-from .engine import __version__
+from .engine import __version__, contract
 from .engine.host_environment import check_environment, default_env_dir
-from .utils.algorithm import IamapAlgorithm
+from .utils.algorithm import IamapAlgorithm, write_text_atomically
 
 
 def qgis_side_info() -> dict:
@@ -36,7 +35,7 @@ def qgis_side_info() -> dict:
 
 
 class DiagnosticsAlgorithm(IamapAlgorithm):
-    NAME = "diagnostics"
+    TOOL = contract.DIAGNOSTICS
     DISPLAY_NAME = "Diagnostics (versions for bug reports)"
     GROUP = "Help"
     GROUP_ID = "help"
@@ -44,22 +43,13 @@ class DiagnosticsAlgorithm(IamapAlgorithm):
             "the versions in it (torch with CUDA devices, timm, scikit-learn, umap, hdbscan, numpy, rasterio). "
             "Paste the report into bug reports. When the worker environment is missing, the QGIS part is still "
             "reported, with the command that installs the environment.")
-    PARAMETER_HELP = {
-        "OUTPUT": "Optional JSON file receiving the report.",
-        "REPORT": "(output) The report as text.",
-    }
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "Report file (JSON)", "JSON files (*.json)",
-                                                                optional=True, createByDefault=False))
-        self.addOutput(QgsProcessingOutputString("REPORT", "Report"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         report = {"qgis side": qgis_side_info()}
         for key, value in report["qgis side"].items():
             feedback.pushInfo(f"{key}: {value}")
         try:
-            report["worker side"] = self.run_engine("diagnostics", {}, feedback)["worker"]
+            report["worker side"] = self.run_engine({}, feedback)["worker"]
         except QgsProcessingException as exc:
             feedback.reportError(str(exc))
             report["worker side"] = {"error": str(exc)}
@@ -67,7 +57,6 @@ class DiagnosticsAlgorithm(IamapAlgorithm):
         outputs = {"REPORT": text}
         path = self.parameterAsFileOutput(parameters, "OUTPUT", context)
         if path:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
+            write_text_atomically(path, text, "OUTPUT")
             outputs["OUTPUT"] = path
         return outputs

@@ -18,16 +18,17 @@ import os
 import queue
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, catalog
+from . import __version__
 from .devices import choose_device, choose_precision
 from .errors import ParameterError
 from .merge import FeatureStrip
 from .normalize import resolve_normalization
+from .parameters import parameter_class
 from .rasters import (OUTPUT_OPTIONS, RowWriter, check_bands, check_output, extent_window, finalize, open_raster,
                       partial_path, read_padded, sidecar_path, write_json)
 from .tiling import TileGrid
@@ -36,50 +37,14 @@ from .tiling import TileGrid
 MIN_VALID_FRACTION = 0.5
 
 
-@dataclass
-class EncoderParams:
-    INPUT: str
-    OUTPUT: str
-    BANDS: list | None = None
-    EXTENT: list | None = None
-    SIZE: int = 224
-    STRIDE: int | None = None
-    BACKBONE: str = catalog.BACKBONE_KEYS[0]
-    BACKBONE_NAME: str = ""
-    PRETRAINED: bool = True
-    CKPT: str = ""
-    DEVICE: str = "auto"
-    CUDA_ID: int = 0
-    BATCH_SIZE: int = 8
-    PRECISION: str = "auto"
-    MERGE_METHOD: str = "average"
-    NORMALIZATION: str = "auto"
-    TARGET_CRS: str = ""
-    TARGET_RESOLUTION: float = 0.0
-    RESUME: bool = True
+class EncoderParams(parameter_class("encoder")):
+    """The encoder's parameters (see ``engine.contract.ENCODER``); STRIDE defaults to SIZE."""
 
-    @classmethod
-    def from_dict(cls, params: dict) -> "EncoderParams":
-        known = {k: v for k, v in params.items() if k in cls.__dataclass_fields__ and v is not None}
-        p = cls(**known)
-        p.SIZE, p.BATCH_SIZE, p.CUDA_ID = int(p.SIZE), int(p.BATCH_SIZE), int(p.CUDA_ID)
-        p.STRIDE = p.SIZE if not p.STRIDE else int(p.STRIDE)
-        p.TARGET_RESOLUTION = float(p.TARGET_RESOLUTION or 0)
-        if p.SIZE < 8:
-            raise ParameterError("SIZE", f"{p.SIZE} px is too small; use at least 8 (224 is typical).")
-        if not 1 <= p.STRIDE <= p.SIZE:
-            raise ParameterError("STRIDE", f"{p.STRIDE} must be between 1 and SIZE ({p.SIZE}): a stride larger than "
-                                           "the tile would leave gaps. Use STRIDE = SIZE for no overlap.")
-        if p.BATCH_SIZE < 1:
-            raise ParameterError("BATCH_SIZE", "must be at least 1.")
-        for name, allowed in (("DEVICE", catalog.DEVICES), ("PRECISION", catalog.PRECISIONS),
-                              ("MERGE_METHOD", catalog.MERGE_METHODS), ("NORMALIZATION", catalog.NORMALIZATIONS)):
-            if getattr(p, name) not in allowed:
-                raise ParameterError(name, f"unknown value {getattr(p, name)!r}; choose one of {', '.join(allowed)}.")
-        if p.TARGET_RESOLUTION < 0:
-            raise ParameterError("TARGET_RESOLUTION", "must be positive (in units of the target CRS), or 0 to keep "
-                                                      "the input resolution.")
-        return p
+    def check(self) -> None:
+        self.STRIDE = self.STRIDE or self.SIZE
+        if self.STRIDE > self.SIZE:
+            raise ParameterError("STRIDE", f"{self.STRIDE} must be between 1 and SIZE ({self.SIZE}): a stride larger "
+                                           "than the tile would leave gaps. Use STRIDE = SIZE for no overlap.")
 
 
 def params_hash(record: dict) -> str:

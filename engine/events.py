@@ -1,11 +1,12 @@
 """JSON-lines events the worker writes to its real standard output.
 
-One JSON object per line, with a ``type`` key:
+One JSON object per line, with a ``type`` key (the kinds are :class:`engine.contract.EventKind`):
 
 ``progress``  ``{"type": "progress", "percent": 42.0}``
 ``text``      ``{"type": "text", "message": "..."}``
 ``warning``   ``{"type": "warning", "message": "..."}``
-``error``     ``{"type": "error", "message": "...", "traceback": "..."}``
+``error``     ``{"type": "error", "message": "...", "traceback": "...", "parameter": "STRIDE"}`` (parameter: the
+              id at fault, when the error is a ParameterError)
 ``result``    ``{"type": "result", "outputs": {...}}``
 
 The QGIS side (:mod:`utils.worker_runner`) relays them into ``QgsProcessingFeedback``. Libraries that print
@@ -22,6 +23,8 @@ import sys
 import threading
 import time
 from typing import IO, Any
+
+from .contract import EventKind
 
 
 def _clean(value: Any) -> Any:
@@ -69,19 +72,22 @@ class Reporter:
         now = time.monotonic()
         if force or percent >= 100 or (percent - self._last_percent >= 0.5 and now - self._last_time >= 0.2):
             self._last_percent, self._last_time = percent, now
-            self.emit({"type": "progress", "percent": round(percent, 2)})
+            self.emit({"type": EventKind.PROGRESS.value, "percent": round(percent, 2)})
 
     def text(self, message: str) -> None:
-        self.emit({"type": "text", "message": message})
+        self.emit({"type": EventKind.TEXT.value, "message": message})
 
     def warning(self, message: str) -> None:
-        self.emit({"type": "warning", "message": message})
+        self.emit({"type": EventKind.WARNING.value, "message": message})
 
-    def error(self, message: str, traceback: str = "") -> None:
-        self.emit({"type": "error", "message": message, "traceback": traceback})
+    def error(self, message: str, traceback: str = "", parameter: str = "") -> None:
+        event = {"type": EventKind.ERROR.value, "message": message, "traceback": traceback}
+        if parameter:
+            event["parameter"] = parameter
+        self.emit(event)
 
     def result(self, outputs: dict) -> None:
-        self.emit({"type": "result", "outputs": outputs})
+        self.emit({"type": EventKind.RESULT.value, "outputs": outputs})
 
     def stage(self, start: float, end: float) -> "StageReporter":
         """A view of this reporter that maps 0-100 onto ``start``-``end`` of the whole run."""

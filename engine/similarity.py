@@ -8,42 +8,18 @@ Block by block (:func:`engine.blockwise.apply_to_raster`), float32 in [-1, 1], N
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .errors import ParameterError
+from .parameters import parameter_class
 from .blockwise import apply_to_raster
 from .rasters import check_bands, check_output, extent_window, finalize, open_raster
 from .vectors import pixel_values, read_reference_points
 
-AGGREGATIONS = ("mean", "max")
-
-
-@dataclass
-class SimilarityParams:
-    INPUT: str
-    TEMPLATE: str
-    OUTPUT: str
-    BANDS: list | None = None
-    EXTENT: list | None = None
-    RANDOM_SAMPLES: int = 500
-    AGGREGATION: str = "mean"
-    OUTPUT_POINTS: str = ""
-    DEVICE: str = "cpu"
-    RANDOM_SEED: int = 0
-
-    @classmethod
-    def from_dict(cls, params: dict) -> "SimilarityParams":
-        p = cls(**{k: v for k, v in params.items() if k in cls.__dataclass_fields__ and v is not None})
-        p.RANDOM_SAMPLES = int(p.RANDOM_SAMPLES)
-        if p.RANDOM_SAMPLES < 0:
-            raise ParameterError("RANDOM_SAMPLES", "must be 0 or more.")
-        if p.AGGREGATION not in AGGREGATIONS:
-            raise ParameterError("AGGREGATION", f"unknown value {p.AGGREGATION!r}; choose mean or max.")
-        return p
+class SimilarityParams(parameter_class("similarity")):
+    """The similarity tool's parameters (see ``engine.contract.SIMILARITY``)."""
 
 
 def cosine_similarity(pixels, references, aggregation: str):

@@ -56,7 +56,7 @@ def run_tool(name: str, params: dict, reporter: Reporter) -> int:
         tool = resolve_tool(name)
         outputs = tool(params, reporter)
     except IamapError as exc:
-        reporter.error(str(exc), traceback.format_exc())
+        reporter.error(str(exc), traceback.format_exc(), getattr(exc, "parameter", ""))
         return 1
     except MemoryError:
         reporter.error("Out of memory. Use a smaller EXTENT, BATCH_SIZE or SAMPLE_SIZE.", traceback.format_exc())

@@ -1,13 +1,18 @@
-"""Base class of IAMAP's Processing algorithms: help text, icon, and handing work to the worker."""
+"""Base class of IAMAP's Processing algorithms: parameters and help from the contract, icon, and handing work to
+the worker."""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 from qgis.core import QgsCoordinateReferenceSystem, QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtGui import QIcon
 
+from ..engine.contract import Tool
 from ..engine.errors import EnvironmentProblem
+from .parameters import engine_value, qgis_output, qgis_parameter
 from .worker_runner import WorkerCancelled, WorkerError, run_worker
 
 ICONS_DIR = Path(__file__).resolve().parent.parent / "icons"
@@ -17,23 +22,37 @@ def plugin_icon(name: str) -> QIcon:
     return QIcon(str(ICONS_DIR / f"{name}.svg"))
 
 
-class IamapAlgorithm(QgsProcessingAlgorithm):
-    """Subclasses set the class attributes and implement ``initAlgorithm`` and ``processAlgorithm``.
+def write_text_atomically(path: str, text: str, parameter: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so a failed write (a full disk) leaves no partial file
+    under the final name; the failure is a message naming ``parameter``."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        reason = f"no space left on the disk holding {target.parent}" if exc.errno == errno.ENOSPC else exc.strerror
+        raise QgsProcessingException(f"{parameter}: cannot write {target}: {reason}.") from None
 
-    ``HELP`` is the introduction of the help text and ``PARAMETER_HELP`` maps each parameter id to its
-    explanation; :meth:`shortHelpString` lists them all, so ``qgis_process help`` explains every parameter.
+
+class IamapAlgorithm(QgsProcessingAlgorithm):
+    """Subclasses set ``TOOL`` (their contract entry) and the class attributes below, and implement
+    ``processAlgorithm``; the parameters, outputs and the per-parameter help come from the contract.
+
+    ``HELP`` is the introduction of the help text; :meth:`shortHelpString` adds every parameter's label and
+    explanation, so ``qgis_process help`` and the dialog's help panel explain every parameter.
     """
 
-    NAME = ""
+    TOOL: Tool | None = None
     DISPLAY_NAME = ""
-    GROUP = ""
-    GROUP_ID = ""
+    GROUP = "Features"
+    GROUP_ID = "features"
     ICON = "iamap"
     HELP = ""
-    PARAMETER_HELP: dict[str, str] = {}
 
     def name(self):
-        return self.NAME
+        return self.TOOL.name
 
     def displayName(self):  # noqa: N802
         return self.DISPLAY_NAME
@@ -50,15 +69,37 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):  # noqa: N802
         return type(self)()
 
+    def initAlgorithm(self, config=None):  # noqa: N802
+        for spec in self.TOOL.parameters:
+            self.addParameter(qgis_parameter(spec))
+        for output in self.TOOL.outputs:
+            self.addOutput(qgis_output(output))
+
     def shortHelpString(self):  # noqa: N802
-        parts = [self.HELP.strip()]
-        if self.PARAMETER_HELP:
-            parts.append("<h3>Parameters</h3>")
-            parts.append("".join(f"<p><b>{pid}</b>: {text}</p>" for pid, text in self.PARAMETER_HELP.items()))
+        parts = [self.HELP.strip(), "<h3>Parameters</h3>"]
+        parts += [f"<p><b>{spec.name}</b>: <i>{spec.label}</i>. {spec.help}</p>" for spec in self.TOOL.parameters]
+        if self.TOOL.outputs:
+            parts.append("<h3>Outputs</h3>")
+            parts += [f"<p><b>{output.name}</b>: {output.label}.</p>" for output in self.TOOL.outputs]
         return "\n".join(parts)
 
-    def run_engine(self, tool: str, params: dict, feedback) -> dict:
-        """Run ``tool`` in the worker; every failure becomes a ``QgsProcessingException`` with a clear message."""
+    def extent_crs(self, parameters, context):
+        """The CRS the engine expects EXTENT in: the input raster's (the encoder's is the target CRS)."""
+        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
+        return layer.crs() if layer is not None else QgsCoordinateReferenceSystem()
+
+    def engine_parameters(self, parameters, context, feedback=None) -> dict:
+        """Every parameter of the tool as the engine takes it (see :func:`utils.parameters.engine_value`)."""
+        crs = self.extent_crs(parameters, context) if "EXTENT" in self.TOOL.names else None
+        return {spec.name: engine_value(self, spec, parameters, context, crs, feedback)
+                for spec in self.TOOL.parameters}
+
+    def run_engine(self, params: dict, feedback) -> dict:
+        """Run the tool in the worker; every failure becomes a ``QgsProcessingException`` with a clear message.
+
+        A parameter error names the parameter by its id (as scripts write it) and by its dialog label.
+        """
+        tool = self.TOOL.name
         try:
             return run_worker(tool, params, feedback)
         except EnvironmentProblem as exc:
@@ -68,32 +109,7 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
         except WorkerError as exc:
             if exc.details:
                 feedback.pushConsoleInfo(exc.details)
-            raise QgsProcessingException(str(exc)) from None
-
-    # Parameter helpers shared by the tools -------------------------------------------------------------
-
-    def raster_path(self, parameters, name, context) -> tuple[str, object]:
-        """The file behind a raster parameter (the worker reads files, not QGIS layers)."""
-        layer = self.parameterAsRasterLayer(parameters, name, context)
-        if layer is None:
-            raise QgsProcessingException(f"{name}: no raster layer given or it could not be loaded.")
-        if layer.providerType() != "gdal":
-            raise QgsProcessingException(f"{name}: layer {layer.name()!r} is not a file raster (provider "
-                                         f"{layer.providerType()}); save it as a GeoTIFF first (Export > Save As).")
-        return layer.source().split("|")[0], layer
-
-    def bands(self, parameters, name, context) -> list[int] | None:
-        """Selected 1-based bands, or None for all bands."""
-        return [int(b) for b in self.parameterAsInts(parameters, name, context)] or None
-
-    def extent(self, parameters, name, context, crs: QgsCoordinateReferenceSystem) -> list[float] | None:
-        """The extent parameter in ``crs`` as [xmin, ymin, xmax, ymax], or None when not set."""
-        if parameters.get(name) in (None, ""):
-            return None
-        rect = self.parameterAsExtent(parameters, name, context, crs)
-        if rect.isNull() or rect.isEmpty():
-            return None
-        return [rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()]
-
-    def enum_string(self, parameters, name, context) -> str:
-        return self.parameterAsEnumString(parameters, name, context)
+            message = str(exc)
+            if exc.parameter in self.TOOL.names:
+                message += f" (In the dialog: \u201c{self.TOOL[exc.parameter].label}\u201d.)"
+            raise QgsProcessingException(message) from None

@@ -19,6 +19,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from ..engine.contract import EventKind
 from ..engine.host_environment import PLUGIN_DIR, worker_python
 from ..engine.errors import EnvironmentProblem
 
@@ -28,11 +29,12 @@ _FOREIGN_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "GDAL_DATA", 
 
 
 class WorkerError(Exception):
-    """The worker reported an error or died; ``message`` is for the user, ``details`` for the log."""
+    """The worker reported an error or died; ``message`` is for the user, ``details`` for the log, ``parameter``
+    the id of the parameter at fault (empty when none is)."""
 
-    def __init__(self, message: str, details: str = ""):
+    def __init__(self, message: str, details: str = "", parameter: str = ""):
         super().__init__(message)
-        self.details = details
+        self.details, self.parameter = details, parameter
 
 
 class WorkerCancelled(Exception):
@@ -140,15 +142,15 @@ def _follow(process: subprocess.Popen, feedback) -> dict:
                 feedback.pushConsoleInfo(line)
             continue
         kind = event.get("type")
-        if kind == "progress" and feedback is not None:
+        if kind == EventKind.PROGRESS and feedback is not None:
             feedback.setProgress(float(event.get("percent", 0)))
-        elif kind == "text" and feedback is not None:
+        elif kind == EventKind.TEXT and feedback is not None:
             feedback.pushInfo(event.get("message", ""))
-        elif kind == "warning" and feedback is not None:
+        elif kind == EventKind.WARNING and feedback is not None:
             feedback.pushWarning(event.get("message", ""))
-        elif kind == "error":
+        elif kind == EventKind.ERROR:
             error = event
-        elif kind == "result":
+        elif kind == EventKind.RESULT:
             outputs = event.get("outputs", {})
     while process.poll() is None:  # streams closed: the process is exiting
         if feedback is not None and feedback.isCanceled():
@@ -156,7 +158,8 @@ def _follow(process: subprocess.Popen, feedback) -> dict:
             raise WorkerCancelled()
         time.sleep(0.02)
     if error is not None:
-        raise WorkerError(error.get("message", "IAMAP's worker failed."), error.get("traceback", ""))
+        raise WorkerError(error.get("message", "IAMAP's worker failed."), error.get("traceback", ""),
+                          error.get("parameter", ""))
     if process.returncode != 0 or outputs is None:
         tail = "\n".join(stderr_tail)
         raise WorkerError(f"IAMAP's worker stopped unexpectedly (exit status {process.returncode}). "

@@ -94,11 +94,12 @@ def test_cancel_kills_the_worker_within_one_second(qgis):
 def test_worker_error_becomes_a_processing_exception_with_the_message_only(qgis):
     script = """
         from qgis.core import QgsProcessingFeedback, QgsProcessingException
+        from iamap.engine.contract import Tool
         from iamap.utils.algorithm import IamapAlgorithm
         class Probe(IamapAlgorithm):
-            pass
+            TOOL = Tool("sleep", ())
         try:
-            Probe().run_engine("sleep", {"seconds": "not a number"}, QgsProcessingFeedback())
+            Probe().run_engine({"seconds": "not a number"}, QgsProcessingFeedback())
         except QgsProcessingException as exc:
             print("MESSAGE", exc)
         """

@@ -1,0 +1,117 @@
+"""The engine's parameter dataclasses, generated from :mod:`engine.contract`, and the checks every tool shares.
+
+``parameter_class("encoder")`` is a dataclass with one field per parameter id of the tool, defaulting to the
+contract's default. Its ``from_dict`` reads the worker's JSON parameters: unknown keys are ignored (QGIS may
+send more), ``None`` means "use the default", values are converted by kind and checked against the
+contract's choices and bounds, each failure a :class:`~engine.errors.ParameterError` naming the parameter.
+A tool subclasses the generated class to add its own checks in :meth:`ToolParameters.check`::
+
+    class EncoderParams(parameter_class("encoder")):
+        def check(self): ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+from .contract import DESTINATION_KINDS, INPUT_FILE_KINDS, TOOLS, Kind, Parameter
+from .errors import ParameterError
+
+
+class ToolParameters:
+    """Base of the generated dataclasses: ``from_dict`` and the hook for a tool's own checks."""
+
+    TOOL = ""
+
+    @classmethod
+    def from_dict(cls, params: dict):
+        values = {}
+        for spec in TOOLS[cls.TOOL].parameters:
+            value = params.get(spec.name)
+            values[spec.name] = spec.default if value is None else convert(spec, value)
+        instance = cls(**values)
+        instance.check()
+        return instance
+
+    def check(self) -> None:
+        """Checks that involve several parameters or the tool's own rules; subclasses extend it."""
+
+
+@functools.lru_cache(maxsize=None)
+def parameter_class(tool: str) -> type:
+    """The dataclass of ``tool``'s parameters (fields named by id, contract defaults)."""
+    fields = [(spec.name, object, dataclasses.field(default=spec.default)) for spec in TOOLS[tool].parameters]
+    name = "".join(part.title() for part in tool.split("_")) + "ParametersBase"
+    return dataclasses.make_dataclass(name, fields, bases=(ToolParameters,), namespace={"TOOL": tool})
+
+
+def convert(spec: Parameter, value):
+    """``value`` as the engine uses it for a parameter of ``spec``'s kind, checked against the contract."""
+    try:
+        converted = _CONVERTERS[spec.kind](value)
+    except (TypeError, ValueError):
+        raise ParameterError(spec.name, f"{value!r} is not a valid {_KIND_NAMES.get(spec.kind, spec.kind.value)}."
+                             ) from None
+    if spec.kind is Kind.ENUM and converted not in spec.choices:
+        raise ParameterError(spec.name, f"unknown value {converted!r}; choose one of {', '.join(spec.choices)}.")
+    if spec.kind in (Kind.INT, Kind.FLOAT):
+        if not math.isfinite(converted):
+            raise ParameterError(spec.name, f"{value!r} is not a finite number.")
+        if spec.minimum is not None and converted < spec.minimum:
+            raise ParameterError(spec.name, f"must be at least {spec.minimum:g} (got {converted:g}).")
+        if spec.maximum is not None and converted > spec.maximum:
+            raise ParameterError(spec.name, f"must be at most {spec.maximum:g} (got {converted:g}).")
+    return converted
+
+
+def _int(value) -> int:
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("not a whole number")
+        return int(value)
+    return int(str(value).strip())
+
+
+def _bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(text)
+
+
+def _list_of(convert_item):
+    def converter(value):
+        if isinstance(value, (str, bytes)):
+            raise TypeError("a list is needed")
+        return [convert_item(v) for v in value]
+    return converter
+
+
+_CONVERTERS = {
+    Kind.RASTER: str, Kind.VECTOR: str, Kind.FILE: str, Kind.STRING: str, Kind.ENUM: str, Kind.CRS: str,
+    Kind.RASTER_DESTINATION: str, Kind.VECTOR_DESTINATION: str, Kind.FILE_DESTINATION: str,
+    Kind.INT: _int, Kind.FLOAT: float, Kind.BOOL: _bool,
+    Kind.BANDS: _list_of(_int), Kind.EXTENT: _list_of(float),
+}
+_KIND_NAMES = {Kind.INT: "whole number", Kind.FLOAT: "number", Kind.BOOL: "true/false value",
+               Kind.BANDS: "list of band numbers", Kind.EXTENT: "extent [xmin, ymin, xmax, ymax]"}
+
+
+def input_files(tool: str, params) -> dict[str, str]:
+    """The files a run of ``tool`` reads, by parameter id (empty values left out)."""
+    return {p.name: getattr(params, p.name) for p in TOOLS[tool].parameters
+            if p.kind in INPUT_FILE_KINDS and getattr(params, p.name)}
+
+
+def destination_files(tool: str, params) -> dict[str, str]:
+    """The files a run of ``tool`` writes, by parameter id (empty values left out)."""
+    return {p.name: getattr(params, p.name) for p in TOOLS[tool].parameters
+            if p.kind in DESTINATION_KINDS and getattr(params, p.name)}

@@ -1,0 +1,61 @@
+"""The contract shared by the QGIS side and the engine: stdlib only, complete, and consistent."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from engine import catalog, contract
+from engine.contract import TOOLS, Kind
+from engine.worker import TOOLS as WORKER_TOOLS
+
+from ..conftest import REPO
+
+
+def test_contract_imports_in_a_bare_python_without_numpy():
+    # -I: no user site or environment variables; -S: no site-packages at all, so no numpy, no QGIS
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "try:\n    import numpy\nexcept ImportError:\n    pass\nelse:\n    raise SystemExit('numpy importable')\n"
+        "import engine.contract, engine.parameters, engine.catalog, engine.errors, engine.host_environment\n"
+        "third_party = sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names "
+        "and m.split('.')[0] not in ('engine', '__main__'))\n"
+        "print('THIRD', third_party)\n"
+    )
+    result = subprocess.run(["/usr/bin/python3", "-I", "-S", "-c", script, str(REPO)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "THIRD []" in result.stdout
+
+
+def test_every_worker_tool_but_the_test_tool_has_a_contract_entry():
+    assert set(WORKER_TOOLS) - {"sleep"} == set(TOOLS)
+
+
+@pytest.mark.parametrize("tool", sorted(TOOLS))
+def test_parameters_are_complete_and_consistent(tool):
+    spec = TOOLS[tool]
+    assert len(set(spec.names)) == len(spec.names), "duplicate parameter ids"
+    for parameter in spec.parameters:
+        assert parameter.name.isupper() and parameter.label and parameter.help, parameter.name
+        if parameter.kind is Kind.ENUM:
+            assert parameter.choices and parameter.default in parameter.choices, parameter.name
+        if parameter.kind is Kind.BANDS:
+            assert spec[parameter.parent].kind is Kind.RASTER
+        if parameter.kind in (Kind.INT, Kind.FLOAT) and parameter.default is not None:
+            assert parameter.minimum is None or parameter.default >= parameter.minimum, parameter.name
+            assert parameter.maximum is None or parameter.default <= parameter.maximum, parameter.name
+        if not parameter.optional and parameter.kind in contract.INPUT_FILE_KINDS + contract.DESTINATION_KINDS:
+            assert parameter.default is None, f"{parameter.name}: a required file has no default"
+
+
+def test_enums_come_from_the_catalog():
+    assert contract.ENCODER["BACKBONE"].choices == catalog.BACKBONE_KEYS
+    assert contract.ENCODER["DEVICE"].choices == contract.SIMILARITY["DEVICE"].choices == catalog.DEVICES
+    assert contract.REDUCTION["METHOD"].choices == catalog.REDUCTION_METHODS
+    assert contract.CLUSTER["METHOD"].choices == catalog.CLUSTER_METHODS
+
+
+def test_event_kinds_are_the_strings_on_the_wire():
+    assert [kind.value for kind in contract.EventKind] == ["progress", "text", "warning", "error", "result"]
+    assert contract.EventKind("progress") == "progress"

@@ -1,0 +1,143 @@
+"""Processing parameters built from the contract (:mod:`engine.contract`), and their values read back as the
+plain JSON values the engine takes.
+
+One function per direction, one branch per parameter kind: a tool declares nothing here, it only names its
+contract entry (``IamapAlgorithm.TOOL``).
+"""
+
+from __future__ import annotations
+
+from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingOutputNumber, QgsProcessingOutputString,
+                       QgsProcessingParameterBand, QgsProcessingParameterBoolean, QgsProcessingParameterCrs,
+                       QgsProcessingParameterDefinition, QgsProcessingParameterEnum, QgsProcessingParameterExtent,
+                       QgsProcessingParameterFeatureSource, QgsProcessingParameterFile,
+                       QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer,
+                       QgsProcessingParameterString, QgsProcessingParameterVectorDestination, QgsProviderRegistry)
+
+from ..engine.contract import Kind, Output, Parameter
+
+
+def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
+    """The Processing parameter of ``spec``: widget, default, bounds, choices and the advanced flag."""
+    name, label, default, optional = spec.name, spec.label, spec.default, spec.optional
+    if spec.kind is Kind.RASTER:
+        parameter = QgsProcessingParameterRasterLayer(name, label, optional=optional)
+    elif spec.kind is Kind.BANDS:
+        parameter = QgsProcessingParameterBand(name, label, None, spec.parent, optional=optional, allowMultiple=True)
+    elif spec.kind is Kind.EXTENT:
+        parameter = QgsProcessingParameterExtent(name, label, optional=optional)
+    elif spec.kind is Kind.VECTOR:
+        parameter = QgsProcessingParameterFeatureSource(name, label, [QgsProcessing.TypeVectorAnyGeometry],
+                                                        optional=optional)
+    elif spec.kind is Kind.FILE:
+        parameter = QgsProcessingParameterFile(name, label, optional=optional, fileFilter=spec.file_filter)
+    elif spec.kind in (Kind.INT, Kind.FLOAT):
+        number_type = QgsProcessingParameterNumber.Integer if spec.kind is Kind.INT else \
+            QgsProcessingParameterNumber.Double
+        # an optional number whose default is "not set" (STRIDE) or 0 (TARGET_RESOLUTION) shows an empty box
+        shown_default = None if optional and not default else default
+        parameter = QgsProcessingParameterNumber(name, label, number_type, shown_default, optional)
+        if spec.minimum is not None:
+            parameter.setMinimum(spec.minimum)
+        if spec.maximum is not None:
+            parameter.setMaximum(spec.maximum)
+    elif spec.kind is Kind.BOOL:
+        parameter = QgsProcessingParameterBoolean(name, label, bool(default), optional)
+    elif spec.kind is Kind.STRING:
+        parameter = QgsProcessingParameterString(name, label, default or None, optional=optional)
+    elif spec.kind is Kind.ENUM:
+        parameter = QgsProcessingParameterEnum(name, label, list(spec.choices), defaultValue=default,
+                                               optional=optional, usesStaticStrings=True)
+    elif spec.kind is Kind.CRS:
+        parameter = QgsProcessingParameterCrs(name, label, default or None, optional=optional)
+    elif spec.kind is Kind.RASTER_DESTINATION:
+        parameter = QgsProcessingParameterRasterDestination(name, label, optional=optional)
+    elif spec.kind is Kind.VECTOR_DESTINATION:
+        parameter = QgsProcessingParameterVectorDestination(name, label, QgsProcessing.TypeVectorPoint,
+                                                            optional=optional, createByDefault=True)
+    elif spec.kind is Kind.FILE_DESTINATION:
+        parameter = QgsProcessingParameterFileDestination(name, label, spec.file_filter, optional=optional,
+                                                          createByDefault=False)
+    else:  # a kind added to the contract without its widget
+        raise ValueError(f"no Processing parameter for kind {spec.kind}")
+    if spec.advanced:
+        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    parameter.setHelp(spec.help)
+    return parameter
+
+
+def qgis_output(output: Output):
+    cls = QgsProcessingOutputNumber if output.kind == "number" else QgsProcessingOutputString
+    return cls(output.name, output.label)
+
+
+def file_path(source: str) -> str:
+    """The file behind a layer source or output URI: ``/a/b|layername=x`` -> ``/a/b``.
+
+    Decoded by the GDAL/OGR provider's own URI rules rather than cut at the first ``|``, so a ``|`` inside a file
+    name survives.
+    """
+    for provider in ("gdal", "ogr"):
+        parts = QgsProviderRegistry.instance().decodeUri(provider, source)
+        if parts.get("path"):
+            return parts["path"]
+    return source
+
+
+def engine_value(algorithm, spec: Parameter, parameters: dict, context, extent_crs=None, feedback=None):
+    """The value of ``spec`` in ``parameters`` as the engine takes it (None where an optional one is unset)."""
+    name = spec.name
+    given = parameters.get(name)
+    if spec.kind is Kind.RASTER:
+        layer = algorithm.parameterAsRasterLayer(parameters, name, context)
+        if layer is None:
+            raise QgsProcessingException(f"{name} ({spec.label}): no raster layer given, or it could not be loaded.")
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(f"{name} ({spec.label}): layer {layer.name()!r} is not a file raster "
+                                         f"(provider {layer.providerType()}); save it as a GeoTIFF first "
+                                         "(Export > Save As).")
+        return file_path(layer.source())
+    if spec.kind is Kind.BANDS:
+        return [int(b) for b in algorithm.parameterAsInts(parameters, name, context)] or None
+    if spec.kind is Kind.EXTENT:
+        if given in (None, ""):
+            return None
+        rect = algorithm.parameterAsExtent(parameters, name, context, extent_crs)
+        if rect.isNull():
+            return None
+        if rect.isEmpty():  # a zero-width or zero-height box is a mistake, not "the whole raster"
+            raise QgsProcessingException(f"{name} ({spec.label}): the extent has no area ({rect.toString()}); draw "
+                                         "a box with a width and a height, or leave it empty for the whole raster.")
+        return [rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()]
+    if spec.kind is Kind.VECTOR:
+        # memory layers and selections are written to a file the worker can read
+        return file_path(algorithm.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"],
+                                                                        "gpkg", feedback))
+    if spec.kind is Kind.FILE:
+        return algorithm.parameterAsFile(parameters, name, context)
+    if spec.kind is Kind.INT:
+        return None if spec.optional and given in (None, "") else algorithm.parameterAsInt(parameters, name, context)
+    if spec.kind is Kind.FLOAT:
+        return None if spec.optional and given in (None, "") else \
+            algorithm.parameterAsDouble(parameters, name, context)
+    if spec.kind is Kind.BOOL:
+        return algorithm.parameterAsBool(parameters, name, context)
+    if spec.kind is Kind.STRING:
+        return algorithm.parameterAsString(parameters, name, context)
+    if spec.kind is Kind.ENUM:
+        return algorithm.parameterAsEnumString(parameters, name, context)
+    if spec.kind is Kind.CRS:
+        if given in (None, ""):
+            return ""
+        crs = algorithm.parameterAsCrs(parameters, name, context)
+        if not crs.isValid():
+            raise QgsProcessingException(f"{name} ({spec.label}): {given!r} is not a coordinate reference system "
+                                         "QGIS knows; give an authority id such as EPSG:32631, or leave it empty.")
+        return crs.authid() or crs.toWkt()
+    if spec.kind in (Kind.RASTER_DESTINATION, Kind.VECTOR_DESTINATION):
+        destination = algorithm.parameterAsOutputLayer(parameters, name, context)
+        return file_path(destination) if destination else ""
+    if spec.kind is Kind.FILE_DESTINATION:
+        return algorithm.parameterAsFileOutput(parameters, name, context)
+    raise ValueError(f"no reader for kind {spec.kind}")
