@@ -213,8 +213,9 @@ def _estimator_tool(name: str, methods: tuple[str, ...], method_help: str, size:
         _extent("Only process this area (any CRS). Default: the whole raster."),
         Parameter("METHOD", "Method", Kind.ENUM, methods[0], choices=methods, help=method_help),
         size,
+        # any file is accepted by the dialog, so that an older or foreign file gets the engine's explanation
         Parameter("LOAD_MODEL", "Apply a saved model instead of fitting", Kind.FILE, "", optional=True,
-                  file_filter=MODEL_FILTER,
+                  file_filter=f"{MODEL_FILTER};;All files (*)",
                   help=f"Apply a model saved by SAVE_MODEL (a {MODEL_SUFFIX} file) instead of fitting: METHOD, "
                        f"SK_PARAM, SAMPLE_SIZE and {size.name} then come from the model, and the band count must "
                        "match. Model files hold data only; other files (pickles) are refused unless TRUST_MODEL is "
