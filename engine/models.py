@@ -1,5 +1,5 @@
 """Loading backbones (timm names, ``hf-hub:`` repos, TorchGeo weights, local checkpoints) and getting a
-feature grid out of them.
+feature grid out of them. Reading a checkpoint file and fitting its weights to a model: :mod:`engine.checkpoints`.
 
 Token handling comes from the model itself: ``num_prefix_tokens`` (class and register tokens) are dropped
 and the patch tokens are laid out on the model's own ``patch_embed.grid_size``, so non-square grids work;
@@ -16,14 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import catalog
+from .checkpoints import load_state_dict, read_checkpoint
+from .contract import CHECKPOINT_SUFFIXES
 from .errors import ModelLoadError, ParameterError
 from .events import NULL_REPORTER
 
-CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
-#: Wrappers training scripts put around a state dict.
-_STATE_DICT_KEYS = ("state_dict", "model", "model_state_dict", "module", "teacher", "network")
-#: Prefixes training frameworks add to every key.
-_KEY_PREFIXES = ("module.", "model.", "backbone.", "encoder.", "_orig_mod.")
 
 
 @dataclass
@@ -251,84 +248,3 @@ def _torchgeo_state_dict(entry: catalog.CuratedBackbone) -> dict:
             f"cache ({os.path.join(torch.hub.get_dir(), 'checkpoints')}). Connect once, copy the file "
             f"{weights.url.rsplit('/', 1)[-1]} there, or give it in CKPT. Detail: {type(exc).__name__}: {exc}"
         ) from None
-
-
-def read_checkpoint(path: str) -> dict:
-    """Read a state dict safely (tensors only, no code) from .safetensors or a torch file."""
-    import torch
-
-    suffix = Path(path).suffix.lower()
-    try:
-        if suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(path, device="cpu")
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ParameterError("CKPT", f"{Path(path).name} could not be read as weights only (IAMAP never runs code "
-                                     f"from a checkpoint): {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
-    for _ in range(3):  # unwrap {"state_dict": {...}} and friends
-        if isinstance(state, dict):
-            inner = next((state[k] for k in _STATE_DICT_KEYS if isinstance(state.get(k), dict)), None)
-            if inner is not None and not any(hasattr(v, "shape") for v in state.values()):
-                state = inner
-                continue
-        break
-    if not isinstance(state, dict) or not any(hasattr(v, "shape") for v in state.values()):
-        raise ParameterError("CKPT", f"{Path(path).name} holds no state dict (a mapping of parameter names to tensors).")
-    state = {k: v for k, v in state.items() if hasattr(v, "shape")}
-    for prefix in _KEY_PREFIXES:
-        if all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
-    return state
-
-
-def load_state_dict(model, state: dict, source: str) -> None:
-    """Load ``state`` into ``model`` after timm's own fixes (position embedding size, input bands).
-
-    Raises ModelLoadError naming the missing, unexpected and mis-shaped keys.
-    """
-    try:
-        from timm.models import vision_transformer
-
-        if isinstance(model, vision_transformer.VisionTransformer):
-            state = vision_transformer.checkpoint_filter_fn(state, model)
-    except Exception:
-        pass  # the comparison below reports what still does not fit
-    own = model.state_dict()
-    state = _adapt_input_bands(state, own)
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own and not k.startswith(("head.", "fc_norm.", "head_drop."))]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own
-                  if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or mismatched:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)):
-            if keys:
-                parts.append(f"{label} ({len(keys)}): {', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}")
-        raise ModelLoadError(f"{source} does not fit the model: " + "; ".join(parts) +
-                             ". Check that BACKBONE / BACKBONE_NAME is the architecture the checkpoint was trained with.")
-    model.load_state_dict({k: state[k] for k in own}, strict=True)
-
-
-def _adapt_input_bands(state: dict, own: dict) -> dict:
-    """Fit first-layer weights trained on another band count to the model's bands.
-
-    One band: the sum over the trained bands (as timm does). Otherwise the trained bands are repeated
-    cyclically and cut to the new count, scaled so the layer's response keeps its magnitude.
-    """
-    import math
-
-    for key, target in own.items():
-        old = state.get(key)
-        if old is None or target.ndim != 4 or old.ndim != 4 or old.shape[1] == target.shape[1] \
-                or old.shape[0] != target.shape[0] or old.shape[2:] != target.shape[2:]:
-            continue
-        n_old, n_new = old.shape[1], target.shape[1]
-        if n_new == 1:
-            adapted = old.sum(dim=1, keepdim=True)
-        else:
-            adapted = old.repeat(1, math.ceil(n_new / n_old), 1, 1)[:, :n_new] * (n_old / n_new)
-        state = {**state, key: adapted.to(old.dtype)}
-    return state
