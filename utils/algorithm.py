@@ -76,7 +76,8 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
             self.addOutput(qgis_output(output))
 
     def shortHelpString(self):  # noqa: N802
-        parts = [self.HELP.strip(), "<h3>Parameters</h3>"]
+        # the help panel keeps source line breaks as paragraph breaks: one line per paragraph
+        parts = [" ".join(self.HELP.split()), "<h3>Parameters</h3>"]
         parts += [f"<p><b>{spec.name}</b>: <i>{spec.label}</i>. {spec.help}</p>" for spec in self.TOOL.parameters]
         if self.TOOL.outputs:
             parts.append("<h3>Outputs</h3>")
