@@ -7,13 +7,17 @@ import json
 
 from .engine import catalog, contract
 from .utils.estimator_algorithm import EstimatorAlgorithm
+from .utils.loading import load_styled
 from .utils.styles import style_paletted
 
 
 class ClusterAlgorithm(EstimatorAlgorithm):
     TOOL = contract.CLUSTER
-    DISPLAY_NAME = "Clustering"
+    DISPLAY_NAME = "Cluster pixels (KMeans, HDBSCAN...)"
     ICON = "cluster"
+    SHORT_DESCRIPTION = "Unsupervised classes from pixel vectors: KMeans, HDBSCAN or another scikit-learn clusterer"
+    TAGS = ("cluster", "clustering", "kmeans", "k-means", "hdbscan", "dbscan", "unsupervised", "classification",
+            "segmentation", "scikit-learn")
     HELP = f"""
 <p>Groups pixels into clusters from their vectors (typically the features of iamap:encoder, or the output of
 iamap:reduction): fitted on a random sample of valid pixels behind a standardisation, then every pixel is
@@ -32,6 +36,8 @@ standardised fit sample) and the silhouette score of up to 10000 labelled pixels
         outputs, files = self.fit_and_apply(parameters, context, feedback)
         sizes = {int(k): v for k, v in outputs["CLUSTER_SIZES"].items()}
         style_paletted(outputs["OUTPUT"], sorted(sizes), catalog.NOISE_LABEL if outputs.get("NOISE_PIXELS") else None)
+        load_styled(context, outputs["OUTPUT"], f"{self.input_name(parameters, context)} {outputs['METHOD']} "
+                                                 f"({outputs['CLUSTERS']} clusters)")
         result = {**files, "CLUSTERS": outputs["CLUSTERS"], "CLUSTER_SIZES": json.dumps(sizes),
                   "NOISE_PIXELS": outputs["NOISE_PIXELS"], "INERTIA": outputs["INERTIA"]}
         if outputs.get("SILHOUETTE") is not None:

@@ -37,6 +37,8 @@ def qgis_side_info() -> dict:
 class DiagnosticsAlgorithm(IamapAlgorithm):
     TOOL = contract.DIAGNOSTICS
     DISPLAY_NAME = "Diagnostics (versions for bug reports)"
+    SHORT_DESCRIPTION = "Versions of QGIS and of IAMAP's worker environment, to paste into bug reports"
+    TAGS = ("diagnostics", "versions", "bug report", "cuda", "gpu", "install")
     GROUP = "Help"
     GROUP_ID = "help"
     HELP = ("Reports the versions of QGIS, GDAL, PROJ and Python, where IAMAP's worker environment is, and "

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from .engine import catalog, contract
 from .utils.algorithm import IamapAlgorithm
+from .utils.loading import load_styled
+from .utils.styles import cumulative_cut_ranges, style_rgb
 
 BACKBONE_LIST = "".join(f"<li><code>{b.key}</code>: {b.label}</li>" for b in catalog.BACKBONES)
 
 
 class EncoderAlgorithm(IamapAlgorithm):
     TOOL = contract.ENCODER
-    DISPLAY_NAME = "Encode a raster with a deep-learning backbone"
+    DISPLAY_NAME = "Encode a raster (deep-learning features)"
+    GROUP = "1 \u2013 Encode"
+    GROUP_ID = "encode"
     ICON = "encoder"
+    SHORT_DESCRIPTION = "Per-patch features of a pretrained vision transformer (DINOv2, ViT, SSL4EO...)"
+    TAGS = ("encoder", "embedding", "features", "vision transformer", "vit", "dinov2", "dino", "timm", "torchgeo",
+            "backbone", "segmentation", "gpu")
     HELP = f"""
 <p>Cuts the raster into tiles, runs each tile through a pretrained vision transformer and writes one
 float32 GeoTIFF with one band per feature. One output pixel is one model patch: with a ViT-S/16 and
@@ -28,5 +35,11 @@ RESUME on, running it again with the same parameters and output file continues w
         return target_crs if target_crs.isValid() else super().extent_crs(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        outputs = self.run_engine(self.engine_parameters(parameters, context, feedback), feedback)
+        params = self.engine_parameters(parameters, context, feedback)
+        outputs = self.run_engine(params, feedback)
+        ranges = cumulative_cut_ranges(outputs["OUTPUT"])  # features 1-3 as RGB: a first look at the structure
+        if len(ranges) == 3:
+            style_rgb(outputs["OUTPUT"], ranges)
+        model = params["BACKBONE_NAME"] or params["BACKBONE"]
+        load_styled(context, outputs["OUTPUT"], f"{self.input_name(parameters, context)} features ({model})")
         return {"OUTPUT": outputs["OUTPUT"]}

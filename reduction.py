@@ -7,13 +7,17 @@ import json
 
 from .engine import catalog, contract
 from .utils.estimator_algorithm import EstimatorAlgorithm
+from .utils.loading import load_styled
 from .utils.styles import style_continuous, style_rgb
 
 
 class ReductionAlgorithm(EstimatorAlgorithm):
     TOOL = contract.REDUCTION
-    DISPLAY_NAME = "Dimension reduction"
+    DISPLAY_NAME = "Reduce dimensions (PCA, UMAP...)"
     ICON = "reduction"
+    SHORT_DESCRIPTION = "Fewer bands from many: PCA, UMAP or another scikit-learn decomposition"
+    TAGS = ("reduction", "dimensionality reduction", "pca", "umap", "tsne", "ica", "nmf", "embedding", "features",
+            "scikit-learn")
     HELP = f"""
 <p>Reduces the bands of a raster (typically the hundreds of features of iamap:encoder) to a few components:
 fitted on a random sample of valid pixels behind a standardisation, then applied to the whole raster block
@@ -32,6 +36,8 @@ says so).</p>
             style_rgb(outputs["OUTPUT"], ranges[:3])
         elif ranges and ranges[0]:
             style_continuous(outputs["OUTPUT"], *ranges[0])
+        load_styled(context, outputs["OUTPUT"], f"{self.input_name(parameters, context)} {outputs['METHOD']} "
+                                                 f"({outputs['COMPONENTS']} components)")
         if outputs.get("EXPLAINED_VARIANCE"):
             result["EXPLAINED_VARIANCE"] = json.dumps(outputs["EXPLAINED_VARIANCE"])
             result["TOTAL_EXPLAINED_VARIANCE"] = outputs["TOTAL_EXPLAINED_VARIANCE"]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from .engine import contract
 from .utils.algorithm import IamapAlgorithm
+from .utils.loading import load_styled
 from .utils.styles import style_continuous
 
 
 class SimilarityAlgorithm(IamapAlgorithm):
     TOOL = contract.SIMILARITY
-    DISPLAY_NAME = "Similarity to reference locations"
+    DISPLAY_NAME = "Similarity map to reference locations"
     ICON = "similarity"
+    SHORT_DESCRIPTION = "Cosine similarity of every pixel to reference points, lines or polygons"
+    TAGS = ("similarity", "cosine", "search", "template", "prototype", "query by example", "features", "embedding")
     HELP = """
 <p>Maps how similar every pixel is to reference locations: the cosine similarity between the pixel's vector
 (all selected bands, typically the encoder's features) and the vectors under the references, from -1 to 1.
@@ -26,7 +29,10 @@ to OUTPUT_POINTS.</p>"""
         if low is not None and high is not None:
             style_continuous(outputs["OUTPUT"], low, high)
             feedback.pushInfo(f"{outputs['references']} reference vectors; similarity from {low:.3f} to {high:.3f}.")
+        reference = self.input_name(parameters, context, "TEMPLATE")
+        load_styled(context, outputs["OUTPUT"], f"{self.input_name(parameters, context)} similarity to {reference}")
         result = {"OUTPUT": outputs["OUTPUT"]}
         if outputs.get("OUTPUT_POINTS"):
             result["OUTPUT_POINTS"] = outputs["OUTPUT_POINTS"]
+            load_styled(context, params["OUTPUT_POINTS"], f"{reference} (reference points used)", on_top=True)
         return result

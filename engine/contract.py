@@ -287,8 +287,8 @@ SIMILARITY = Tool("similarity", (
     Parameter("AGGREGATION", "Aggregation", Kind.ENUM, "mean", choices=SIMILARITY_AGGREGATIONS,
               help="mean: similarity to the mean reference vector (one prototype; default). max: highest similarity "
                    "over the references, i.e. to the nearest reference."),
-    Parameter("DEVICE", "Device", Kind.ENUM, "cpu", choices=catalog.DEVICES,
-              help="cpu (default) or cuda when a GPU is available; auto picks the GPU when there is one."),
+    Parameter("DEVICE", "Device", Kind.ENUM, "auto", choices=catalog.DEVICES,
+              help="auto (the GPU when there is one, else the CPU; default), cpu or cuda."),
     *_advanced(Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0,
                          help="Seed of the random points drawn in polygons and along lines.")),
     Parameter("OUTPUT", "Similarity", Kind.RASTER_DESTINATION,

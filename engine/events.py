@@ -5,8 +5,8 @@ One JSON object per line, with a ``type`` key (the kinds are :class:`engine.cont
 ``progress``  ``{"type": "progress", "percent": 42.0}``
 ``text``      ``{"type": "text", "message": "..."}``
 ``warning``   ``{"type": "warning", "message": "..."}``
-``error``     ``{"type": "error", "message": "...", "traceback": "...", "parameter": "STRIDE"}`` (parameter: the
-              id at fault, when the error is a ParameterError)
+``error``     ``{"type": "error", "message": "...", "traceback": "...", "internal": false, "parameter": "STRIDE"}``
+              (internal: a bug rather than bad input; parameter: the id at fault, for a ParameterError)
 ``result``    ``{"type": "result", "outputs": {...}}``
 
 The QGIS side (:mod:`utils.worker_runner`) relays them into ``QgsProcessingFeedback``. Libraries that print
@@ -80,8 +80,8 @@ class Reporter:
     def warning(self, message: str) -> None:
         self.emit({"type": EventKind.WARNING.value, "message": message})
 
-    def error(self, message: str, traceback: str = "", parameter: str = "") -> None:
-        event = {"type": EventKind.ERROR.value, "message": message, "traceback": traceback}
+    def error(self, message: str, traceback: str = "", parameter: str = "", internal: bool = False) -> None:
+        event = {"type": EventKind.ERROR.value, "message": message, "traceback": traceback, "internal": internal}
         if parameter:
             event["parameter"] = parameter
         self.emit(event)

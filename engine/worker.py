@@ -62,7 +62,8 @@ def run_tool(name: str, params: dict, reporter: Reporter) -> int:
         reporter.error("Out of memory. Use a smaller EXTENT, BATCH_SIZE or SAMPLE_SIZE.", traceback.format_exc())
         return 1
     except Exception as exc:  # a bug: the message says so, the traceback goes to the log
-        reporter.error(f"Internal error in IAMAP's {name} tool: {type(exc).__name__}: {exc}", traceback.format_exc())
+        reporter.error(f"Internal error in IAMAP's {name} tool: {type(exc).__name__}: {exc}", traceback.format_exc(),
+                       internal=True)
         return 1
     reporter.progress(100, force=True)
     reporter.result(outputs or {})

@@ -46,10 +46,14 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
 
     TOOL: Tool | None = None
     DISPLAY_NAME = ""
-    GROUP = "Features"
-    GROUP_ID = "features"
+    #: Groups read as the workflow in the toolbox (sorted by name): encode first, then analyse the features.
+    GROUP = "2 \u2013 Analyse features"
+    GROUP_ID = "analyse"
     ICON = "iamap"
     HELP = ""
+    #: One line under the name in the toolbox, and words the toolbox search finds it by.
+    SHORT_DESCRIPTION = ""
+    TAGS: tuple[str, ...] = ()
 
     def name(self):
         return self.TOOL.name
@@ -65,6 +69,17 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
 
     def icon(self):
         return plugin_icon(self.ICON)
+
+    def shortDescription(self):  # noqa: N802
+        return self.SHORT_DESCRIPTION
+
+    def tags(self):
+        return list(self.TAGS) + ["iamap", "deep learning", "foundation model"]
+
+    def input_name(self, parameters, context, name: str = "INPUT") -> str:
+        """The name the input layer has in the project (its file name when it is not in the project)."""
+        layer = self.parameterAsLayer(parameters, name, context)
+        return layer.name() if layer is not None else Path(str(parameters.get(name, ""))).stem
 
     def createInstance(self):  # noqa: N802
         return type(self)()
@@ -106,9 +121,12 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
         except EnvironmentProblem as exc:
             raise QgsProcessingException(str(exc)) from exc
         except WorkerCancelled:
-            raise QgsProcessingException(f"IAMAP {tool} was cancelled; the worker was stopped.") from None
+            hint = (" Run it again with the same parameters and RESUME on to continue where it stopped."
+                    if "RESUME" in self.TOOL.names else "")
+            raise QgsProcessingException(f"IAMAP {tool} was cancelled; the worker was stopped.{hint}") from None
         except WorkerError as exc:
-            if exc.details:
+            # a traceback helps with a bug, not with a bad parameter: shown for internal errors only
+            if exc.details and exc.internal:
                 feedback.pushConsoleInfo(exc.details)
             message = str(exc)
             if exc.parameter in self.TOOL.names:

@@ -57,6 +57,15 @@ def style_rgb(path: str, ranges: list) -> bool:
     return _save_style(path, renderer)
 
 
+def cumulative_cut_ranges(path: str, bands: tuple[int, ...] = (1, 2, 3), low: float = 0.02, high: float = 0.98
+                          ) -> list[tuple[float, float]]:
+    """The 2-98 % range of each band, as QGIS's cumulative-cut stretch computes it (on a sample of pixels)."""
+    layer = QgsRasterLayer(path, "ranges", "gdal")
+    provider = layer.dataProvider()
+    return [tuple(provider.cumulativeCut(band, low, high, layer.extent(), 250_000)) for band in bands
+            if band <= layer.bandCount()]
+
+
 def cluster_colour(label: int) -> QColor:
     if label < len(CLUSTER_COLOURS):
         return QColor(CLUSTER_COLOURS[label])

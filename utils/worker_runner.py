@@ -30,11 +30,12 @@ _FOREIGN_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "GDAL_DATA", 
 
 class WorkerError(Exception):
     """The worker reported an error or died; ``message`` is for the user, ``details`` for the log, ``parameter``
-    the id of the parameter at fault (empty when none is)."""
+    the id of the parameter at fault (empty when none is), ``internal`` whether it is a bug rather than a problem
+    with the input or the environment."""
 
-    def __init__(self, message: str, details: str = "", parameter: str = ""):
+    def __init__(self, message: str, details: str = "", parameter: str = "", internal: bool = True):
         super().__init__(message)
-        self.details, self.parameter = details, parameter
+        self.details, self.parameter, self.internal = details, parameter, internal
 
 
 class WorkerCancelled(Exception):
@@ -159,7 +160,7 @@ def _follow(process: subprocess.Popen, feedback) -> dict:
         time.sleep(0.02)
     if error is not None:
         raise WorkerError(error.get("message", "IAMAP's worker failed."), error.get("traceback", ""),
-                          error.get("parameter", ""))
+                          error.get("parameter", ""), bool(error.get("internal", True)))
     if process.returncode != 0 or outputs is None:
         tail = "\n".join(stderr_tail)
         raise WorkerError(f"IAMAP's worker stopped unexpectedly (exit status {process.returncode}). "
