@@ -33,8 +33,15 @@ TOOLS = {
 
 
 def run_sleep(params: dict, reporter: Reporter) -> dict:
-    """Test tool: report progress for ``seconds`` seconds, then return."""
+    """Test tool: report progress for ``seconds`` seconds, then return.
+
+    With ``say`` it first writes that text to standard output twice, as a library would: with ``print`` and
+    through file descriptor 1 (as C code does), so tests can check neither reaches the event stream.
+    """
     seconds = float(params.get("seconds", 10))
+    if params.get("say"):
+        print(params["say"], flush=True)
+        os.write(1, f"{params['say']}\n".encode())
     start = time.monotonic()
     while (elapsed := time.monotonic() - start) < seconds:
         reporter.progress(100 * elapsed / seconds)

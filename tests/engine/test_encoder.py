@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from engine import encode as encode_module
+from engine import encoder as encode_module
 from engine import models
 from engine.encoder import run_encoder
 from engine.errors import IamapError, ModelLoadError, ParameterError
@@ -209,8 +209,11 @@ def test_missing_weights_offline_give_a_clear_error(tmp_path, monkeypatch):
 
 def test_missing_torchgeo_weights_say_where_the_cache_is(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    with pytest.raises(ModelLoadError, match=r"TorchGeo weights ViTSmall16_Weights.SENTINEL2_ALL_DINO.*torch hub"):
+    with pytest.raises(ModelLoadError, match=r"TorchGeo weights ViTSmall16_Weights.SENTINEL2_ALL_DINO.*torch hub") \
+            as info:
         models.load_backbone("ssl4eo_s12_vit_small_patch16_224.sentinel2_all_dino", in_chans=13)
+    assert f"cache ({tmp_path / 'torch' / 'hub' / 'checkpoints'})" in str(info.value)  # where to copy the file
+    assert "or give it in CKPT" in str(info.value)
 
 
 def test_every_curated_backbone_exists_in_timm():
@@ -223,9 +226,12 @@ def test_every_curated_backbone_exists_in_timm():
     assert len({b.key for b in catalog.BACKBONES}) == len(catalog.BACKBONES)
 
 
-def test_error_is_an_iamap_error_not_a_traceback(tmp_path):
-    with pytest.raises(IamapError):
+def test_a_missing_input_is_an_input_error_not_a_traceback(tmp_path):
+    with pytest.raises(IamapError) as info:
         encode(tmp_path, tmp_path / "missing.tif")
+    assert isinstance(info.value, ParameterError) and info.value.parameter == "INPUT"
+    assert f"cannot open {tmp_path / 'missing.tif'} as a raster" in str(info.value)
+    assert not list(tmp_path.glob("out*"))
 
 
 def test_target_crs_and_resolution_warp_the_input_first(tmp_path):

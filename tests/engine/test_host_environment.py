@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
-from engine import environment
+from engine import host_environment as environment
 from engine.errors import EnvironmentProblem
 
 
-def test_override_variable_wins(monkeypatch):
+def test_override_variable_wins(monkeypatch, tmp_path):
     monkeypatch.setenv("IAMAP_PYTHON", sys.executable)
+    monkeypatch.setenv("IAMAP_ENV_DIR", str(tmp_path / "no-managed-env"))  # what it wins over: nothing installed
     status = environment.check_environment()
     assert status.complete and str(status.python) == sys.executable and status.source == "IAMAP_PYTHON"
+    assert environment.worker_python() == Path(sys.executable)
 
 
 def test_override_to_a_missing_file_is_reported(monkeypatch, tmp_path):

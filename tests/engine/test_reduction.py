@@ -3,11 +3,12 @@ the nearest-neighbour stand-in of t-SNE, non-negative methods, and UMAP on the s
 
 from __future__ import annotations
 
+import joblib
 import numpy as np
 import pytest
 import rasterio
 from sklearn.decomposition import PCA
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from engine.errors import ParameterError
 from engine.events import Reporter
@@ -67,8 +68,14 @@ def test_tsne_fitted_on_the_sample_and_extended_to_every_pixel(tmp_path):
 
 def test_nonnegative_methods_get_minmax_scaled_input(tmp_path):
     raster, truth = regions_raster(tmp_path / "f.tif", 32, 32)  # values around 0, many negative
-    result, _, _, _ = reduce(tmp_path, raster, METHOD="NMF", N_COMPONENTS=2, SK_PARAM='{"max_iter": 500}')
+    result, _, _, _ = reduce(tmp_path, raster, METHOD="NMF", N_COMPONENTS=2, SK_PARAM='{"max_iter": 500}',
+                             SAVE_MODEL=str(tmp_path / "nmf.joblib"))
     assert np.all(result >= 0) and result.max() > 0
+    scaler = joblib.load(tmp_path / "nmf.joblib")["pipeline"]["scale"]
+    assert isinstance(scaler, MinMaxScaler) and scaler.clip  # pixels beyond the sample's range stay in [0, 1]
+    with rasterio.open(raster) as src:
+        pixels = src.read().reshape(src.count, -1).T
+    assert scaler.transform(pixels).min() == 0 and scaler.transform(pixels - 100).max() == 0
 
 
 def test_too_many_components_names_the_parameter(tmp_path):

@@ -29,11 +29,20 @@ def test_events_are_json_lines_ending_with_a_result(tmp_path):
     assert percents == sorted(percents) and percents[-1] == 100
 
 
-def test_print_from_a_library_goes_to_stderr_not_the_event_stream(tmp_path, monkeypatch):
-    code, events, stderr = run_worker_process("diagnostics", {}, tmp_path)
+def test_print_from_a_library_goes_to_stderr_not_the_event_stream(tmp_path):
+    said = "a library talking on stdout"
+    code, events, stderr = run_worker_process("sleep", {"seconds": 0.1, "say": said}, tmp_path)
+    assert code == 0  # run_worker_process parsed every stdout line as JSON: none was the stray text
+    assert all(said not in json.dumps(event) for event in events)
+    assert events[-1] == {"type": "result", "outputs": {"slept": 0.1}}
+    assert stderr.count(said) == 2  # from print() and from os.write(1, ...)
+
+
+def test_diagnostics_runs_in_the_worker_and_reports_its_libraries(tmp_path):
+    code, events, _ = run_worker_process("diagnostics", {}, tmp_path)
     assert code == 0
     assert events[-1]["type"] == "result"
-    assert "torch" in events[-1]["outputs"]["worker"]
+    assert events[-1]["outputs"]["worker"]["torch"].startswith("2.")
 
 
 def test_a_failing_tool_reports_an_error_event_and_exit_status_1(tmp_path):

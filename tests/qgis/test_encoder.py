@@ -26,7 +26,8 @@ def test_qgis_process_encodes_the_sentinel2_scene(qgis, assets, tmp_path):
             (src.transform.c, src.transform.f)
 
 
-def test_help_lists_every_parameter_with_an_explanation(qgis):
+def test_help_names_every_encoder_parameter_and_the_curated_backbones(qgis):
+    # that each parameter has an explanation is checked for every algorithm in test_plugin
     text = qgis.process("help", "iamap:encoder").stdout
     for parameter in ("INPUT", "BANDS", "EXTENT", "SIZE", "STRIDE", "BACKBONE", "BACKBONE_NAME", "PRETRAINED", "CKPT",
                       "DEVICE", "CUDA_ID", "BATCH_SIZE", "PRECISION", "MERGE_METHOD", "NORMALIZATION", "TARGET_CRS",

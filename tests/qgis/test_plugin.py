@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
 
 import pytest
 
@@ -34,10 +35,40 @@ def test_qgis_process_lists_the_iamap_algorithms(qgis):
         assert algorithm in listing
 
 
-def test_help_explains_every_parameter(qgis):
-    text = qgis.process("help", "iamap:diagnostics").stdout
-    assert "Paste the report into bug reports" in text
-    assert "OUTPUT" in text and "Optional JSON file receiving the report" in text
+def help_sections(text: str) -> dict[str, str]:
+    """The sections of ``qgis_process help`` output ("Description", "Arguments", "Outputs") by title."""
+    parts = re.split(r"^-{8,}\n([A-Za-z ]+)\n-{8,}\n", text, flags=re.M)
+    return {title.strip(): body for title, body in zip(parts[1::2], parts[2::2])}
+
+
+def unexplained_parameters(text: str) -> list[str]:
+    """Parameter ids listed under Arguments without their own explanation in the Description.
+
+    An explanation is the text after ``<b>ID</b>:`` up to the end of its paragraph, less the parameter's label,
+    with at least three words of its own.
+    """
+    sections = help_sections(text)
+    arguments = dict(re.findall(r"^([A-Z][A-Z0-9_]*): (.*)$", sections["Arguments"], flags=re.M))
+    assert arguments, text
+    description = sections["Description"]
+    missing = []
+    for parameter, label in arguments.items():
+        found = re.search(rf"<b>{parameter}</b>:(.*?)(?:</p>|<p>|<h3>|$)", description, flags=re.S)
+        explanation = re.sub(r"<[^>]+>", " ", found.group(1)).replace(label.strip(), " ") if found else ""
+        if len(re.findall(r"[A-Za-z]{2,}", explanation)) < 3:
+            missing.append(parameter)
+    return missing
+
+
+def test_help_explains_every_parameter_of_every_algorithm(qgis):
+    algorithms = sorted(set(re.findall(r"\b(iamap:\w+)", qgis.process("list").stdout)))
+    assert {"iamap:encoder", "iamap:reduction", "iamap:cluster", "iamap:similarity", "iamap:diagnostics"} <= \
+        set(algorithms)
+    unexplained = {algorithm: unexplained_parameters(qgis.process("help", algorithm).stdout)
+                   for algorithm in algorithms}
+    assert {algorithm: ids for algorithm, ids in unexplained.items() if ids} == {}
+    diagnostics = qgis.process("help", "iamap:diagnostics").stdout
+    assert "Paste the report into bug reports" in diagnostics
 
 
 def test_diagnostics_reports_both_sides(qgis, tmp_path):

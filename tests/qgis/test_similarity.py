@@ -66,5 +66,7 @@ def test_all_references_outside_fails_clearly(qgis, assets, tmp_path):
     with pytest.raises(AlgorithmFailed) as info:
         qgis.run("iamap:similarity", {"INPUT": raster, "TEMPLATE": assets / "template.shp",
                                       "OUTPUT": tmp_path / "sim.tif"})
-    assert "none of the" in info.value.result.stdout + info.value.result.stderr
+    text = info.value.result.stdout + info.value.result.stderr
+    assert "TEMPLATE: none of the" in text and "reference points lies on a valid pixel" in text
+    assert "Traceback" not in text
     assert not (tmp_path / "sim.tif").exists()

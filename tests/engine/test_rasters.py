@@ -1,0 +1,325 @@
+"""Raster input and output: opening, band and extent checks, padded reads, strips, output names, finalize,
+atomic JSON, and the row writer (order, and rows reported durable surviving a SIGKILL)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+from engine import rasters
+from engine.errors import ParameterError
+from engine.rasters import (OUTPUT_OPTIONS, RowWriter, check_bands, check_output, extent_window, finalize,
+                            iter_strips, open_raster, partial_path, read_padded, sidecar_path, strip_rows,
+                            write_json)
+
+from ..conftest import REPO
+from ..fixtures import UTM_ORIGIN, write_raster
+
+X0, Y0 = UTM_ORIGIN  # top-left corner of the generated rasters; 10 m pixels
+
+
+def counting_raster(path, bands=2, height=6, width=8, dtype="float32", nodata=None):
+    """Band b (0-based), row r, column c holds ``1000 * b + 10 * r + c``: every pixel tells where it comes from."""
+    b, r, c = np.indices((bands, height, width))
+    return write_raster(path, (1000 * b + 10 * r + c).astype(dtype), nodata=nodata)
+
+
+# -- opening and checks ------------------------------------------------------------------------------------
+
+
+def test_a_path_that_is_not_a_raster_names_input(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a raster")
+    for path in (tmp_path / "missing.tif", tmp_path / "notes.txt"):
+        with pytest.raises(ParameterError) as info:
+            with open_raster(str(path)):
+                pass
+        assert info.value.parameter == "INPUT" and f"cannot open {path} as a raster" in str(info.value)
+
+
+def test_open_raster_reads_the_file_or_a_warped_view(tmp_path):
+    path = counting_raster(tmp_path / "in.tif", height=20, width=40)
+    with open_raster(str(path)) as src:
+        assert (src.width, src.height, src.res) == (40, 20, (10.0, 10.0))
+    with open_raster(str(path), resolution=20) as src:
+        assert (src.width, src.height, src.res) == (20, 10, (20.0, 20.0)) and src.crs.to_epsg() == 32633
+    with open_raster(str(path), target_crs="EPSG:4326") as src:
+        assert src.crs.to_epsg() == 4326 and abs(src.bounds.left - 15.0) < 1  # UTM 33 N, 500 km easting: 15 E
+
+
+def test_check_bands_defaults_to_all_and_refuses_empty_or_missing_bands(tmp_path):
+    with rasterio.open(counting_raster(tmp_path / "in.tif", bands=3)) as src:
+        assert check_bands(src, None) == [1, 2, 3]
+        assert check_bands(src, ["3", 1]) == [3, 1]  # order kept, text accepted
+        with pytest.raises(ParameterError, match=r"^BANDS: no band selected"):
+            check_bands(src, [])
+        with pytest.raises(ParameterError, match=r"^BANDS: band\(s\) \[0, 4\] do not exist: the raster has 3 band"):
+            check_bands(src, [0, 1, 4])
+        with pytest.raises(ParameterError, match=r"^OTHER: no band"):
+            check_bands(src, [], parameter="OTHER")
+
+
+def test_extent_window_whole_raster_inside_and_partial_overlap_clipped(tmp_path):
+    with rasterio.open(counting_raster(tmp_path / "in.tif", height=30, width=50)) as src:  # 500 x 300 m
+        assert extent_window(src, None) == Window(0, 0, 50, 30)
+        inside = extent_window(src, [X0 + 100, Y0 - 250, X0 + 300, Y0 - 50])
+        assert inside == Window(10, 5, 20, 20)
+        snapped = extent_window(src, [X0 + 105, Y0 - 245, X0 + 295, Y0 - 55])  # whole pixels covering it
+        assert snapped == Window(10, 5, 20, 20)
+        clipped = extent_window(src, [X0 - 1000, Y0 - 100, X0 + 200, Y0 + 1000])
+        assert clipped == Window(0, 0, 20, 10)
+        clipped_right = extent_window(src, [X0 + 400, Y0 - 5000, X0 + 9000, Y0 - 200])
+        assert clipped_right == Window(40, 20, 10, 10)
+
+
+def test_extent_outside_the_raster_gives_both_boxes(tmp_path):
+    with rasterio.open(counting_raster(tmp_path / "in.tif", height=30, width=50)) as src:
+        with pytest.raises(ParameterError) as info:
+            extent_window(src, [0, 0, 10, 10])
+    message = str(info.value)
+    assert info.value.parameter == "EXTENT"
+    assert "the extent (0, 0, 10, 10) does not overlap the raster" in message
+    assert "bounds are (500000, 3.9997e+06, 500500, 4e+06) in EPSG:32633" in message
+
+
+def test_inverted_extent_is_refused(tmp_path):
+    with rasterio.open(counting_raster(tmp_path / "in.tif")) as src:
+        with pytest.raises(ParameterError, match=r"^EXTENT: empty extent .*xmin must be < xmax and ymin < ymax"):
+            extent_window(src, [X0 + 50, Y0 - 10, X0 + 10, Y0])  # xmin > xmax
+        with pytest.raises(ParameterError, match=r"^EXTENT: empty extent"):
+            extent_window(src, [X0 + 10, Y0 - 10, X0 + 50, Y0 - 10])  # ymin == ymax
+
+
+# -- reading -------------------------------------------------------------------------------------------------
+
+
+def test_read_padded_inside_returns_the_pixels(tmp_path):
+    with rasterio.open(counting_raster(tmp_path / "in.tif")) as src:
+        data, valid = read_padded(src, [2, 1], Window(1, 1, 6, 4), 1, 2, 2, 3)
+    # window row 1 = raster row 2, window column 2 = raster column 3; bands in the asked order
+    np.testing.assert_array_equal(data, [[[1023, 1024, 1025], [1033, 1034, 1035]],
+                                         [[23, 24, 25], [33, 34, 35]]])
+    assert data.dtype == np.float32 and valid.all()
+
+
+def test_read_padded_pads_outside_the_window_with_invalid_pixels(tmp_path):
+    with rasterio.open(counting_raster(tmp_path / "in.tif")) as src:  # 8 x 6
+        window = Window(2, 1, 4, 3)  # raster rows 1-3, columns 2-5
+        data, valid = read_padded(src, [1], window, -1, 5, 2, 4)  # one row above, one below, 2 columns right
+        assert data.shape == valid.shape == (1, 5, 4)
+        expected_valid = np.zeros((5, 4), bool)
+        expected_valid[1:4, :2] = True
+        np.testing.assert_array_equal(valid[0], expected_valid)
+        np.testing.assert_array_equal(data[0, 1:4, :2], [[14, 15], [24, 25], [34, 35]])  # not the raster's
+        assert (data[0][~expected_valid] == 0).all()  # columns 6-7, which lie outside the window
+        empty, none_valid = read_padded(src, [1], window, 10, 2, 0, 4)
+        assert empty.shape == (1, 2, 4) and not none_valid.any()
+
+
+def test_nodata_values_and_nan_are_invalid(tmp_path):
+    data = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    data[0, 0, 0] = -9999  # nodata in band 1 only
+    data[1, 2, 3] = np.nan  # NaN without being the nodata value
+    path = write_raster(tmp_path / "in.tif", data, nodata=-9999)
+    with rasterio.open(path) as src:
+        _, valid = read_padded(src, [1, 2], Window(0, 0, 4, 3), 0, 3, 0, 4)
+    expected = np.ones((2, 3, 4), bool)
+    expected[0, 0, 0] = expected[1, 2, 3] = False
+    np.testing.assert_array_equal(valid, expected)
+
+
+@pytest.mark.parametrize("dtype, nodata", [("float32", 0.1), ("float64", 0.1), ("float32", -3.4028234663852886e38),
+                                           ("uint16", 65535), ("float32", float("nan"))])
+def test_nodata_of_any_type_is_recognised_after_the_float32_read(tmp_path, dtype, nodata):
+    data = np.full((1, 2, 3), 7, dtype)
+    data[0, 1, 2] = nodata
+    with rasterio.open(write_raster(tmp_path / "in.tif", data, nodata=nodata)) as src:
+        values, valid = read_padded(src, [1], Window(0, 0, 3, 2), 0, 2, 0, 3)
+    assert valid.sum() == 5 and not valid[0, 1, 2]
+    assert (values[0][valid[0]] == 7).all()
+
+
+def test_strip_rows_bounds_the_bytes_of_a_strip():
+    window = Window(0, 0, 100, 1000)
+    assert strip_rows(window, 4, strip_bytes=100 * 4 * 4 * 10) == 10  # exactly 10 rows of 4 float32 bands
+    assert strip_rows(window, 4, strip_bytes=100 * 4 * 4 * 10 - 1) == 9
+    assert strip_rows(window, 4, strip_bytes=1) == 1  # at least one row
+    assert strip_rows(window, 4, strip_bytes=10**12) == 1000  # at most the window
+    assert strip_rows(window, 4) * 100 * 4 * 4 <= 64 * 2**20
+
+
+def test_iter_strips_yields_every_pixel_once_in_row_major_order(tmp_path, monkeypatch):
+    data = np.arange(2 * 7 * 5, dtype=np.float32).reshape(2, 7, 5)
+    data[1, 3, 4] = np.nan
+    with rasterio.open(write_raster(tmp_path / "in.tif", data, nodata=float("nan"))) as src:
+        window = Window(1, 1, 4, 5)  # raster rows 1-5, columns 1-4
+        strips = list(iter_strips(src, [1, 2], window, rows=2))
+        monkeypatch.setattr(rasters, "STRIP_BYTES", 4 * 2 * 4 * 3)  # the default height follows STRIP_BYTES
+        assert [row for row, _, _ in iter_strips(src, [1, 2], window)] == [0, 3]
+    assert [row for row, _, _ in strips] == [0, 2, 4]
+    assert [len(pixels) for _, pixels, _ in strips] == [8, 8, 4]  # the last strip holds the rows left
+    pixels = np.concatenate([p for _, p, _ in strips])
+    valid = np.concatenate([v for _, _, v in strips])
+    np.testing.assert_array_equal(pixels[:, 0], data[0, 1:6, 1:5].ravel())
+    expected_valid = np.isfinite(data[:, 1:6, 1:5]).all(axis=0).ravel()
+    np.testing.assert_array_equal(valid, expected_valid)
+    assert valid.sum() == 19 and not valid[2 * 4 + 3]  # raster (3, 4) = window (2, 3)
+
+
+# -- output names, finalize, JSON ------------------------------------------------------------------------------
+
+
+def test_partial_and_sidecar_names(tmp_path):
+    assert partial_path(tmp_path / "out.tif") == tmp_path / "out.partial.tif"
+    assert partial_path(tmp_path / "a.b.tiff") == tmp_path / "a.b.partial.tiff"
+    assert partial_path(tmp_path / "noext") == tmp_path / "noext.partial.tif"
+    assert sidecar_path(tmp_path / "out.tif") == tmp_path / "out.iamap.json"
+
+
+def test_check_output_wants_a_tif_and_makes_its_folder(tmp_path):
+    assert check_output(str(tmp_path / "new" / "dir" / "o.TIF")) == tmp_path / "new" / "dir" / "o.TIF"
+    assert (tmp_path / "new" / "dir").is_dir()
+    with pytest.raises(ParameterError, match=r"^OUTPUT: o.png: IAMAP writes GeoTIFF"):
+        check_output(str(tmp_path / "o.png"))
+    with pytest.raises(ParameterError, match=r"^OUTPUT: no output file given"):
+        check_output("")
+
+
+def test_finalize_renames_moves_the_aux_file_and_writes_the_sidecar(tmp_path):
+    output = tmp_path / "out.tif"
+    for stale in (output, tmp_path / "out.tif.aux.xml", sidecar_path(output)):
+        stale.write_text("from an older run")
+    partial = partial_path(output)
+    partial.write_bytes(b"complete raster")
+    (tmp_path / "out.partial.tif.aux.xml").write_text("<PAMDataset/>")
+    finalize(partial, output, {"tool": "test", "rows": np.int64(3)})
+    assert output.read_bytes() == b"complete raster" and not partial.exists()
+    assert (tmp_path / "out.tif.aux.xml").read_text() == "<PAMDataset/>"
+    assert not (tmp_path / "out.partial.tif.aux.xml").exists()
+    assert json.loads(sidecar_path(output).read_text()) == {"tool": "test", "rows": "3"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.iamap.json", "out.tif", "out.tif.aux.xml"]
+
+
+def test_finalize_removes_a_stale_aux_file_the_new_output_does_not_have(tmp_path):
+    output = tmp_path / "out.tif"
+    (tmp_path / "out.tif.aux.xml").write_text("statistics of an older output")
+    partial = partial_path(output)
+    partial.write_bytes(b"new")
+    finalize(partial, output, {})
+    assert not (tmp_path / "out.tif.aux.xml").exists()
+
+
+def test_write_json_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "record.json"
+    path.write_text("old")
+    write_json(path, {"path": tmp_path, "n": 2})
+    assert json.loads(path.read_text()) == {"path": str(tmp_path), "n": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]
+
+
+# -- the row writer --------------------------------------------------------------------------------------------
+
+
+def create_output(path, width=8, height=40, count=2):
+    profile = dict(OUTPUT_OPTIONS, width=width, height=height, count=count, dtype="float32", crs="EPSG:32633",
+                   transform=rasterio.transform.from_origin(X0, Y0, 10, 10), nodata=float("nan"))
+    with rasterio.open(path, "w", **profile):
+        pass
+    return path
+
+
+def rows_of(first, count, width=8, bands=2):
+    """Rows ``first`` .. ``first + count - 1`` whose values say which band and row they are."""
+    b, r, _ = np.indices((bands, count, width))
+    return (1000 * b + r + first).astype(np.float32)
+
+
+def test_row_writer_writes_whole_blocks_until_the_last_rows(tmp_path):
+    path = create_output(tmp_path / "out.tif")  # 40 rows in blocks of 16
+    durable = []
+    writer = RowWriter(path, on_durable=durable.append)
+    assert writer.block == 16
+    for first in range(0, 36, 6):
+        writer.add(first, rows_of(first, 6))
+    assert durable == [16, 32]  # rows 32-35 wait: only whole blocks, so no block is written twice
+    writer.add(36, rows_of(36, 4))
+    assert durable == [16, 32, 40]  # the raster's last rows complete the last block
+    writer.close()
+    assert durable == [16, 32, 40]
+    with rasterio.open(path) as src:
+        np.testing.assert_array_equal(src.read(), rows_of(0, 40))
+
+
+def test_row_writer_close_writes_a_short_rest(tmp_path):
+    path = create_output(tmp_path / "out.tif")
+    durable = []
+    writer = RowWriter(path, on_durable=durable.append)
+    writer.add(0, rows_of(0, 20))
+    assert durable == [16]
+    writer.close()  # e.g. the encoder's last rows when the tiles end early
+    assert durable == [16, 20]
+    with rasterio.open(path) as src:
+        data = src.read()
+    np.testing.assert_array_equal(data[:, :20], rows_of(0, 20))
+    assert np.isnan(data[:, 20:]).all()
+
+
+def test_row_writer_skips_rows_already_written_and_refuses_a_gap(tmp_path):
+    path = create_output(tmp_path / "out.tif")
+    writer = RowWriter(path, next_row=16)  # resuming: rows 0-15 are on disk
+    writer.add(10, rows_of(10, 10))  # rows 10-15 are skipped, 16-19 queued
+    with pytest.raises(ValueError, match="rows must come in order: expected row 20, got 25"):
+        writer.add(25, rows_of(25, 2))
+    writer.add(20, rows_of(20, 20))
+    writer.close()
+    with rasterio.open(path) as src:
+        data = src.read()
+    np.testing.assert_array_equal(data[:, 16:], rows_of(16, 24))
+    assert np.isnan(data[:, :16]).all()  # never rewritten
+
+
+WRITER_SCRIPT = """
+import sys, time
+import numpy as np
+from pathlib import Path
+from engine.rasters import RowWriter
+
+path, total = Path(sys.argv[1]), int(sys.argv[2])
+writer = RowWriter(path, on_durable=lambda rows: print(rows, flush=True))
+width = int(sys.argv[3])
+for first in range(0, total, 5):
+    k = min(5, total - first)
+    b, r, _ = np.indices((2, k, width))
+    writer.add(first, (1000 * b + r + first).astype(np.float32))
+    time.sleep(0.01)
+writer.close()
+print("DONE", flush=True)
+"""
+
+
+def test_rows_reported_durable_survive_a_sigkill(tmp_path):
+    width, height = 64, 2000
+    path = create_output(tmp_path / "out.tif", width=width, height=height)
+    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(WRITER_SCRIPT), str(path), str(height),
+                                str(width)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    durable = 0
+    for line in process.stdout:
+        if line.startswith("DONE"):
+            break
+        durable = int(line)
+        if durable >= 800:  # while it goes on writing the next blocks
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the writer finished before it could be killed"
+    assert 800 <= durable < height
+    with rasterio.open(path) as src:
+        on_disk = src.read(window=Window(0, 0, width, durable))
+    np.testing.assert_array_equal(on_disk, rows_of(0, durable, width))
