@@ -17,7 +17,7 @@ import numpy as np
 from rasterio.enums import Resampling
 
 from .catalog import NORMALIZATIONS
-from .errors import IamapError, ParameterError
+from .errors import ParameterError
 
 
 @dataclass
@@ -47,7 +47,9 @@ def band_statistics(src, bands: list[int], window, max_pixels: int = 1_000_000) 
         nodata = src.nodatavals[band - 1]
         valid = np.isfinite(values) if nodata is None else np.isfinite(values) & (values != nodata)
         if not valid.any():
-            raise IamapError(f"Band {band} has no valid pixel in the processed extent (all nodata).")
+            raise ParameterError("BANDS", f"band {band} has no valid pixel in the processed extent (all nodata): "
+                                          "leave it out of BANDS, choose an EXTENT where it has data, or set "
+                                          "NORMALIZATION to model or none.")
         means.append(values[valid].mean())
         stds.append(values[valid].std())
     stds = np.where(np.asarray(stds) > 0, stds, 1.0)

@@ -69,20 +69,17 @@ def test_an_all_nodata_band_is_an_error_naming_the_band(tmp_path):
     data[2] = np.nan
     path = write_raster(tmp_path / "in.tif", data, nodata=float("nan"))
     with rasterio.open(path) as src:
-        with pytest.raises(IamapError, match=r"^Band 3 has no valid pixel in the processed extent"):
+        with pytest.raises(IamapError, match=r"^BANDS: band 3 has no valid pixel in the processed extent"):
             band_statistics(src, [1, 2, 3], extent_window(src, None))
 
 
-@pytest.mark.xfail(strict=True, reason="finding: normalize.band_statistics raises a bare IamapError ('Band 3 has no "
-                                       "valid pixel ...') that names no parameter id and no fix (BANDS, EXTENT or "
-                                       "NORMALIZATION); the quality bar wants ParameterError(parameter, message)")
 def test_an_all_nodata_band_names_a_parameter_to_change(tmp_path):
     data = np.ones((3, 4, 4), np.float32)
     data[2] = np.nan
     path = write_raster(tmp_path / "in.tif", data, nodata=float("nan"))
     with pytest.raises(ParameterError) as info:
         resolve(path, "dataset", NO_STATS)
-    assert info.value.parameter in ("BANDS", "EXTENT", "NORMALIZATION")
+    assert info.value.parameter == "BANDS" and "band 3 has no valid pixel" in str(info.value)
 
 
 def test_model_mode_on_8_bit_rgb_scales_to_0_1_with_the_models_statistics(tmp_path):
