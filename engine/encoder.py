@@ -1,13 +1,18 @@
-"""The encoder tool: stream a raster through a backbone into one feature GeoTIFF.
+"""The encoder tool: stream a raster through a backbone into one feature GeoTIFF, in three steps.
 
-Pipeline: a reader thread reads one strip of tiles at a time (a windowed read of ``SIZE`` rows) and queues
-tiles; the main thread batches them across strip boundaries, normalises and resizes them on the device,
-runs the model, and merges each tile's feature block into :class:`~engine.merge.FeatureStrip`, which hands
-finished output rows to :class:`~engine.rasters.RowWriter`. Memory is bounded by a strip of tiles.
+1. :func:`plan_encoding`: parameters, input window, model, tile grid, device and precision, the record of
+   everything that shapes the output and its hash, normalisation; or the finding that a complete output of
+   these parameters is already there (RESUME).
+2. :func:`stream_tiles`: a reader thread queues tiles strip by strip (:mod:`engine.tile_pipeline`); batches
+   run across strip boundaries through the model; each tile's features merge into
+   :class:`~engine.merge.FeatureStrip`, which hands finished rows to :class:`~engine.rasters.RowWriter`.
+   Memory is bounded by a strip of tiles.
+3. :func:`finish_encoding`: the partial file takes its final name, with a ``<name>.iamap.json`` record.
 
-Resume: the output is written as ``<name>.partial.tif`` next to a manifest ``<name>.partial.json`` holding
-the parameter hash and the rows on disk. Run again with the same parameters and it continues from there;
-the final name appears only when every row is written, with a ``<name>.iamap.json`` record beside it.
+Resume (:mod:`engine.resume`): the output is written as ``<name>.partial.tif`` next to a manifest
+``<name>.partial.json`` (parameter hash, durable rows, checksum of the last ones). Run again with the same
+parameters and it continues from the rows that read back intact; a complete output is reused only when it is
+still the file that was written.
 """
 
 from __future__ import annotations
@@ -15,26 +20,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
-import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import numpy as np
 
 from . import __version__
 from .devices import choose_device, choose_precision
 from .errors import ParameterError
+from .events import Reporter
 from .merge import FeatureStrip
-from .normalize import resolve_normalization
+from .models import LoadedBackbone, load_backbone
+from .normalize import Normalization, resolve_normalization
 from .parameters import parameter_class
-from .rasters import (OUTPUT_OPTIONS, RowWriter, check_bands, check_output, extent_window, finalize, open_raster,
-                      partial_path, read_padded, sidecar_path, write_json)
+from .rasters import RowWriter, check_bands, check_output, extent_window, finalize, open_raster, partial_path
+from .resume import Manifest, reusable_output
+from .tile_pipeline import TileEncoder, TileReader, create_feature_raster
 from .tiling import TileGrid
-
-#: A feature cell is nodata when fewer than this fraction of its input pixels are valid.
-MIN_VALID_FRACTION = 0.5
 
 
 class EncoderParams(parameter_class("encoder")):
@@ -56,63 +57,50 @@ def file_identity(path: str) -> dict:
     return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-class TileReader(threading.Thread):
-    """Reads strips of tiles ahead of the model and queues ``(row, col, data, valid)`` items.
+@dataclass
+class EncodingPlan:
+    """Everything the streaming and finishing steps share."""
 
-    ``data`` is float32 (bands, SIZE, SIZE) and ``valid`` bool (bands, SIZE, SIZE); tiles with no valid pixel
-    are queued with ``data=None`` so they are counted but never run through the model. ``None`` ends the
-    stream; an exception is passed through the queue to be raised in the main thread.
-    """
+    p: EncoderParams
+    output: Path
+    open_args: dict
+    bands: list[int]
+    window: object  #: rasterio Window of EXTENT in the (possibly warped) input
+    crs: object
+    window_transform: object
+    backbone: LoadedBackbone
+    grid: TileGrid
+    device: object
+    precision: str
+    record: dict  #: what shapes the output; its hash decides what RESUME may reuse
+    digest: str
+    norm: Normalization | None = None  #: None when the output is reused as it is
+    reused: bool = False
 
-    def __init__(self, path: str, open_args: dict, bands: list[int], window, grid: TileGrid, first_row: int,
-                 prefetch_tiles: int):
-        super().__init__(daemon=True)
-        self.path, self.open_args, self.bands, self.window = path, open_args, bands, window
-        self.grid, self.first_row = grid, first_row
-        self.queue: queue.Queue = queue.Queue(maxsize=max(2 * grid.cols, prefetch_tiles))
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        g = self.grid
-        try:
-            with open_raster(self.path, **self.open_args) as src:
-                for row in range(self.first_row, g.rows):
-                    strip, valid = read_padded(src, self.bands, self.window, row * g.stride, g.size, 0,
-                                               (g.cols - 1) * g.stride + g.size)
-                    for col in range(g.cols):
-                        x = col * g.stride
-                        tile_valid = valid[:, :, x:x + g.size]
-                        tile = strip[:, :, x:x + g.size] if tile_valid.any() else None
-                        self._put((row, col, tile, tile_valid))
-                        if self.stopped.is_set():
-                            return
-        except BaseException as exc:  # surfaced by the consumer
-            self._put(exc)
-            return
-        self._put(None)
-
-    def _put(self, item) -> None:
-        while not self.stopped.is_set():
-            try:
-                self.queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+    @property
+    def partial(self) -> Path:
+        return partial_path(self.output)
 
 
-def run_encoder(params: dict, reporter) -> dict:
-    from .models import load_backbone
+def run_encoder(params: dict, reporter: Reporter) -> dict:
+    plan = plan_encoding(EncoderParams.from_dict(params), reporter)
+    if plan.reused:
+        return {"OUTPUT": str(plan.output), "tiles": plan.grid.count, "tiles_encoded": 0, "reused": True}
+    manifest, rows_done = start_or_resume(plan, reporter)
+    encoded, seconds = stream_tiles(plan, manifest, rows_done, reporter)
+    return finish_encoding(plan, manifest, encoded, seconds, reporter)
 
-    p = EncoderParams.from_dict(params)
+
+def plan_encoding(p: EncoderParams, reporter: Reporter) -> EncodingPlan:
+    """Check the input, load the model, lay out the tiles; find a complete output to reuse (RESUME)."""
     output = check_output(p.OUTPUT)
     open_args = {"target_crs": p.TARGET_CRS, "resolution": p.TARGET_RESOLUTION}
     with open_raster(p.INPUT, **open_args) as src:
         bands = check_bands(src, p.BANDS)
         window = extent_window(src, p.EXTENT)
-        crs, window_transform = src.crs, src.window_transform(window)
-        input_dtype = src.dtypes[bands[0] - 1]
-        reporter.text(f"Input {Path(p.INPUT).name}: {src.width}x{src.height} px, {src.count} band(s) {input_dtype}, "
-                      f"{crs}; processing bands {bands} over a {window.width}x{window.height} px window.")
+        reporter.text(f"Input {Path(p.INPUT).name}: {src.width}x{src.height} px, {src.count} band(s) "
+                      f"{src.dtypes[bands[0] - 1]}, {src.crs}; processing bands {bands} over a "
+                      f"{window.width}x{window.height} px window.")
         backbone = load_backbone(p.BACKBONE, p.BACKBONE_NAME, p.PRETRAINED, p.CKPT, in_chans=len(bands),
                                  reporter=reporter)
         grid = TileGrid.create(window.width, window.height, p.SIZE, p.STRIDE, *backbone.grid)
@@ -126,55 +114,60 @@ def run_encoder(params: dict, reporter) -> dict:
             "normalization": p.NORMALIZATION, "precision": precision, "target_crs": p.TARGET_CRS,
             "target_resolution": p.TARGET_RESOLUTION,
         }
-        digest = params_hash(record)
+        plan = EncodingPlan(p, output, open_args, bands, window, src.crs, src.window_transform(window), backbone,
+                            grid, device, precision, record, params_hash(record))
         reporter.text(f"Model {backbone.name} ({backbone.weights}): input {backbone.input_size[0]}x"
                       f"{backbone.input_size[1]}, {backbone.grid[0]}x{backbone.grid[1]} cells of {backbone.dim} "
                       f"features per tile; one output pixel = {grid.cell_w:g}x{grid.cell_h:g} input pixels. "
                       f"Device {device}, {precision}, batch {p.BATCH_SIZE}.")
-        if p.RESUME and _is_complete(output, digest):
-            reporter.text(f"{output} is already complete for these parameters (RESUME): nothing to do.")
-            return {"OUTPUT": str(output), "tiles": grid.count, "tiles_encoded": 0, "reused": True}
-        norm = resolve_normalization(p.NORMALIZATION, src, bands, window, backbone)
-        reporter.text(f"Normalisation {norm.describe()}")
+        if p.RESUME:
+            plan.reused, change = reusable_output(output, plan.digest)
+            if plan.reused:
+                reporter.text(f"{output} is already complete for these parameters (RESUME): nothing to do.")
+                return plan
+            if change:
+                reporter.warning(f"OUTPUT {output.name} was written with these parameters, but {change}: encoding "
+                                 "it again.")
+        plan.norm = resolve_normalization(p.NORMALIZATION, src, bands, window, backbone)
+        reporter.text(f"Normalisation {plan.norm.describe()}")
+    return plan
 
-    partial, manifest = partial_path(output), partial_path(output).with_suffix(".json")
-    rows_done = _resume_point(partial, manifest, digest) if p.RESUME else 0
+
+def start_or_resume(plan: EncodingPlan, reporter: Reporter) -> tuple[Manifest, int]:
+    """The partial file to write into and the output rows already durable in it (0: a new file)."""
+    manifest = Manifest(plan.partial, plan.digest, plan.grid.out_height)
+    rows_done, last_chunk, problem = manifest.resume_point() if plan.p.RESUME else (0, None, "")
     if rows_done:
-        reporter.text(f"Resuming: {rows_done} of {grid.out_height} output rows were already written.")
+        reporter.text(f"Resuming: {rows_done} of {plan.grid.out_height} output rows were already written.")
     else:
-        partial.unlink(missing_ok=True)
-        _create_output(partial, grid, backbone, crs, window_transform, record, p)
+        if problem:
+            reporter.warning(f"The interrupted run's {plan.partial.name} cannot be continued: {problem}. "
+                             "Starting over.")
+        plan.partial.unlink(missing_ok=True)
+        create_feature_raster(plan.partial, plan.grid, plan.backbone, plan.crs, plan.window_transform, plan.record,
+                              plan.p)
+    manifest.write(rows_done, last_chunk)
+    return manifest, rows_done
 
-    def durable(rows: int) -> None:
-        write_json(manifest, {"hash": digest, "rows_done": rows, "total_rows": grid.out_height})
 
-    durable(rows_done)
-
+def stream_tiles(plan: EncodingPlan, manifest: Manifest, rows_done: int, reporter: Reporter) -> tuple[int, float]:
+    """Encode every tile from the resume point on and write the merged rows; returns (tiles encoded, seconds)."""
+    p, grid = plan.p, plan.grid
     first_row = grid.first_row_touching(rows_done) if rows_done else 0
-    writer = RowWriter(partial, next_row=rows_done, on_durable=durable)
-    strip = FeatureStrip(grid, backbone.dim, p.MERGE_METHOD, first_tile_row=first_row)
-    tile_encoder = TileEncoder(backbone, device, precision, norm, p.SIZE, grid)
-    reader = TileReader(p.INPUT, open_args, bands, window, grid, first_row, prefetch_tiles=2 * p.BATCH_SIZE)
+    writer = RowWriter(plan.partial, next_row=rows_done,
+                       on_durable=lambda rows: manifest.write(rows, writer.last_chunk))
+    strip = FeatureStrip(grid, plan.backbone.dim, p.MERGE_METHOD, first_tile_row=first_row)
+    tile_encoder = TileEncoder(plan.backbone, plan.device, plan.precision, plan.norm, p.SIZE, grid)
+    reader = TileReader(p.INPUT, plan.open_args, plan.bands, plan.window, grid, first_row,
+                        prefetch_tiles=2 * p.BATCH_SIZE)
     reader.start()
     tile_encoder.warm_up(min(p.BATCH_SIZE, grid.count))  # while the reader starts
-    total = (grid.rows - first_row) * grid.cols
-    done = encoded = 0
+    progress = Throughput((grid.rows - first_row) * grid.cols, reporter)
     merged_row = first_row  # tile row being merged; rows before it are handed to the writer
-    started = last_report = time.monotonic()
     finished = False
     try:
         while not finished:
-            batch = []
-            while len(batch) < p.BATCH_SIZE:  # batches run across tile rows: no short batch at row ends
-                item = reader.queue.get()
-                if item is None:
-                    finished = True
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                done += 1
-                if item[2] is not None:
-                    batch.append(item)
+            batch, seen, finished = next_batch(reader, p.BATCH_SIZE)
             if batch:
                 features, cell_valid = tile_encoder([t[2] for t in batch], [t[3] for t in batch])
                 for (row, col, _, _), feats, ok in zip(batch, features, cell_valid):
@@ -182,103 +175,66 @@ def run_encoder(params: dict, reporter) -> dict:
                         writer.add(*strip.pop_rows(grid.rows_final_after(row - 1)))
                         merged_row = row
                     strip.add(feats, ok, row, col)
-            encoded += len(batch)
-            reporter.progress(100 * done / max(total, 1))
-            now = time.monotonic()
-            if now - last_report > 5 or finished:
-                last_report = now
-                rate = encoded / max(now - started, 1e-9)
-                eta = (total - done) / rate if rate > 0 else float("nan")
-                reporter.text(f"Tiles {done}/{total} ({encoded} encoded, {rate:.1f} tiles/s, ETA {eta:.0f} s)")
+            progress.update(seen, len(batch), finished)
         writer.add(*strip.pop_rows(grid.out_height))
         writer.close()
     finally:
         reader.stopped.set()
-    elapsed = time.monotonic() - started
-    record.update({"params_hash": digest, "feature_dim": backbone.dim, "width": grid.out_width,
-                   "height": grid.out_height, "parameters": asdict(p)})
-    finalize(partial, output, record)
-    manifest.unlink(missing_ok=True)
-    reporter.text(f"Wrote {output}: {grid.out_width}x{grid.out_height} px, {backbone.dim} bands, "
-                  f"{encoded} tiles in {elapsed:.1f} s ({encoded / max(elapsed, 1e-9):.1f} tiles/s).")
-    return {"OUTPUT": str(output), "tiles": grid.count, "tiles_encoded": encoded, "seconds": round(elapsed, 3),
-            "tiles_per_second": round(encoded / max(elapsed, 1e-9), 3), "feature_dim": backbone.dim,
-            "reused": False}
+    return progress.encoded, progress.elapsed
 
 
-class TileEncoder:
-    """Normalises, resizes and runs tiles through the backbone on ``device`` in ``precision``."""
+def next_batch(reader: TileReader, size: int) -> tuple[list, int, bool]:
+    """Up to ``size`` tiles with data from the reader, across tile rows (no short batch at row ends).
 
-    def __init__(self, backbone, device, precision: str, norm, size: int, grid: TileGrid):
-        import torch
-
-        self.backbone, self.device, self.grid = backbone, device, grid
-        backbone.model.to(device)
-        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-        self.scale, self.mean, self.std = (torch.as_tensor(v, device=device).view(1, -1, 1, 1)
-                                           for v in (norm.scale, norm.mean, norm.std))
-        self.resize = tuple(backbone.input_size) != (size, size)
-
-    def _forward(self, x):
-        import torch
-
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                                                    enabled=self.autocast_dtype is not None):
-            return self.backbone.features(x)
-
-    def warm_up(self, batch_size: int) -> None:
-        """One call on zeros, so kernel selection is not charged to the first tiles."""
-        import torch
-
-        self._forward(torch.zeros(batch_size, self.backbone.in_chans, *self.backbone.input_size, device=self.device))
-
-    def __call__(self, tiles: list, valids: list) -> tuple[np.ndarray, np.ndarray]:
-        """Features (n, dim, grid_h, grid_w) and cell validity (n, grid_h, grid_w) of a batch of tiles."""
-        import torch
-        import torch.nn.functional as F
-
-        data = torch.from_numpy(np.stack(tiles)).to(self.device, non_blocking=True)
-        valid = torch.from_numpy(np.stack(valids)).to(self.device, non_blocking=True)
-        x = (data * self.scale - self.mean) / self.std
-        x = torch.where(valid, x, torch.zeros((), device=self.device))  # nodata = the band mean
-        if self.resize:
-            x = F.interpolate(x, size=self.backbone.input_size, mode="bilinear", antialias=True, align_corners=False)
-        features = self._forward(x).float().cpu().numpy()
-        pixel_valid = valid.any(dim=1, keepdim=True).float()
-        cell_valid = F.adaptive_avg_pool2d(pixel_valid, (self.grid.grid_h, self.grid.grid_w))
-        return features, (cell_valid[:, 0] >= MIN_VALID_FRACTION).cpu().numpy()
+    Returns (tiles, tiles taken from the queue including empty ones, whether the stream ended).
+    """
+    batch, seen = [], 0
+    while len(batch) < size:
+        item = reader.queue.get()
+        if item is None:
+            return batch, seen, True
+        if isinstance(item, BaseException):
+            raise item
+        seen += 1
+        if item[2] is not None:
+            batch.append(item)
+    return batch, seen, False
 
 
-def _create_output(path: Path, grid: TileGrid, backbone, crs, window_transform, record: dict, p: EncoderParams):
-    import rasterio
-    from affine import Affine
+class Throughput:
+    """Progress, rate and ETA of the tiles of a run, reported every 5 s and at the end."""
 
-    transform = window_transform @ Affine.scale(grid.cell_w, grid.cell_h)
-    profile = dict(OUTPUT_OPTIONS, width=grid.out_width, height=grid.out_height, count=backbone.dim,
-                   dtype="float32", crs=crs, transform=transform, nodata=float("nan"))
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.descriptions = tuple(f"feature {i + 1}" for i in range(backbone.dim))
-        dst.update_tags(IAMAP_TOOL="encoder", IAMAP_VERSION=__version__, MODEL=backbone.name,
-                        WEIGHTS=backbone.weights, TILE_SIZE=p.SIZE, STRIDE=p.STRIDE, MERGE_METHOD=p.MERGE_METHOD,
-                        BANDS=",".join(map(str, record["bands"])), PRECISION=record["precision"],
-                        INPUT=record["input"]["path"])
+    def __init__(self, total: int, reporter: Reporter):
+        self.total, self.reporter = total, reporter
+        self.done = self.encoded = 0
+        self.started = self.last_report = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def update(self, seen: int, encoded: int, finished: bool) -> None:
+        self.done += seen
+        self.encoded += encoded
+        self.reporter.progress(100 * self.done / max(self.total, 1))
+        now = time.monotonic()
+        if now - self.last_report > 5 or finished:
+            self.last_report = now
+            rate = self.encoded / max(now - self.started, 1e-9)
+            eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+            self.reporter.text(f"Tiles {self.done}/{self.total} ({self.encoded} encoded, {rate:.1f} tiles/s, "
+                               f"ETA {eta:.0f} s)")
 
 
-def _is_complete(output: Path, digest: str) -> bool:
-    sidecar = sidecar_path(output)
-    if not (output.exists() and sidecar.exists()):
-        return False
-    try:
-        return json.loads(sidecar.read_text()).get("params_hash") == digest
-    except ValueError:
-        return False
-
-
-def _resume_point(partial: Path, manifest: Path, digest: str) -> int:
-    if not (partial.exists() and manifest.exists()):
-        return 0
-    try:
-        state = json.loads(manifest.read_text())
-    except ValueError:
-        return 0
-    return int(state.get("rows_done", 0)) if state.get("hash") == digest else 0
+def finish_encoding(plan: EncodingPlan, manifest: Manifest, encoded: int, seconds: float, reporter: Reporter) -> dict:
+    """Give the complete partial file its final name and record; return the tool's outputs."""
+    grid, dim = plan.grid, plan.backbone.dim
+    record = {**plan.record, "params_hash": plan.digest, "feature_dim": dim, "width": grid.out_width,
+              "height": grid.out_height, "parameters": asdict(plan.p)}
+    finalize(plan.partial, plan.output, record)
+    manifest.remove()
+    rate = encoded / max(seconds, 1e-9)
+    reporter.text(f"Wrote {plan.output}: {grid.out_width}x{grid.out_height} px, {dim} bands, {encoded} tiles in "
+                  f"{seconds:.1f} s ({rate:.1f} tiles/s).")
+    return {"OUTPUT": str(plan.output), "tiles": grid.count, "tiles_encoded": encoded, "seconds": round(seconds, 3),
+            "tiles_per_second": round(rate, 3), "feature_dim": dim, "reused": False}

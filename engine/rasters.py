@@ -6,9 +6,11 @@ GeoTIFF outputs that are written under a temporary name and renamed only when co
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -157,19 +159,63 @@ def remove_outputs(output: Path) -> None:
 
 
 def finalize(partial: Path, output: Path, record: dict) -> None:
-    """Move a complete ``partial`` file to ``output`` and write its sidecar record (atomic renames)."""
+    """Move a complete ``partial`` file to ``output`` and write its sidecar record (atomic renames).
+
+    The record gets the output's :func:`file_fingerprint` (``output_file``), so a later run can tell whether the
+    file is still the one this run wrote before reusing it.
+    """
     remove_outputs(output)
     os.replace(partial, output)
     aux = partial.with_name(partial.name + ".aux.xml")
     if aux.exists():
         os.replace(aux, output.with_name(output.name + ".aux.xml"))
-    write_json(sidecar_path(output), record)
+    write_json(sidecar_path(output), {**record, "output_file": file_fingerprint(output)})
+
+
+#: Bytes hashed at each of the evenly spaced places :func:`file_fingerprint` reads.
+FINGERPRINT_CHUNK = 64 * 1024
+FINGERPRINT_CHUNKS = 9
+
+
+def file_fingerprint(path: Path) -> dict:
+    """Size, modification time and a SHA-256 of 9 evenly spaced 64 KiB chunks (head and tail included).
+
+    Cheap whatever the file size (about half a megabyte read), and it changes when the file is truncated,
+    replaced or rewritten in place.
+    """
+    stat = os.stat(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        last = max(0, stat.st_size - FINGERPRINT_CHUNK)
+        for i in range(FINGERPRINT_CHUNKS):
+            f.seek(last * i // (FINGERPRINT_CHUNKS - 1))
+            digest.update(f.read(FINGERPRINT_CHUNK))
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sample_sha256": digest.hexdigest()}
+
+
+def fingerprint_change(path: Path, recorded: dict | None) -> str:
+    """Why ``path`` is no longer the file ``recorded`` describes ("" when it still is)."""
+    if not recorded:
+        return "it has no fingerprint (written by an older IAMAP)"
+    if not path.exists():
+        return "it no longer exists"
+    current = file_fingerprint(path)
+    if current["size"] != recorded.get("size"):
+        return f"its size changed from {recorded.get('size')} to {current['size']} bytes"
+    if current["mtime_ns"] != recorded.get("mtime_ns") or current["sample_sha256"] != recorded.get("sample_sha256"):
+        return "it was modified after it was written"
+    return ""
 
 
 def write_json(path: Path, record: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(record, indent=2, default=str))
     os.replace(tmp, path)
+
+
+def rows_checksum(rows: np.ndarray) -> int:
+    """CRC-32 of rows (bands, k, width) as stored: detects rows that are missing or changed on disk."""
+    return zlib.crc32(np.ascontiguousarray(rows).tobytes())
 
 
 class RowWriter:
@@ -185,11 +231,13 @@ class RowWriter:
     next_row : int
         First row still to write.
     on_durable : callable(int)
-        Called with the number of rows now safely on disk.
+        Called with the number of rows now safely on disk. :attr:`last_chunk` then describes the rows just
+        written (``first_row``, ``rows`` and the ``crc32`` of their values), so a resume can check them.
     """
 
     def __init__(self, path: Path, next_row: int = 0, on_durable=None):
         self.path, self.next_row, self.on_durable = path, next_row, on_durable
+        self.last_chunk: dict | None = None
         with rasterio.open(path) as dst:
             self.height, self.block = dst.height, dst.block_shapes[0][0]
         self.pending: list[np.ndarray] = []
@@ -219,6 +267,8 @@ class RowWriter:
         with rasterio.open(self.path, "r+") as dst:
             dst.write(data[:, :count], window=Window(0, self.next_row, data.shape[2], count))
         self.pending = [data[:, count:]] if count < data.shape[1] else []
+        if self.on_durable is not None:
+            self.last_chunk = {"first_row": self.next_row, "rows": count, "crc32": rows_checksum(data[:, :count])}
         self.next_row = end
         if self.on_durable is not None:
             self.on_durable(end)

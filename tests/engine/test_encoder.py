@@ -85,7 +85,7 @@ def patch_local_model(monkeypatch):
         backbone.model = model
         return backbone
 
-    monkeypatch.setattr(models, "load_backbone", load)
+    monkeypatch.setattr(encode_module, "load_backbone", load)  # the name the encoder calls
 
 
 @pytest.mark.parametrize("merge", ["average", "first", "last", "min", "max", "centre", "cosine"])

@@ -16,9 +16,9 @@ from rasterio.windows import Window
 
 from engine import rasters
 from engine.errors import ParameterError
-from engine.rasters import (OUTPUT_OPTIONS, RowWriter, check_bands, check_output, extent_window, finalize,
-                            iter_strips, open_raster, partial_path, read_padded, sidecar_path, strip_rows,
-                            write_json)
+from engine.rasters import (OUTPUT_OPTIONS, RowWriter, check_bands, check_output, extent_window, file_fingerprint,
+                            finalize, fingerprint_change, iter_strips, open_raster, partial_path, read_padded,
+                            sidecar_path, strip_rows, write_json)
 
 from ..conftest import REPO
 from ..fixtures import UTM_ORIGIN, write_raster
@@ -203,7 +203,9 @@ def test_finalize_renames_moves_the_aux_file_and_writes_the_sidecar(tmp_path):
     assert output.read_bytes() == b"complete raster" and not partial.exists()
     assert (tmp_path / "out.tif.aux.xml").read_text() == "<PAMDataset/>"
     assert not (tmp_path / "out.partial.tif.aux.xml").exists()
-    assert json.loads(sidecar_path(output).read_text()) == {"tool": "test", "rows": "3"}
+    record = json.loads(sidecar_path(output).read_text())
+    assert record == {"tool": "test", "rows": "3", "output_file": file_fingerprint(output)}
+    assert record["output_file"]["size"] == len(b"complete raster")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.iamap.json", "out.tif", "out.tif.aux.xml"]
 
 
@@ -323,3 +325,36 @@ def test_rows_reported_durable_survive_a_sigkill(tmp_path):
     with rasterio.open(path) as src:
         on_disk = src.read(window=Window(0, 0, width, durable))
     np.testing.assert_array_equal(on_disk, rows_of(0, durable, width))
+
+
+def test_a_fingerprint_notices_truncation_replacement_and_edits(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+    recorded = file_fingerprint(path)
+    assert fingerprint_change(path, recorded) == ""
+    with open(path, "r+b") as f:
+        f.truncate(500_000)
+    assert "size changed from 1048576 to 500000" in fingerprint_change(path, recorded)
+    path.write_bytes(bytes(reversed(range(256))) * 4096)  # same size, other content
+    assert fingerprint_change(path, recorded) == "it was modified after it was written"
+    assert "no fingerprint" in fingerprint_change(path, None)
+    path.unlink()
+    assert fingerprint_change(path, recorded) == "it no longer exists"
+
+
+def test_row_writer_records_a_checksum_of_the_rows_it_made_durable(tmp_path):
+    path = tmp_path / "rows.tif"
+    with rasterio.open(path, "w", **dict(OUTPUT_OPTIONS, width=8, height=40, count=2, dtype="float32")):
+        pass
+    chunks = []
+    writer = RowWriter(path, on_durable=lambda rows: chunks.append(dict(writer.last_chunk)))
+    data = np.arange(2 * 40 * 8, dtype=np.float32).reshape(2, 40, 8)
+    writer.add(0, data[:, :20])
+    writer.add(20, data[:, 20:])
+    writer.close()
+    assert [(c["first_row"], c["rows"]) for c in chunks] == [(0, 16), (16, 24)]  # whole blocks, then the rest
+    from engine.rasters import rows_checksum
+    with rasterio.open(path) as src:
+        for chunk in chunks:
+            rows = src.read(window=rasterio.windows.Window(0, chunk["first_row"], 8, chunk["rows"]))
+            assert rows_checksum(rows) == chunk["crc32"]
