@@ -26,11 +26,12 @@ import numpy as np
 from . import __version__
 from .devices import choose_device, choose_precision
 from .errors import ParameterError
+from .memory import check_encoder_memory
 from .merge import FeatureStrip
 from .normalize import resolve_normalization
 from .parameters import parameter_class
 from .rasters import (OUTPUT_OPTIONS, RowWriter, check_bands, check_output, extent_window, finalize, open_raster,
-                      partial_path, read_padded, sidecar_path, write_json)
+                      partial_path, read_padded, sidecar_path, window_transform, write_json)
 from .tiling import TileGrid
 
 #: A feature cell is nodata when fewer than this fraction of its input pixels are valid.
@@ -109,7 +110,7 @@ def run_encoder(params: dict, reporter) -> dict:
     with open_raster(p.INPUT, **open_args) as src:
         bands = check_bands(src, p.BANDS)
         window = extent_window(src, p.EXTENT)
-        crs, window_transform = src.crs, src.window_transform(window)
+        crs, transform = src.crs, window_transform(src, window)
         input_dtype = src.dtypes[bands[0] - 1]
         reporter.text(f"Input {Path(p.INPUT).name}: {src.width}x{src.height} px, {src.count} band(s) {input_dtype}, "
                       f"{crs}; processing bands {bands} over a {window.width}x{window.height} px window.")
@@ -118,6 +119,7 @@ def run_encoder(params: dict, reporter) -> dict:
         grid = TileGrid.create(window.width, window.height, p.SIZE, p.STRIDE, *backbone.grid)
         device = choose_device(p.DEVICE, p.CUDA_ID)
         precision = choose_precision(p.PRECISION, device)
+        check_encoder_memory(len(bands), grid, p.BATCH_SIZE, device, backbone.input_size)
         record = {
             "tool": "encoder", "iamap_version": __version__, "input": file_identity(p.INPUT),
             "bands": bands, "window": [window.col_off, window.row_off, window.width, window.height],
@@ -143,7 +145,7 @@ def run_encoder(params: dict, reporter) -> dict:
         reporter.text(f"Resuming: {rows_done} of {grid.out_height} output rows were already written.")
     else:
         partial.unlink(missing_ok=True)
-        _create_output(partial, grid, backbone, crs, window_transform, record, p)
+        _create_output(partial, grid, backbone, crs, transform, record, p)
 
     def durable(rows: int) -> None:
         write_json(manifest, {"hash": digest, "rows_done": rows, "total_rows": grid.out_height})
