@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from .rasters import OUTPUT_OPTIONS, RowWriter, iter_strips, partial_path, strip_rows
+from .rasters import OUTPUT_OPTIONS, RowWriter, iter_strips, partial_path, strip_rows, window_transform
 
 #: Integer outputs (labels) are not floating point: no floating-point predictor.
 INTEGER_OPTIONS = dict(OUTPUT_OPTIONS, predictor=2)
@@ -38,7 +38,7 @@ def apply_to_raster(src, bands: list[int], window, output: Path, count: int, dty
     partial.unlink(missing_ok=True)
     floating = np.issubdtype(np.dtype(dtype), np.floating)
     profile = dict(OUTPUT_OPTIONS if floating else INTEGER_OPTIONS, width=window.width, height=window.height,
-                   count=count, dtype=dtype, crs=src.crs, transform=src.window_transform(window), nodata=nodata)
+                   count=count, dtype=dtype, crs=src.crs, transform=window_transform(src, window), nodata=nodata)
     with rasterio.open(partial, "w", **profile) as dst:
         for band, description in enumerate(descriptions, start=1):
             dst.set_band_description(band, description)

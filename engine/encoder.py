@@ -28,11 +28,13 @@ from . import __version__
 from .devices import choose_device, choose_precision
 from .errors import ParameterError
 from .events import Reporter
+from .memory import check_encoder_memory
 from .merge import FeatureStrip
 from .models import LoadedBackbone, load_backbone
 from .normalize import Normalization, resolve_normalization
 from .parameters import parameter_class
-from .rasters import RowWriter, check_bands, check_output, extent_window, finalize, open_raster, partial_path
+from .rasters import (RowWriter, check_bands, check_output, extent_window, finalize, open_raster, partial_path,
+                      window_transform)
 from .resume import Manifest, reusable_output
 from .tile_pipeline import TileEncoder, TileReader, create_feature_raster
 from .tiling import TileGrid
@@ -106,6 +108,7 @@ def plan_encoding(p: EncoderParams, reporter: Reporter) -> EncodingPlan:
         grid = TileGrid.create(window.width, window.height, p.SIZE, p.STRIDE, *backbone.grid)
         device = choose_device(p.DEVICE, p.CUDA_ID)
         precision = choose_precision(p.PRECISION, device)
+        check_encoder_memory(len(bands), grid, p.BATCH_SIZE, device, backbone.input_size)
         record = {
             "tool": "encoder", "iamap_version": __version__, "input": file_identity(p.INPUT),
             "bands": bands, "window": [window.col_off, window.row_off, window.width, window.height],
@@ -114,7 +117,7 @@ def plan_encoding(p: EncoderParams, reporter: Reporter) -> EncodingPlan:
             "normalization": p.NORMALIZATION, "precision": precision, "target_crs": p.TARGET_CRS,
             "target_resolution": p.TARGET_RESOLUTION,
         }
-        plan = EncodingPlan(p, output, open_args, bands, window, src.crs, src.window_transform(window), backbone,
+        plan = EncodingPlan(p, output, open_args, bands, window, src.crs, window_transform(src, window), backbone,
                             grid, device, precision, record, params_hash(record))
         reporter.text(f"Model {backbone.name} ({backbone.weights}): input {backbone.input_size[0]}x"
                       f"{backbone.input_size[1]}, {backbone.grid[0]}x{backbone.grid[1]} cells of {backbone.dim} "

@@ -1,6 +1,9 @@
 """Raster input and output: opening with an optional warp, band and extent checks, strip reads and the
 strip-by-strip pass every pixel-wise tool uses, and
 GeoTIFF outputs that are written under a temporary name and renamed only when complete.
+
+Pixel positions become coordinates through :func:`grid_transform`, never ``src.transform`` directly: a raster
+without georeferencing must come out where QGIS shows it.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ import hashlib
 import json
 import math
 import os
+import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
+from rasterio.errors import CRSError, NotGeoreferencedWarning
 from rasterio.windows import Window
 
 from .errors import ParameterError
@@ -26,19 +32,23 @@ OUTPUT_OPTIONS = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysi
 
 @contextlib.contextmanager
 def open_raster(path: str, target_crs: str = "", resolution: float = 0.0, parameter: str = "INPUT"):
-    """Open ``path``; with ``target_crs`` and/or ``resolution`` it is read through a warped view."""
+    """Open ``path``; with ``target_crs`` and/or ``resolution`` it is read through a warped view.
+
+    Every tool opens its input here, so the checks every input needs (real-valued bands) live here too.
+    """
     try:
         src = rasterio.open(path)
     except Exception as exc:
         raise ParameterError(parameter, f"cannot open {path} as a raster: {exc}") from None
     with src:
+        check_real_valued(src, parameter)
         if not target_crs and not resolution:
             yield src
             return
         from rasterio.vrt import WarpedVRT
         from rasterio.warp import calculate_default_transform
 
-        dst_crs = rasterio.crs.CRS.from_user_input(target_crs) if target_crs else src.crs
+        dst_crs = target_crs_of(target_crs) if target_crs else src.crs
         if src.crs is None:
             raise ParameterError("TARGET_CRS", "the input raster has no CRS, so it cannot be reprojected.")
         kwargs = {"resolution": resolution} if resolution else {}
@@ -48,6 +58,56 @@ def open_raster(path: str, target_crs: str = "", resolution: float = 0.0, parame
                        resampling=rasterio.enums.Resampling.bilinear, src_nodata=src.nodata,
                        nodata=src.nodata) as vrt:
             yield vrt
+
+
+def target_crs_of(text: str, parameter: str = "TARGET_CRS"):
+    """The CRS named by ``text`` (authority id, WKT or PROJ string); an unknown one is a parameter error, never
+    silently ignored."""
+    try:
+        return rasterio.crs.CRS.from_user_input(text)
+    except CRSError as exc:
+        raise ParameterError(parameter, f"{text!r} is not a coordinate reference system that PROJ knows ({exc}). "
+                                        "Give an authority id such as EPSG:32631, a WKT or PROJ string, or leave "
+                                        "it empty to keep the raster's CRS.") from None
+
+
+def check_real_valued(src, parameter: str = "INPUT") -> None:
+    """Refuse complex bands (CInt16, CFloat32...): reading them as real numbers would drop the imaginary part."""
+    complex_bands = [band for band, dtype in enumerate(src.dtypes, start=1) if dtype.startswith("complex")]
+    if complex_bands:
+        raise ParameterError(parameter, f"{Path(src.name).name} has complex-valued band(s) {complex_bands} "
+                                        f"({src.dtypes[complex_bands[0] - 1]}); IAMAP reads real values and would "
+                                        "lose the imaginary part. Split the raster first into real and imaginary "
+                                        "bands, or amplitude and phase, e.g. with GDAL's raster calculator "
+                                        "(Processing: GDAL > Raster miscellaneous > Raster calculator, or "
+                                        "gdal_calc.py) and the formulas real(A) and imag(A), or absolute(A) and "
+                                        "angle(A), then use that raster.")
+
+
+#: Where QGIS places a raster that has no geotransform: origin (0, 0), pixels of 1 x 1, rows going down (negative
+#: y). GDAL and rasterio report the identity instead (rows going up), which would flip the outputs in QGIS.
+UNREFERENCED_TRANSFORM = Affine(1, 0, 0, 0, -1, 0)
+
+
+def grid_transform(src) -> Affine:
+    """The geotransform of ``src`` as QGIS places it on the map (see :data:`UNREFERENCED_TRANSFORM`).
+
+    A raster without a geotransform is recognised as GDAL does: reading its geotransform fails, which rasterio
+    reports with a ``NotGeoreferencedWarning`` (a raster that stores the identity, or has GCPs, keeps it).
+    """
+    if not src.transform.is_identity or not hasattr(src, "read_transform"):
+        return src.transform
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NotGeoreferencedWarning)
+        src.read_transform()
+    if any(issubclass(w.category, NotGeoreferencedWarning) for w in caught):
+        return UNREFERENCED_TRANSFORM
+    return src.transform
+
+
+def window_transform(src, window: Window) -> Affine:
+    """The geotransform of ``window`` of ``src``, as QGIS places it (:func:`grid_transform`)."""
+    return rasterio.windows.transform(window, grid_transform(src))
 
 
 def check_bands(src, bands, parameter: str = "BANDS") -> list[int]:
@@ -74,15 +134,16 @@ def extent_window(src, extent, parameter: str = "EXTENT") -> Window:
     xmin, ymin, xmax, ymax = map(float, extent)
     if xmin >= xmax or ymin >= ymax:
         raise ParameterError(parameter, f"empty extent {extent}: xmin must be < xmax and ymin < ymax.")
-    window = rasterio.windows.from_bounds(xmin, ymin, xmax, ymax, transform=src.transform)
+    transform = grid_transform(src)
+    window = rasterio.windows.from_bounds(xmin, ymin, xmax, ymax, transform=transform)
     col0, row0 = math.floor(window.col_off + 1e-6), math.floor(window.row_off + 1e-6)
     col1 = math.ceil(window.col_off + window.width - 1e-6)
     row1 = math.ceil(window.row_off + window.height - 1e-6)
     col0, row0, col1, row1 = max(col0, 0), max(row0, 0), min(col1, src.width), min(row1, src.height)
     if col0 >= col1 or row0 >= row1:
-        b = src.bounds
+        b = rasterio.windows.bounds(full, transform)
         raise ParameterError(parameter, f"the extent ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g}) does not overlap the "
-                                        f"raster, whose bounds are ({b.left:g}, {b.bottom:g}, {b.right:g}, {b.top:g}) "
+                                        f"raster, whose bounds are ({b[0]:g}, {b[1]:g}, {b[2]:g}, {b[3]:g}) "
                                         f"in {src.crs}.")
     return Window(col0, row0, col1 - col0, row1 - row0)
 

@@ -18,6 +18,12 @@ from .blockwise import apply_to_raster
 from .rasters import check_bands, check_output, extent_window, finalize, open_raster
 from .vectors import pixel_values, read_reference_points
 
+#: Share of the progress bar for reading the pixels under the reference points (the rest: the raster pass).
+REFERENCE_PROGRESS = 10
+#: Similarities computed at once by ``max``: pixels x references, float32 (bounds memory with many references).
+MAX_SIMILARITIES = 2**24
+
+
 class SimilarityParams(parameter_class("similarity")):
     """The similarity tool's parameters (see ``engine.contract.SIMILARITY``)."""
 
@@ -31,7 +37,8 @@ def cosine_similarity(pixels, references, aggregation: str):
         prototype = torch.nn.functional.normalize(references.mean(dim=0, keepdim=True), dim=1, eps=1e-12)
         return (pixels @ prototype.T)[:, 0]
     references = torch.nn.functional.normalize(references, dim=1, eps=1e-12)
-    return (pixels @ references.T).amax(dim=1)
+    chunk = max(1, MAX_SIMILARITIES // len(references))  # up to 100 000 references: never all pairs at once
+    return torch.cat([(part @ references.T).amax(dim=1) for part in pixels.split(chunk)])
 
 
 def run_similarity(params: dict, reporter) -> dict:
@@ -45,8 +52,11 @@ def run_similarity(params: dict, reporter) -> dict:
     with open_raster(p.INPUT) as src:
         bands = check_bands(src, p.BANDS)
         window = extent_window(src, p.EXTENT)
-        points = read_reference_points(p.TEMPLATE, src.crs, p.RANDOM_SAMPLES, seed=p.RANDOM_SEED)
-        values, used = pixel_values(src, bands, window, points, reporter)
+        reporter.text(f"Reading {Path(p.TEMPLATE).name}: its points, and {p.RANDOM_SAMPLES} random point(s) drawn in "
+                      "its polygons and along its lines...")
+        points = read_reference_points(p.TEMPLATE, src.crs, p.RANDOM_SAMPLES, seed=p.RANDOM_SEED, reporter=reporter)
+        reporter.text(f"Reading the pixels under {len(points)} reference point(s)...")
+        values, used = pixel_values(src, bands, window, points, reporter.stage(0, REFERENCE_PROGRESS))
         reporter.text(f"{len(used)} reference vector(s) of {len(bands)} band(s); aggregation {p.AGGREGATION}; "
                       f"device {device}.")
         references = torch.from_numpy(values).to(device)
@@ -59,7 +69,8 @@ def run_similarity(params: dict, reporter) -> dict:
         def track_range(_, result):
             extremes[0], extremes[1] = min(extremes[0], float(result.min())), max(extremes[1], float(result.max()))
 
-        partial = apply_to_raster(src, bands, window, output, 1, "float32", float("nan"), similarity, reporter,
+        partial = apply_to_raster(src, bands, window, output, 1, "float32", float("nan"), similarity,
+                                  reporter.stage(REFERENCE_PROGRESS, 100),
                                   descriptions=[f"cosine similarity ({p.AGGREGATION})"],
                                   tags={"IAMAP_TOOL": "similarity", "IAMAP_VERSION": __version__,
                                         "AGGREGATION": p.AGGREGATION, "REFERENCES": len(used)},

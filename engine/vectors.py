@@ -1,5 +1,9 @@
 """Reference locations from vector files: read, reproject to the raster's CRS, points drawn inside polygons
-and along lines, and the pixels under them."""
+and along lines, and the pixels under them.
+
+Both halves are vectorised so that RANDOM_SAMPLES' maximum (100 000 points) takes seconds: points are drawn
+with array operations per geometry, and pixels are read once per raster block holding points, not per point.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,22 @@ import numpy as np
 from .errors import IamapError, ParameterError
 from .events import NULL_REPORTER
 
+#: Bytes of float32 pixel data per read of :func:`pixel_values` (a raster block, cut to this when bigger).
+READ_BYTES = 16 * 2**20
+#: Rounds of candidate points drawn in a polygon's bounding box before giving up on a sliver.
+_DRAW_ROUNDS = 100
 
-def read_reference_points(path: str, crs, samples: int, seed: int = 0, parameter: str = "TEMPLATE"):
+
+def read_reference_points(path: str, crs, samples: int, seed: int = 0, parameter: str = "TEMPLATE",
+                          reporter=NULL_REPORTER):
     """Points (GeoDataFrame in ``crs``) from ``path``: points as they are, ``samples`` random points spread over
-    the polygons (by area) and lines (by length). Each point keeps the index of its source feature (``source``)."""
+    the polygons (by area) and lines (by length). Each point keeps the index of its source feature (``source``).
+
+    Polygons without area and lines without length cannot hold random points: the error says so when nothing
+    else is left.
+    """
     import geopandas as gpd
+    import pandas as pd
 
     try:
         frame = gpd.read_file(path)
@@ -28,63 +43,123 @@ def read_reference_points(path: str, crs, samples: int, seed: int = 0, parameter
     exploded = frame.explode(index_parts=False).reset_index(drop=True)
     kinds = exploded.geometry.geom_type
     points = exploded[kinds == "Point"][["source", "geometry"]]
-    rng = np.random.default_rng(seed)
-    drawn = []
-    areas = exploded[kinds == "Polygon"]
-    lines = exploded[kinds == "LineString"]
-    weights = np.concatenate([areas.geometry.area.to_numpy(), lines.geometry.length.to_numpy()])
-    if len(weights) and samples > 0:
-        counts = rng.multinomial(samples, weights / weights.sum()) if weights.sum() > 0 else np.zeros(len(weights), int)
-        for (idx, row), count in zip(list(areas.iterrows()) + list(lines.iterrows()), counts):
-            if count == 0:
-                continue
-            geometry = row.geometry
-            if geometry.geom_type == "Polygon":
-                xy = _points_in_polygon(geometry, count, rng)
-            else:
-                xy = [geometry.interpolate(d).coords[0] for d in rng.uniform(0, geometry.length, count)]
-            drawn.append(gpd.GeoDataFrame({"source": [row.source] * len(xy)},
-                                          geometry=gpd.points_from_xy(*np.asarray(xy).T), crs=crs))
-    import pandas as pd
-
+    shapes = exploded[kinds.isin(["Polygon", "LineString"])]
+    polygon = (shapes.geometry.geom_type == "Polygon").to_numpy()
+    weights = np.where(polygon, shapes.geometry.area.to_numpy(), shapes.geometry.length.to_numpy())
+    if len(shapes) and samples > 0 and not weights.sum() > 0:
+        degenerate = _degenerate(polygon)
+        if points.empty:
+            raise ParameterError(parameter, f"its {degenerate}, so no random point can be drawn in them "
+                                            "(RANDOM_SAMPLES). Use polygons with an area, lines with a length, or a "
+                                            "point layer.")
+        reporter.warning(f"{parameter}: its {degenerate}; only the layer's points are used.")
+    drawn = [_draw_points(shapes, polygon, weights, samples, np.random.default_rng(seed))] \
+        if samples > 0 and weights.sum() > 0 else []
+    if drawn and len(drawn[0]) < samples:
+        reporter.warning(f"{parameter}: only {len(drawn[0])} of the {samples} random points (RANDOM_SAMPLES) could be "
+                         "drawn: some polygons are slivers too thin to draw points in.")
     result = gpd.GeoDataFrame(pd.concat([points, *drawn], ignore_index=True), geometry="geometry", crs=crs)
+    if result.empty and samples == 0:
+        raise ParameterError("RANDOM_SAMPLES", f"is 0 and the {parameter} layer has no point: set RANDOM_SAMPLES to "
+                                               "the number of points to draw in its polygons and along its lines.")
     if result.empty:
-        raise ParameterError(parameter, "no reference point: the layer has no point and RANDOM_SAMPLES is 0.")
+        raise ParameterError(parameter, "no random point could be drawn in its polygons: they are slivers too thin "
+                                        "to hold one. Use polygons with an area, lines, or a point layer.")
     return result
 
 
-def _points_in_polygon(polygon, count: int, rng) -> list[tuple[float, float]]:
-    from shapely import contains_xy
+def _degenerate(polygon: np.ndarray) -> str:
+    """'2 polygon(s) have no area and its 1 line(s) no length', for a layer whose shapes are all degenerate."""
+    polygons, lines = int(polygon.sum()), int((~polygon).sum())
+    parts = ([f"{polygons} polygon(s) have no area"] if polygons else []) + \
+        ([f"{lines} line(s) {'no' if polygons else 'have no'} length"] if lines else [])
+    return " and its ".join(parts)
 
+
+def _draw_points(shapes, polygon: np.ndarray, weights: np.ndarray, samples: int, rng):
+    """GeoDataFrame of ``samples`` random points spread over ``shapes`` in proportion to ``weights``."""
+    import geopandas as gpd
+    import shapely
+
+    counts = rng.multinomial(samples, weights / weights.sum())
+    xy, sources = [], []
+    for geometry, source, is_polygon, count in zip(shapes.geometry, shapes["source"], polygon, counts):
+        if count == 0:
+            continue
+        if is_polygon:
+            xy.append(_points_in_polygon(geometry, count, rng))
+        else:
+            distances = rng.uniform(0, geometry.length, count)
+            xy.append(shapely.get_coordinates(shapely.line_interpolate_point(geometry, distances)))
+        sources.append(np.full(len(xy[-1]), source))
+    xy = np.concatenate(xy)
+    return gpd.GeoDataFrame({"source": np.concatenate(sources)}, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+                            crs=shapes.crs)
+
+
+def _points_in_polygon(polygon, count: int, rng) -> np.ndarray:
+    """``count`` points (count, 2) uniform in ``polygon``, by rejection from its bounding box (fewer for a sliver
+    that rejects almost everything)."""
+    import shapely
+
+    shapely.prepare(polygon)
     xmin, ymin, xmax, ymax = polygon.bounds
-    found = np.empty((0, 2))
-    for _ in range(100):
+    found, total = [], 0
+    for _ in range(_DRAW_ROUNDS):
         xy = np.column_stack([rng.uniform(xmin, xmax, 4 * count), rng.uniform(ymin, ymax, 4 * count)])
-        found = np.vstack([found, xy[contains_xy(polygon, xy[:, 0], xy[:, 1])]])
-        if len(found) >= count:
+        inside = xy[shapely.contains_xy(polygon, xy[:, 0], xy[:, 1])]
+        found.append(inside)
+        total += len(inside)
+        if total >= count:
             break
-    return [tuple(p) for p in found[:count]]
+    return np.concatenate(found)[:count]
 
 
 def pixel_values(src, bands: list[int], window, points, reporter=NULL_REPORTER, parameter: str = "TEMPLATE"):
     """Values (n, bands) at the pixels under ``points`` inside ``window``; points outside it or on nodata are
-    dropped with a warning counting them. Returns (values, kept points)."""
-    from .rasters import read_padded
+    dropped with a warning counting them. Returns (values, kept points).
 
-    inverse = ~src.window_transform(window)
+    Pixels are read one raster block at a time (only blocks holding points, each once), so the cost grows with
+    the blocks touched, not with the number of points.
+    """
+    from .rasters import read_padded, window_transform
+
+    inverse = ~window_transform(src, window)
     cols, rows = inverse * (points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
-    cols, rows = np.floor(cols).astype(int), np.floor(rows).astype(int)
-    inside = (cols >= 0) & (rows >= 0) & (cols < window.width) & (rows < window.height)
+    cols, rows = np.floor(cols).astype(np.int64), np.floor(rows).astype(np.int64)
+    inside = np.flatnonzero((cols >= 0) & (rows >= 0) & (cols < window.width) & (rows < window.height))
     values = np.full((len(points), len(bands)), np.nan, np.float32)
     valid = np.zeros(len(points), bool)
-    for i in np.flatnonzero(inside):
-        data, ok = read_padded(src, bands, window, rows[i], 1, cols[i], 1)
-        values[i], valid[i] = data[:, 0, 0], ok[:, 0, 0].all()
-    outside, on_nodata = int((~inside).sum()), int((inside & ~valid).sum())
+    groups = _block_groups(src, len(bands), window, rows[inside], cols[inside])
+    for done, members in enumerate(groups, start=1):
+        members = inside[members]
+        r, c = rows[members], cols[members]
+        row0, col0 = int(r.min()), int(c.min())
+        data, ok = read_padded(src, bands, window, row0, int(r.max()) + 1 - row0, col0, int(c.max()) + 1 - col0)
+        values[members] = data[:, r - row0, c - col0].T
+        valid[members] = ok[:, r - row0, c - col0].all(axis=0)
+        reporter.progress(100 * done / len(groups))
+    outside, on_nodata = len(points) - len(inside), int(len(inside) - valid.sum())
     if outside or on_nodata:
         reporter.warning(f"{parameter}: {outside} reference point(s) outside the raster{' extent' if outside else ''} "
                          f"and {on_nodata} on nodata were dropped; {int(valid.sum())} used.")
     if not valid.any():
         raise IamapError(f"{parameter}: none of the {len(points)} reference points lies on a valid pixel of the "
-                         "raster (all are outside it, outside EXTENT, or on nodata). Check the layer's location and CRS.")
+                         "raster (all are outside it, outside EXTENT, or on nodata). Check the layer's location and "
+                         "CRS.")
     return values[valid], points[valid].reset_index(drop=True)
+
+
+def _block_groups(src, band_count: int, window, rows: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
+    """Indices into ``rows``/``cols`` (pixels relative to ``window``) grouped by the raster block holding them.
+
+    Blocks are the raster's own (what GDAL decompresses anyway), cut to :data:`READ_BYTES` of float32 when larger
+    (an untiled file stored as one strip), so each group is one bounded read.
+    """
+    block_h, block_w = src.block_shapes[0]
+    cell_h = max(1, min(block_h, READ_BYTES // max(1, block_w * band_count * 4)))
+    cell_w = max(1, min(block_w, READ_BYTES // (cell_h * band_count * 4)))
+    cells_per_row = src.width // cell_w + 1
+    key = ((rows + window.row_off) // cell_h) * cells_per_row + (cols + window.col_off) // cell_w
+    order = np.argsort(key, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(key[order])) + 1) if len(order) else []

@@ -18,6 +18,7 @@ import traceback
 
 from .errors import IamapError
 from .events import Reporter, claim_stdout
+from .memory import MEMORY_PARAMETERS, is_out_of_memory, out_of_memory_message
 
 #: tool name -> "module:function" (relative to this package). Each function takes (params, reporter) and
 #: returns the outputs dict sent in the ``result`` event.
@@ -65,10 +66,10 @@ def run_tool(name: str, params: dict, reporter: Reporter) -> int:
     except IamapError as exc:
         reporter.error(str(exc), traceback.format_exc(), getattr(exc, "parameter", ""))
         return 1
-    except MemoryError:
-        reporter.error("Out of memory. Use a smaller EXTENT, BATCH_SIZE or SAMPLE_SIZE.", traceback.format_exc())
-        return 1
-    except Exception as exc:  # a bug: the message says so, the traceback goes to the log
+    except Exception as exc:  # a bug, unless memory ran out: the message says so, the traceback goes to the log
+        if is_out_of_memory(exc):
+            reporter.error(out_of_memory_message(name), traceback.format_exc(), MEMORY_PARAMETERS.get(name, ("",))[0])
+            return 1
         reporter.error(f"Internal error in IAMAP's {name} tool: {type(exc).__name__}: {exc}", traceback.format_exc(),
                        internal=True)
         return 1

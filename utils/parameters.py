@@ -72,17 +72,15 @@ def qgis_output(output: Output):
     return cls(output.name, output.label)
 
 
-def file_path(source: str) -> str:
-    """The file behind a layer source or output URI: ``/a/b|layername=x`` -> ``/a/b``.
+def file_path(source: str, provider: str) -> str:
+    """The file behind a layer source or output URI of ``provider`` (``gdal`` or ``ogr``):
+    ``/a/b.gpkg|layername=x`` -> ``/a/b.gpkg``.
 
-    Decoded by the GDAL/OGR provider's own URI rules rather than cut at the first ``|``, so a ``|`` inside a file
-    name survives.
+    Decoded by that provider's own URI rules rather than cut at the first ``|``, so a ``|`` inside a file name
+    survives. Each provider only knows its own keys (GDAL leaves ``|layername=`` in the path), hence the
+    provider of the layer.
     """
-    for provider in ("gdal", "ogr"):
-        parts = QgsProviderRegistry.instance().decodeUri(provider, source)
-        if parts.get("path"):
-            return parts["path"]
-    return source
+    return QgsProviderRegistry.instance().decodeUri(provider, source).get("path") or source
 
 
 def engine_value(algorithm, spec: Parameter, parameters: dict, context, extent_crs=None, feedback=None):
@@ -97,7 +95,7 @@ def engine_value(algorithm, spec: Parameter, parameters: dict, context, extent_c
             raise QgsProcessingException(f"{name} ({spec.label}): layer {layer.name()!r} is not a file raster "
                                          f"(provider {layer.providerType()}); save it as a GeoTIFF first "
                                          "(Export > Save As).")
-        return file_path(layer.source())
+        return file_path(layer.source(), layer.providerType())
     if spec.kind is Kind.BANDS:
         return [int(b) for b in algorithm.parameterAsInts(parameters, name, context)] or None
     if spec.kind is Kind.EXTENT:
@@ -113,7 +111,7 @@ def engine_value(algorithm, spec: Parameter, parameters: dict, context, extent_c
     if spec.kind is Kind.VECTOR:
         # memory layers and selections are written to a file the worker can read
         return file_path(algorithm.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"],
-                                                                        "gpkg", feedback))
+                                                                        "gpkg", feedback), "ogr")
     if spec.kind is Kind.FILE:
         return algorithm.parameterAsFile(parameters, name, context)
     if spec.kind is Kind.INT:
@@ -137,7 +135,8 @@ def engine_value(algorithm, spec: Parameter, parameters: dict, context, extent_c
         return crs.authid() or crs.toWkt()
     if spec.kind in (Kind.RASTER_DESTINATION, Kind.VECTOR_DESTINATION):
         destination = algorithm.parameterAsOutputLayer(parameters, name, context)
-        return file_path(destination) if destination else ""
+        provider = "gdal" if spec.kind is Kind.RASTER_DESTINATION else "ogr"
+        return file_path(destination, provider) if destination else ""
     if spec.kind is Kind.FILE_DESTINATION:
         return algorithm.parameterAsFileOutput(parameters, name, context)
     raise ValueError(f"no reader for kind {spec.kind}")

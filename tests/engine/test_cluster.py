@@ -134,3 +134,13 @@ def test_killed_worker_leaves_no_output_under_the_final_name(tmp_path):
     assert not output.exists() and (tmp_path / "c.partial.tif").exists()
     labels, _, _, _ = cluster(tmp_path, raster, METHOD="KMeans")  # the next run starts over and completes
     assert labels.shape == (1500, 1500) and not (tmp_path / "c.partial.tif").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="N_CLUSTERS blamed on SK_PARAM; fixed in the estimator split")
+def test_more_clusters_than_sampled_pixels_names_n_clusters(tmp_path):
+    # scikit-learn 1.9.1 raises ValueError("n_samples=16 should be >= n_clusters=20."), reported today as
+    # "SK_PARAM: KMeans failed: n_samples=16 should be >= n_clusters=20."
+    raster, _ = regions_raster(tmp_path / "r.tif", 4, 4, bands=3)
+    with pytest.raises(ParameterError) as info:
+        cluster(tmp_path, raster, METHOD="KMeans", N_CLUSTERS=20)
+    assert info.value.parameter == "N_CLUSTERS" and "20" in str(info.value) and "16" in str(info.value)

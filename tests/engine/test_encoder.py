@@ -242,3 +242,25 @@ def test_target_crs_and_resolution_warp_the_input_first(tmp_path):
     outputs, _ = encode(tmp_path, path, "wgs84.tif", TARGET_CRS="EPSG:4326")
     _, profile, _ = read(outputs["OUTPUT"])
     assert profile["crs"].to_epsg() == 4326 and abs(profile["transform"].c - 15.0) < 1
+
+
+def test_a_size_far_beyond_the_memory_is_refused_naming_size_before_writing(tmp_path):
+    path = random_raster(tmp_path / "in.tif", 100, 100)
+    with pytest.raises(ParameterError) as info:  # strips of 3 x 200 000 x 200 000 px: about 1 100 GiB
+        encode(tmp_path, path, SIZE=200_000)
+    assert info.value.parameter == "SIZE" and "SIZE: tiles of 200000x200000 px need at least" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # the input has none, on purpose
+def test_features_of_a_raster_without_geotransform_lie_where_qgis_shows_it(tmp_path):
+    data = np.random.default_rng(0).integers(1, 250, (3, 224, 448)).astype("uint8")
+    path = tmp_path / "plain.tif"
+    with pytest.warns(rasterio.errors.NotGeoreferencedWarning):
+        with rasterio.open(path, "w", driver="GTiff", width=448, height=224, count=3, dtype="uint8") as dst:
+            dst.write(data)
+    outputs, _ = encode(tmp_path, path)
+    with rasterio.open(outputs["OUTPUT"]) as features:
+        # QGIS shows the input over x 0..448, y -224..0 (origin top-left, y down): the 16-pixel cells cover it
+        assert tuple(features.transform)[:6] == (16.0, 0.0, 0.0, 0.0, -16.0, 0.0)
+        assert features.shape == (14, 28) and features.crs is None

@@ -8,7 +8,7 @@ import pytest
 import rasterio
 from shapely.geometry import Point, box
 
-from engine.errors import IamapError
+from engine.errors import IamapError, ParameterError
 from engine.events import Reporter
 from engine.similarity import run_similarity
 
@@ -96,3 +96,38 @@ def test_template_shapefile_on_the_sentinel2_scene(tmp_path, assets):
     assert any("outside" in e["message"] for e in reporter.events if e["type"] == "warning")
     finite = result[np.isfinite(result)]
     assert finite.size and finite.min() >= -1.0001 and finite.max() <= 1.0001
+
+
+def test_random_samples_at_its_maximum_runs_with_progress_while_reading_references(tmp_path):
+    raster, labels = regions_raster(tmp_path / "f.tif", 128, 96, bands=4)
+    region = box(X0 + 32 * 10, Y0 - 900, X0 + 64 * 10 - 1, Y0 - 50)  # inside region 1 (cols 32-63)
+    result, _, outputs, reporter = similarity(tmp_path, raster, write_vector(tmp_path / "poly.gpkg", [region]),
+                                              RANDOM_SAMPLES=100_000)
+    assert outputs["references"] == 100_000
+    assert result[labels == 1].min() > 0.95
+    percents = [e["percent"] for e in reporter.events if e["type"] == "progress"]
+    assert any(0 < p <= 10 for p in percents) and percents == sorted(percents)  # reading the references
+    assert any("Reading the pixels under 100000 reference point(s)" in e.get("message", "") for e in reporter.events)
+
+
+def test_random_samples_above_its_maximum_is_refused_before_any_work(tmp_path):
+    raster, _ = regions_raster(tmp_path / "f.tif", 16, 16)
+    with pytest.raises(ParameterError) as info:
+        similarity(tmp_path, raster, "missing.gpkg", RANDOM_SAMPLES=100_001)
+    assert info.value.parameter == "RANDOM_SAMPLES" and "must be at most 100000 (got 100001)" in str(info.value)
+    assert not (tmp_path / "sim.tif").exists()
+
+
+def test_max_over_many_references_is_computed_in_chunks_with_the_same_result(monkeypatch):
+    import torch
+
+    from engine import similarity as similarity_module
+
+    rng = np.random.default_rng(0)
+    pixels, references = torch.from_numpy(rng.normal(size=(50, 6))), torch.from_numpy(rng.normal(size=(9, 6)))
+    whole = similarity_module.cosine_similarity(pixels, references, "max")
+    monkeypatch.setattr(similarity_module, "MAX_SIMILARITIES", 20)  # 2 pixels x 9 references at a time
+    chunked = similarity_module.cosine_similarity(pixels, references, "max")
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    np.testing.assert_allclose(chunked.numpy(), (unit(pixels.numpy()) @ unit(references.numpy()).T).max(1))
+    np.testing.assert_allclose(chunked.numpy(), whole.numpy(), rtol=1e-12)

@@ -130,3 +130,64 @@ def test_cancel_through_processing_run_then_resume(qgis, tmp_path):
     with rasterio.open(out) as features:
         assert features.shape == (168, 168) and np.isfinite(features.read(1)).all()
     assert not (tmp_path / "features.partial.tif").exists()
+
+
+def failure_text(qgis, params) -> str:
+    with pytest.raises(AlgorithmFailed) as info:
+        qgis.run("iamap:encoder", params)
+    return info.value.result.stdout + info.value.result.stderr
+
+
+def test_a_crs_qgis_does_not_know_is_refused_naming_target_crs(qgis, tmp_path):
+    path = random_raster(tmp_path / "in.tif", 224, 224)
+    text = failure_text(qgis, {"INPUT": path, **TINY, "TARGET_CRS": "EPSG:999999", "OUTPUT": tmp_path / "out.tif"})
+    assert "TARGET_CRS" in text and "EPSG:999999" in text and "EPSG:32631" in text
+    assert not any(p.name.startswith("out") for p in tmp_path.iterdir())
+
+
+def test_an_extent_without_width_is_refused_not_the_whole_raster(qgis, tmp_path):
+    path = random_raster(tmp_path / "in.tif", 224, 224)  # x 500000..502240, y 3997760..4000000
+    text = failure_text(qgis, {"INPUT": path, **TINY, "EXTENT": "500500,500500,3998000,3999000 [EPSG:32633]",
+                               "OUTPUT": tmp_path / "out.tif"})
+    assert "EXTENT" in text and "the extent has no area" in text
+    assert not any(p.name.startswith("out") for p in tmp_path.iterdir())
+
+
+def test_a_pipe_in_the_input_and_output_names_is_kept_by_qgis_process_and_processing_run(qgis, tmp_path):
+    path = random_raster(tmp_path / "a|b.tif", 224, 224)
+    out = tmp_path / "feat|ures.tif"
+    result = qgis.run("iamap:encoder", {"INPUT": path, **TINY, "OUTPUT": out})
+    assert result["results"]["OUTPUT"] == str(out)
+    with rasterio.open(out) as features:
+        assert features.count == 192 and features.shape == (14, 14) and features.tags()["INPUT"] == str(path)
+    second = tmp_path / "second|run.tif"
+    script = f"""
+        result = processing.run("iamap:encoder", {{"INPUT": {str(path)!r}, "BACKBONE_NAME": "vit_tiny_patch16_224",
+                                 "PRETRAINED": False, "OUTPUT": {str(second)!r}}})
+        print("RESULT", result["OUTPUT"])
+        """
+    run = qgis.pyqgis(script)
+    assert f"RESULT {second}" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
+    assert second.exists() and not (tmp_path / "a").exists() and not (tmp_path / "second").exists()
+
+
+def qgis_extent(qgis, path) -> list[float]:
+    """The extent QGIS gives the raster when it loads it (xmin, ymin, xmax, ymax)."""
+    check = qgis.pyqgis(f"""
+        from qgis.core import QgsRasterLayer
+        e = QgsRasterLayer({str(path)!r}, "r").extent()
+        print("EXTENT", e.xMinimum(), e.yMinimum(), e.xMaximum(), e.yMaximum())
+        """)
+    assert "EXTENT" in check.stdout, check.stdout[-3000:] + check.stderr[-3000:]
+    return [float(v) for v in check.stdout.split("EXTENT ")[1].split()[:4]]
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # the input has none, on purpose
+def test_features_of_a_raster_without_geotransform_cover_it_in_qgis(qgis, tmp_path):
+    path = tmp_path / "plain.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=448, height=224, count=3, dtype="uint8") as dst:
+        dst.write(np.random.default_rng(0).integers(1, 250, (3, 224, 448)).astype("uint8"))
+    out = tmp_path / "features.tif"
+    qgis.run("iamap:encoder", {"INPUT": path, **TINY, "OUTPUT": out})
+    assert qgis_extent(qgis, path) == [0, -224, 448, 0]  # QGIS: origin top-left, y going down
+    assert qgis_extent(qgis, out) == [0, -224, 448, 0]

@@ -144,3 +144,20 @@ def test_cancel_during_the_fit_stops_at_once_and_leaves_no_output(qgis, tmp_path
     assert float(result.stdout.split("CANCELLED ")[1].split()[0]) < 1.0
     assert "IAMAP reduction was cancelled" in result.stdout
     assert not out.exists() and not (tmp_path / "tsne.partial.tif").exists()
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # the input has none, on purpose
+def test_clusters_of_a_raster_without_geotransform_cover_it_in_qgis(qgis, tmp_path):
+    path = tmp_path / "plain.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=60, height=40, count=3, dtype="float32") as dst:
+        dst.write(np.random.default_rng(0).normal(size=(3, 40, 60)).astype("float32"))
+    out = tmp_path / "clusters.tif"
+    qgis.run("iamap:cluster", {"INPUT": path, "N_CLUSTERS": 3, "OUTPUT": out})
+    check = qgis.pyqgis(f"""
+        from qgis.core import QgsRasterLayer
+        for path in ({str(path)!r}, {str(out)!r}):
+            e = QgsRasterLayer(path, "r").extent()
+            print("EXTENT", e.xMinimum(), e.yMinimum(), e.xMaximum(), e.yMaximum())
+        """)
+    extents = [line.split()[1:] for line in check.stdout.splitlines() if line.startswith("EXTENT")]
+    assert extents == [["0.0", "-40.0", "60.0", "0.0"]] * 2, check.stdout[-3000:] + check.stderr[-3000:]
