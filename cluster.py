@@ -41,7 +41,8 @@ standardised fit sample) and the silhouette score of up to 10000 labelled pixels
                       "GaussianMixture...). HDBSCAN, DBSCAN, OPTICS, MeanShift and AffinityPropagation find it "
                       "themselves. For HDBSCAN IAMAP sets min_cluster_size to 0.5 % of the sample and "
                       "min_samples to 10 unless SK_PARAM sets them.",
-        **{k: SHARED_PARAMETER_HELP[k] for k in ("LOAD_MODEL", "SK_PARAM", "SAMPLE_SIZE", "RANDOM_SEED")},
+        **{k: SHARED_PARAMETER_HELP[k] for k in ("LOAD_MODEL", "TRUST_MODEL", "SK_PARAM", "SAMPLE_SIZE",
+                                                 "RANDOM_SEED")},
         "OUTPUT": "Cluster raster (GeoTIFF, int16, nodata -32768, noise -1), with a paletted style.",
         "SAVE_MODEL": SHARED_PARAMETER_HELP["SAVE_MODEL"],
     }

@@ -35,7 +35,8 @@ says so).</p>
         "METHOD": "Estimator class: PCA (default, fast, linear), UMAP (umap-learn; non-linear, slower), or "
                   "another scikit-learn decomposition/manifold.",
         "N_COMPONENTS": "Bands of the output (default 3).",
-        **{k: SHARED_PARAMETER_HELP[k] for k in ("LOAD_MODEL", "SK_PARAM", "SAMPLE_SIZE", "RANDOM_SEED")},
+        **{k: SHARED_PARAMETER_HELP[k] for k in ("LOAD_MODEL", "TRUST_MODEL", "SK_PARAM", "SAMPLE_SIZE",
+                                                 "RANDOM_SEED")},
         "OUTPUT": "Reduced raster (GeoTIFF, float32, NaN nodata).",
         "SAVE_MODEL": SHARED_PARAMETER_HELP["SAVE_MODEL"],
     }

@@ -3,14 +3,15 @@ parameters they share, and the dict of them handed to the engine."""
 
 from __future__ import annotations
 
-from qgis.core import (QgsProcessingParameterBand, QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
-                       QgsProcessingParameterExtent, QgsProcessingParameterFile, QgsProcessingParameterFileDestination,
-                       QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination,
-                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString)
+from qgis.core import (QgsProcessingParameterBand, QgsProcessingParameterBoolean, QgsProcessingParameterDefinition,
+                       QgsProcessingParameterEnum, QgsProcessingParameterExtent, QgsProcessingParameterFile,
+                       QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer,
+                       QgsProcessingParameterString)
 
 from .algorithm import IamapAlgorithm
 
-MODEL_FILTER = "IAMAP model (*.joblib)"
+MODEL_FILTER = "IAMAP model (*.iamapmodel)"
 
 #: Help of the shared parameters; subclasses add their own and the METHOD text.
 SHARED_PARAMETER_HELP = {
@@ -24,13 +25,19 @@ SHARED_PARAMETER_HELP = {
                    "with the square of the sample use fewer (the log says how many).",
     "RANDOM_SEED": "Seed of the sample and of the method: the same seed gives the same result. With a seed "
                    "UMAP runs on one core.",
-    "LOAD_MODEL": "Apply a model saved by SAVE_MODEL instead of fitting (METHOD, SK_PARAM, SAMPLE_SIZE and the "
-                  "size parameter then come from the model; the band count must match). <b>Warning</b>: a "
-                  "model file is a Python pickle and loading it runs code from it: only load files you made "
-                  "or trust.",
-    "SAVE_MODEL": "Save the fitted scaler and estimator (joblib, with a record of method, parameters, bands and "
-                  "software versions) to apply them to other rasters with LOAD_MODEL. Saved before the "
-                  "raster is written, so a cancelled run can go on with LOAD_MODEL without fitting again.",
+    "LOAD_MODEL": "Apply a model saved by SAVE_MODEL (.iamapmodel) instead of fitting (METHOD, SK_PARAM, "
+                  "SAMPLE_SIZE and the size parameter then come from the model; the band count must match). A "
+                  ".iamapmodel file cannot run code: IAMAP reads its record first and builds only the "
+                  "scikit-learn, hdbscan and numpy types its own models hold. Pickles (.joblib models of earlier "
+                  "IAMAP versions, or any other) are refused, since loading one runs code from it: fit the "
+                  "model again, or see TRUST_MODEL.",
+    "TRUST_MODEL": "Load LOAD_MODEL even if it is a pickle (an old .joblib model) or holds types IAMAP does not "
+                   "know: it may run code from the file. Only for a file you made or fully trust; the log "
+                   "names the file, its sha256 and what was trusted. Default: off.",
+    "SAVE_MODEL": "Save the fitted scaler and estimator to a .iamapmodel file (a record of method, parameters, "
+                  "bands and software versions, and the fitted objects in skops' safe format) to apply them "
+                  "to other rasters with LOAD_MODEL. Saved before the raster is written, so a cancelled run "
+                  "can go on with LOAD_MODEL without fitting again.",
 }
 
 
@@ -62,6 +69,7 @@ class EstimatorAlgorithm(IamapAlgorithm):
                                          100_000, minValue=2),
             QgsProcessingParameterNumber("RANDOM_SEED", "Random seed", QgsProcessingParameterNumber.Integer, 0,
                                          minValue=0),
+            QgsProcessingParameterBoolean("TRUST_MODEL", "Trust this model file (it may run code)", False),
         ]
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
@@ -84,6 +92,7 @@ class EstimatorAlgorithm(IamapAlgorithm):
             "SAMPLE_SIZE": self.parameterAsInt(parameters, "SAMPLE_SIZE", context),
             "RANDOM_SEED": self.parameterAsInt(parameters, "RANDOM_SEED", context),
             "LOAD_MODEL": self.parameterAsFile(parameters, "LOAD_MODEL", context),
+            "TRUST_MODEL": self.parameterAsBool(parameters, "TRUST_MODEL", context),
             "SAVE_MODEL": self.parameterAsFileOutput(parameters, "SAVE_MODEL", context),
             "OUTPUT": self.parameterAsOutputLayer(parameters, "OUTPUT", context),
         }
