@@ -12,6 +12,9 @@ from qgis.core import (QgsProcessingParameterBand, QgsProcessingParameterBoolean
 from .algorithm import IamapAlgorithm
 
 MODEL_FILTER = "IAMAP model (*.iamapmodel)"
+#: LOAD_MODEL takes any file: the engine says why a pickle (an old .joblib model) is refused and how to refit, and
+#: TRUST_MODEL can load one; QGIS's own filter check would only say "Incorrect parameter value".
+LOAD_MODEL_FILTER = MODEL_FILTER + ";;All files (*)"
 
 #: Help of the shared parameters; subclasses add their own and the METHOD text.
 SHARED_PARAMETER_HELP = {
@@ -62,7 +65,7 @@ class EstimatorAlgorithm(IamapAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(size_id, size_label, QgsProcessingParameterNumber.Integer,
                                                        size_default, minValue=1))
         self.addParameter(QgsProcessingParameterFile("LOAD_MODEL", "Apply a saved model instead of fitting",
-                                                     optional=True, fileFilter=MODEL_FILTER))
+                                                     optional=True, fileFilter=LOAD_MODEL_FILTER))
         advanced = [
             QgsProcessingParameterString("SK_PARAM", "Method parameters (JSON)", optional=True),
             QgsProcessingParameterNumber("SAMPLE_SIZE", "Pixels sampled to fit", QgsProcessingParameterNumber.Integer,

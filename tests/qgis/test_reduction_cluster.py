@@ -126,7 +126,8 @@ def test_a_crafted_pickle_given_to_load_model_fails_without_running(qgis, tmp_pa
     assert "LOAD_MODEL: kmeans.joblib is not an IAMAP model file (.iamapmodel)" in text
     assert "leave LOAD_MODEL empty" in text and "Traceback" not in text
     assert not marker.exists()
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # inputs untouched, no output
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before  # inputs byte-identical
+    assert not (tmp_path / "c.tif").exists() and not (tmp_path / "c.partial.tif").exists()
 
 
 def test_model3_chain_pca_then_kmeans(qgis, tmp_path):
