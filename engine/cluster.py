@@ -13,7 +13,8 @@ from . import __version__
 from .blockwise import apply_to_raster
 from .catalog import NODATA_LABEL, NOISE_LABEL
 from .errors import ParameterError
-from .estimators import apply_model, estimator_run
+from .estimator_run import estimator_run
+from .fitting import apply_model
 from .rasters import finalize
 from .sampling import RunningSample
 

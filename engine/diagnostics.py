@@ -46,7 +46,7 @@ def collect() -> dict:
         "cpu native bf16": cpu_has_native_bf16(),
     }
     for name in ("numpy", "torch", "torchvision", "timm", "torchgeo", "sklearn", "umap", "hdbscan", "rasterio",
-                 "geopandas", "pyogrio", "shapely", "pyproj", "pandas", "huggingface_hub", "safetensors"):
+                 "geopandas", "pyogrio", "shapely", "pyproj", "pandas", "huggingface_hub", "safetensors", "skops"):
         info[name] = installed_version(name, module=name)
     try:
         import rasterio

@@ -164,7 +164,7 @@ def install(env_dir: Path | None = None, dev: bool = False, force: bool = False,
     if dev:
         command += ["-r", str(DEV_REQUIREMENTS)]
     _run(command, log)
-    _run([str(python), "-c", "import torch, timm, torchgeo, rasterio, geopandas, sklearn, umap, hdbscan"], log)
+    _run([str(python), "-c", "import torch, timm, torchgeo, rasterio, geopandas, sklearn, umap, hdbscan, skops"], log)
     marker.write_text(json.dumps({"fingerprint": wanted, "dev": dev, "installed": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                   "python": str(python)}))
     log(f"IAMAP environment ready in {time.monotonic() - started:.0f} s: {python}")

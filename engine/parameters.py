@@ -30,7 +30,7 @@ class ToolParameters:
         values = {}
         for spec in TOOLS[cls.TOOL].parameters:
             value = params.get(spec.name)
-            values[spec.name] = spec.default if value is None else convert(spec, value)
+            values[spec.name] = spec.default if value is None else convert(spec, value, cls.TOOL)
         instance = cls(**values)
         instance.check()
         return instance
@@ -47,7 +47,7 @@ def parameter_class(tool: str) -> type:
     return dataclasses.make_dataclass(name, fields, bases=(ToolParameters,), namespace={"TOOL": tool})
 
 
-def convert(spec: Parameter, value):
+def convert(spec: Parameter, value, tool: str = ""):
     """``value`` as the engine uses it for a parameter of ``spec``'s kind, checked against the contract."""
     try:
         converted = _CONVERTERS[spec.kind](value)
@@ -55,7 +55,9 @@ def convert(spec: Parameter, value):
         raise ParameterError(spec.name, f"{value!r} is not a valid {_KIND_NAMES.get(spec.kind, spec.kind.value)}."
                              ) from None
     if spec.kind is Kind.ENUM and converted not in spec.choices:
-        raise ParameterError(spec.name, f"unknown value {converted!r}; choose one of {', '.join(spec.choices)}.")
+        noun = "method" if spec.name.endswith("METHOD") else "value"
+        raise ParameterError(spec.name, f"unknown {noun} {converted!r}{f' for {tool}' if tool else ''}; choose one of "
+                                        f"{', '.join(spec.choices)}.")
     if spec.kind in (Kind.INT, Kind.FLOAT):
         if not math.isfinite(converted):
             raise ParameterError(spec.name, f"{value!r} is not a finite number.")

@@ -7,7 +7,8 @@ import numpy as np
 
 from . import __version__
 from .blockwise import apply_to_raster
-from .estimators import apply_model, estimator_run
+from .estimator_run import estimator_run
+from .fitting import apply_model
 from .rasters import finalize
 from .sampling import RunningSample
 

@@ -29,7 +29,7 @@ echo "== iamap:encoder on $SAMPLE"
 
 echo "== iamap:reduction: PCA of the features to 3 components (saved model reusable with LOAD_MODEL)"
 "$QP" run iamap:reduction --INPUT="$OUT_DIR/features.tif" --METHOD=PCA --N_COMPONENTS=3 \
-  --OUTPUT="$OUT_DIR/features_pca.tif" --SAVE_MODEL="$OUT_DIR/pca.joblib"
+  --OUTPUT="$OUT_DIR/features_pca.tif" --SAVE_MODEL="$OUT_DIR/pca.iamapmodel"
 
 echo "== iamap:cluster: KMeans with 5 clusters on the features"
 "$QP" run iamap:cluster --INPUT="$OUT_DIR/features.tif" --METHOD=KMeans --N_CLUSTERS=5 \

@@ -52,3 +52,32 @@ def described(src):
 
     return SimpleNamespace(crs=src.crs, transform=src.transform, shape=src.shape, res=src.res, count=src.count,
                            dtypes=src.dtypes, nodata=src.nodata, descriptions=src.descriptions, tags=src.tags())
+
+
+def skops_archive(schema: dict) -> bytes:
+    """A skops archive whose schema is ``schema``: how a crafted model payload is made (protocol and skops version
+    taken from a real archive)."""
+    import io
+    import json
+    import zipfile
+
+    import skops.io as sio
+
+    real = json.loads(zipfile.ZipFile(io.BytesIO(sio.dumps(("x",)))).read("schema.json"))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("schema.json", json.dumps({**schema, "protocol": real["protocol"],
+                                                    "_skops_version": real["_skops_version"]}))
+    return buffer.getvalue()
+
+
+def opener_payload(marker: Path) -> bytes:
+    """A skops payload that creates ``marker`` when built, ``open(marker, "w")``: stands for any code that a
+    crafted file would run."""
+    import json
+
+    text = {"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode", "is_json": True}
+    return skops_archive({"__class__": "open", "__module__": "builtins", "__loader__": "ConstructorFromReduceNode",
+                          "content": {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
+                                      "content": [{**text, "content": json.dumps(str(marker))},
+                                                  {**text, "content": json.dumps("w")}]}})

@@ -67,8 +67,8 @@ def test_hdbscan_noise_is_a_label_of_its_own_apart_from_nodata(tmp_path):
 def test_saved_model_reapplied_gives_identical_labels(tmp_path):
     raster, _ = regions_raster(tmp_path / "r.tif", 96, 64, regions=3, noise=0.5, nodata_corner=8)
     first, _, _, _ = cluster(tmp_path, raster, METHOD="KMeans", N_CLUSTERS=5, SAMPLE_SIZE=1000,
-                             SAVE_MODEL=str(tmp_path / "m.joblib"))
-    again, _, outputs, reporter = cluster(tmp_path, raster, "again.tif", LOAD_MODEL=str(tmp_path / "m.joblib"),
+                             SAVE_MODEL=str(tmp_path / "m.iamapmodel"))
+    again, _, outputs, reporter = cluster(tmp_path, raster, "again.tif", LOAD_MODEL=str(tmp_path / "m.iamapmodel"),
                                           N_CLUSTERS=2, METHOD="Birch")  # ignored: the model decides
     np.testing.assert_array_equal(first, again)
     assert "Applying the saved model: KMeans (cluster) fitted on 1000 pixels" in reporter.events[0]["message"]
@@ -79,13 +79,13 @@ def test_saved_model_reapplied_gives_identical_labels(tmp_path):
 def test_same_seed_same_labels_and_transductive_methods_label_every_pixel(tmp_path):
     raster, truth = regions_raster(tmp_path / "r.tif", 64, 64, regions=3, nodata_corner=8)
     runs = [cluster(tmp_path, raster, f"a{i}.tif", METHOD="AgglomerativeClustering", N_CLUSTERS=3,
-                    SAMPLE_SIZE=500, RANDOM_SEED=5, SAVE_MODEL=str(tmp_path / f"m{i}.joblib")) for i in range(2)]
+                    SAMPLE_SIZE=500, RANDOM_SEED=5, SAVE_MODEL=str(tmp_path / f"m{i}.iamapmodel")) for i in range(2)]
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     labels, _, outputs, reporter = runs[0]
     valid = truth >= 0
     assert adjusted_rand_score(truth[valid], labels[valid]) > 0.95 and np.all(labels[valid] >= 0)
     assert any("nearest sampled pixels" in e.get("message", "") for e in reporter.events)
-    reapplied, _, _, _ = cluster(tmp_path, raster, "b.tif", LOAD_MODEL=str(tmp_path / "m0.joblib"))
+    reapplied, _, _, _ = cluster(tmp_path, raster, "b.tif", LOAD_MODEL=str(tmp_path / "m0.iamapmodel"))
     np.testing.assert_array_equal(labels, reapplied)
 
 
@@ -99,9 +99,9 @@ def test_extent_gives_a_georeferenced_subset(tmp_path):
 
 def test_band_count_mismatch_and_empty_area_are_clear_errors(tmp_path):
     raster, _ = regions_raster(tmp_path / "r.tif", 32, 32)
-    cluster(tmp_path, raster, METHOD="KMeans", N_CLUSTERS=2, SAVE_MODEL=str(tmp_path / "m.joblib"))
-    with pytest.raises(ParameterError, match=r"BANDS: the model in m.joblib was fitted on 8 band\(s\)"):
-        cluster(tmp_path, raster, "x.tif", LOAD_MODEL=str(tmp_path / "m.joblib"), BANDS=[1, 2])
+    cluster(tmp_path, raster, METHOD="KMeans", N_CLUSTERS=2, SAVE_MODEL=str(tmp_path / "m.iamapmodel"))
+    with pytest.raises(ParameterError, match=r"BANDS: the model in m.iamapmodel was fitted on 8 band\(s\)"):
+        cluster(tmp_path, raster, "x.tif", LOAD_MODEL=str(tmp_path / "m.iamapmodel"), BANDS=[1, 2])
     empty = write_raster(tmp_path / "nan.tif", np.full((2, 8, 8), np.nan, np.float32), nodata=float("nan"))
     with pytest.raises(ParameterError, match="INPUT: 0 valid pixel"):
         cluster(tmp_path, empty, "y.tif")
@@ -136,10 +136,9 @@ def test_killed_worker_leaves_no_output_under_the_final_name(tmp_path):
     assert labels.shape == (1500, 1500) and not (tmp_path / "c.partial.tif").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="N_CLUSTERS blamed on SK_PARAM; fixed in the estimator split")
 def test_more_clusters_than_sampled_pixels_names_n_clusters(tmp_path):
-    # scikit-learn 1.9.1 raises ValueError("n_samples=16 should be >= n_clusters=20."), reported today as
-    # "SK_PARAM: KMeans failed: n_samples=16 should be >= n_clusters=20."
+    # scikit-learn 1.9.1 raises ValueError("n_samples=16 should be >= n_clusters=20."), which was once reported
+    # as "SK_PARAM: KMeans failed: ..."
     raster, _ = regions_raster(tmp_path / "r.tif", 4, 4, bands=3)
     with pytest.raises(ParameterError) as info:
         cluster(tmp_path, raster, METHOD="KMeans", N_CLUSTERS=20)

@@ -53,7 +53,7 @@ def test_every_event_is_one_json_line_on_the_stream():
     assert [json.loads(line) for line in lines] == reporter.events == [
         {"type": "text", "message": "reading\nthe input"},
         {"type": "warning", "message": "random weights"},
-        {"type": "error", "message": "STRIDE: bad", "traceback": "Traceback ..."},
+        {"type": "error", "message": "STRIDE: bad", "traceback": "Traceback ...", "internal": False},
         {"type": "progress", "percent": 100.0},
         {"type": "result", "outputs": {"OUTPUT": "out.tif", "tiles": 4}},
     ]

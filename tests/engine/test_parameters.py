@@ -32,7 +32,7 @@ def test_values_are_converted_and_none_means_the_default():
     ({"SIZE": "big"}, "SIZE", "'big' is not a valid whole number"),
     ({"SIZE": 32.5}, "SIZE", "not a valid whole number"),
     ({"BATCH_SIZE": 0}, "BATCH_SIZE", "must be at least 1"),
-    ({"DEVICE": "tpu"}, "DEVICE", "unknown value 'tpu'; choose one of auto, cpu, cuda"),
+    ({"DEVICE": "tpu"}, "DEVICE", "unknown value 'tpu' for encoder; choose one of auto, cpu, cuda"),
     ({"PRETRAINED": "maybe"}, "PRETRAINED", "not a valid true/false value"),
     ({"TARGET_RESOLUTION": float("nan")}, "TARGET_RESOLUTION", "not a finite number"),
     ({"BANDS": "1,2"}, "BANDS", "not a valid list of band numbers"),

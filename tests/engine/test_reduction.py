@@ -3,7 +3,6 @@ the nearest-neighbour stand-in of t-SNE, non-negative methods, and UMAP on the s
 
 from __future__ import annotations
 
-import joblib
 import numpy as np
 import pytest
 import rasterio
@@ -12,6 +11,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from engine.errors import ParameterError
 from engine.events import Reporter
+from engine.model_files import load_model
 from engine.reduction import run_reduction
 
 from ..fixtures import described, regions_raster
@@ -44,10 +44,10 @@ def test_pca_equals_scikit_learn_on_the_same_pixels_and_keeps_nodata(tmp_path):
 def test_saved_model_reapplied_gives_identical_output_on_another_raster(tmp_path):
     raster, _ = regions_raster(tmp_path / "f.tif", 64, 64, seed=1, noise=0.4)
     other, _ = regions_raster(tmp_path / "g.tif", 40, 30, seed=2, noise=0.4, nodata_corner=5)
-    fitted, _, fit_outputs, _ = reduce(tmp_path, raster, SAMPLE_SIZE=500, SAVE_MODEL=str(tmp_path / "pca.joblib"))
-    again, _, _, _ = reduce(tmp_path, raster, "again.tif", LOAD_MODEL=str(tmp_path / "pca.joblib"))
+    fitted, _, fit_outputs, _ = reduce(tmp_path, raster, SAMPLE_SIZE=500, SAVE_MODEL=str(tmp_path / "pca.iamapmodel"))
+    again, _, _, _ = reduce(tmp_path, raster, "again.tif", LOAD_MODEL=str(tmp_path / "pca.iamapmodel"))
     np.testing.assert_array_equal(fitted, again)
-    elsewhere, _, outputs, _ = reduce(tmp_path, other, "other.tif", LOAD_MODEL=str(tmp_path / "pca.joblib"))
+    elsewhere, _, outputs, _ = reduce(tmp_path, other, "other.tif", LOAD_MODEL=str(tmp_path / "pca.iamapmodel"))
     assert elsewhere.shape == (3, 30, 40) and np.isnan(elsewhere[:, :5, :5]).all()
     assert outputs["EXPLAINED_VARIANCE"] == fit_outputs["EXPLAINED_VARIANCE"]  # the fit's figure, kept with it
 
@@ -55,23 +55,23 @@ def test_saved_model_reapplied_gives_identical_output_on_another_raster(tmp_path
 def test_tsne_fitted_on_the_sample_and_extended_to_every_pixel(tmp_path):
     raster, truth = regions_raster(tmp_path / "f.tif", 40, 40, regions=2, nodata_corner=4)
     result, _, outputs, reporter = reduce(tmp_path, raster, METHOD="TSNE", N_COMPONENTS=2, SAMPLE_SIZE=300,
-                                          SAVE_MODEL=str(tmp_path / "tsne.joblib"))
+                                          SAVE_MODEL=str(tmp_path / "tsne.iamapmodel"))
     valid = truth >= 0
     assert np.isfinite(result[:, valid]).all() and np.isnan(result[:, ~valid]).all()
     left, right = result[:, valid & (truth == 0)], result[:, truth == 1]
     gap = np.linalg.norm(left.mean(axis=1) - right.mean(axis=1))
     assert gap > 3 * max(left.std(axis=1).max(), right.std(axis=1).max())  # the two regions stay apart
     assert any("TSNE cannot handle pixels outside the fitted sample" in e.get("message", "") for e in reporter.events)
-    again, _, _, _ = reduce(tmp_path, raster, "again.tif", LOAD_MODEL=str(tmp_path / "tsne.joblib"))
+    again, _, _, _ = reduce(tmp_path, raster, "again.tif", LOAD_MODEL=str(tmp_path / "tsne.iamapmodel"))
     np.testing.assert_array_equal(result, again)
 
 
 def test_nonnegative_methods_get_minmax_scaled_input(tmp_path):
     raster, truth = regions_raster(tmp_path / "f.tif", 32, 32)  # values around 0, many negative
     result, _, _, _ = reduce(tmp_path, raster, METHOD="NMF", N_COMPONENTS=2, SK_PARAM='{"max_iter": 500}',
-                             SAVE_MODEL=str(tmp_path / "nmf.joblib"))
+                             SAVE_MODEL=str(tmp_path / "nmf.iamapmodel"))
     assert np.all(result >= 0) and result.max() > 0
-    scaler = joblib.load(tmp_path / "nmf.joblib")["pipeline"]["scale"]
+    scaler = load_model(str(tmp_path / "nmf.iamapmodel"), "reduction", 8)["pipeline"]["scale"]
     assert isinstance(scaler, MinMaxScaler) and scaler.clip  # pixels beyond the sample's range stay in [0, 1]
     with rasterio.open(raster) as src:
         pixels = src.read().reshape(src.count, -1).T

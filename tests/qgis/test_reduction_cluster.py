@@ -4,6 +4,7 @@ saved models, errors, and a .model3 chain reduction -> cluster."""
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -62,7 +63,7 @@ def test_processing_run_hdbscan_saves_a_model_that_reapplies_identically(qgis, a
         import json
         first = processing.run("iamap:cluster", {{"INPUT": {str(assets / 'test.tif')!r}, "METHOD": "HDBSCAN",
                                "SAMPLE_SIZE": 3000, "OUTPUT": {str(tmp_path / 'a.tif')!r},
-                               "SAVE_MODEL": {str(tmp_path / 'hdbscan.joblib')!r}}})
+                               "SAVE_MODEL": {str(tmp_path / 'hdbscan.iamapmodel')!r}}})
         again = processing.run("iamap:cluster", {{"INPUT": {str(assets / 'test.tif')!r},
                                "LOAD_MODEL": first["SAVE_MODEL"], "OUTPUT": {str(tmp_path / 'b.tif')!r}}})
         print("RESULTS", json.dumps({{"first": first, "again": again}}))
@@ -70,7 +71,7 @@ def test_processing_run_hdbscan_saves_a_model_that_reapplies_identically(qgis, a
     result = qgis.pyqgis(script)
     assert "RESULTS" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
     outputs = json.loads(result.stdout.split("RESULTS ")[1].splitlines()[0])
-    assert outputs["first"]["SAVE_MODEL"] == str(tmp_path / "hdbscan.joblib")
+    assert outputs["first"]["SAVE_MODEL"] == str(tmp_path / "hdbscan.iamapmodel")
     assert outputs["first"]["CLUSTERS"] == outputs["again"]["CLUSTERS"] >= 2
     with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
         np.testing.assert_array_equal(a.read(1), b.read(1))
@@ -83,11 +84,12 @@ def test_bad_sk_param_and_a_model_with_other_bands_fail_with_clear_messages(qgis
     text = info.value.result.stdout + info.value.result.stderr
     assert "SK_PARAM: KMeans has no parameter 'n_cluster'. Valid parameters of KMeans:" in text
     assert "n_clusters" in text and "Traceback" not in text
-    qgis.run("iamap:reduction", {"INPUT": raster, "OUTPUT": tmp_path / "r.tif", "SAVE_MODEL": tmp_path / "m.joblib"})
+    qgis.run("iamap:reduction", {"INPUT": raster, "OUTPUT": tmp_path / "r.tif",
+                                 "SAVE_MODEL": tmp_path / "m.iamapmodel"})
     with pytest.raises(AlgorithmFailed) as info:
-        qgis.run("iamap:reduction", {"INPUT": raster, "BANDS": [1, 2, 3], "LOAD_MODEL": tmp_path / "m.joblib",
+        qgis.run("iamap:reduction", {"INPUT": raster, "BANDS": [1, 2, 3], "LOAD_MODEL": tmp_path / "m.iamapmodel",
                                      "OUTPUT": tmp_path / "r2.tif"})
-    assert ("BANDS: the model in m.joblib was fitted on 8 band(s) (bands [1, 2, 3, 4, 5, 6, 7, 8] of f.tif); the "
+    assert ("BANDS: the model in m.iamapmodel was fitted on 8 band(s) (bands [1, 2, 3, 4, 5, 6, 7, 8] of f.tif); the "
             "selected input has 3") in info.value.result.stdout + info.value.result.stderr
     assert not (tmp_path / "r2.tif").exists() and not (tmp_path / "c.tif").exists()
 
@@ -96,9 +98,36 @@ def test_help_lists_every_parameter_and_warns_about_model_files(qgis):
     for algorithm, size in (("iamap:reduction", "N_COMPONENTS"), ("iamap:cluster", "N_CLUSTERS")):
         text = qgis.process("help", algorithm).stdout
         for parameter in ("INPUT", "BANDS", "EXTENT", "METHOD", size, "SK_PARAM", "SAMPLE_SIZE", "RANDOM_SEED",
-                          "LOAD_MODEL", "SAVE_MODEL", "OUTPUT"):
+                          "LOAD_MODEL", "TRUST_MODEL", "SAVE_MODEL", "OUTPUT"):
             assert f"<b>{parameter}</b>:" in text, (algorithm, parameter)
-        assert "loading it runs code from it" in text and "nearest sampled pixels" in text
+        assert "since loading one runs code from it" in text and "nearest sampled pixels" in text
+        assert "it may run code from the file" in text
+
+
+class MarkerPickle:
+    """Unpickling it creates a file: stands for any code a pickle runs on load."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_a_crafted_pickle_given_to_load_model_fails_without_running(qgis, tmp_path):
+    raster, _ = regions_raster(tmp_path / "f.tif", 24, 24)
+    marker = tmp_path / "marker"
+    crafted = tmp_path / "kmeans.joblib"
+    crafted.write_bytes(pickle.dumps(MarkerPickle(marker)))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(AlgorithmFailed) as info:
+        qgis.run("iamap:cluster", {"INPUT": raster, "LOAD_MODEL": crafted, "OUTPUT": tmp_path / "c.tif"})
+    text = info.value.result.stdout + info.value.result.stderr
+    assert "LOAD_MODEL: kmeans.joblib is not an IAMAP model file (.iamapmodel)" in text
+    assert "leave LOAD_MODEL empty" in text and "Traceback" not in text
+    assert not marker.exists()
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before  # inputs byte-identical
+    assert not (tmp_path / "c.tif").exists() and not (tmp_path / "c.partial.tif").exists()
 
 
 def test_model3_chain_pca_then_kmeans(qgis, tmp_path):
