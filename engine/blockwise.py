@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
+from .destinations import ensure_space
 from .rasters import OUTPUT_OPTIONS, RowWriter, iter_strips, partial_path, strip_rows, window_transform
 
 #: Integer outputs (labels) are not floating point: no floating-point predictor.
@@ -34,8 +35,9 @@ def apply_to_raster(src, bands: list[int], window, output: Path, count: int, dty
 
     Returns the partial file; the caller finalizes it.
     """
+    ensure_space("OUTPUT", output, window.width * window.height * count * np.dtype(dtype).itemsize, reporter)
     partial = partial_path(output)
-    partial.unlink(missing_ok=True)
+    partial.unlink(missing_ok=True)  # a cancelled run's: nothing resumes it
     floating = np.issubdtype(np.dtype(dtype), np.floating)
     profile = dict(OUTPUT_OPTIONS if floating else INTEGER_OPTIONS, width=window.width, height=window.height,
                    count=count, dtype=dtype, crs=src.crs, transform=window_transform(src, window), nodata=nodata)

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import __version__
+from .destinations import ensure_space
 from .devices import choose_device, choose_precision
 from .errors import ParameterError
 from .events import Reporter
@@ -109,6 +110,7 @@ def plan_encoding(p: EncoderParams, reporter: Reporter) -> EncodingPlan:
         device = choose_device(p.DEVICE, p.CUDA_ID)
         precision = choose_precision(p.PRECISION, device)
         check_encoder_memory(len(bands), grid, p.BATCH_SIZE, device, backbone.input_size)
+        ensure_space("OUTPUT", output, grid.out_width * grid.out_height * backbone.dim * 4, reporter)
         record = {
             "tool": "encoder", "iamap_version": __version__, "input": file_identity(p.INPUT),
             "bands": bands, "window": [window.col_off, window.row_off, window.width, window.height],

@@ -90,6 +90,12 @@ def check_environment(env_dir: Path | None = None) -> EnvironmentStatus:
         if not python.exists():
             return EnvironmentStatus(python, False, f"{PYTHON_VARIABLE} points to {python}, which does not exist.",
                                      PYTHON_VARIABLE)
+        missing = missing_packages(python)
+        if missing:
+            return EnvironmentStatus(python, False, f"{PYTHON_VARIABLE} points to {python}, which lacks "
+                                                    f"{', '.join(missing)}. Install requirements.txt into it, or "
+                                                    f"unset {PYTHON_VARIABLE} to use IAMAP's own environment.",
+                                     PYTHON_VARIABLE)
         return EnvironmentStatus(python, True, source=PYTHON_VARIABLE)
     env_dir = Path(env_dir) if env_dir else default_env_dir()
     python = env_python(env_dir)
@@ -105,6 +111,28 @@ def check_environment(env_dir: Path | None = None) -> EnvironmentStatus:
         return EnvironmentStatus(python, False, f"IAMAP's Python environment in {env_dir} was built for another "
                                                 "version of the plugin and must be updated.")
     return EnvironmentStatus(python, True)
+
+
+#: Modules the worker cannot start without (looked up, not imported: a check costs milliseconds, not torch's
+#: import time).
+REQUIRED_MODULES = ("torch", "timm", "torchgeo", "rasterio", "geopandas", "sklearn", "umap", "hdbscan", "skops",
+                    "numpy")
+_missing_cache: dict[tuple[str, int], list[str]] = {}
+
+
+def missing_packages(python: Path) -> list[str]:
+    """The :data:`REQUIRED_MODULES` that ``python`` cannot find (cached per interpreter and modification time)."""
+    key = (str(python), python.stat().st_mtime_ns)
+    if key not in _missing_cache:
+        script = ("import importlib.util, sys\n"
+                  "print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))")
+        try:
+            result = subprocess.run([str(python), "-c", script, *REQUIRED_MODULES], capture_output=True, text=True,
+                                    timeout=60)
+            _missing_cache[key] = result.stdout.split() if result.returncode == 0 else ["a working Python"]
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            _missing_cache[key] = [f"a working Python ({exc})"]
+    return _missing_cache[key]
 
 
 def worker_python() -> Path:

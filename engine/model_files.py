@@ -90,6 +90,10 @@ def save_model(model: dict, path: str, reporter=NULL_REPORTER) -> Path:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        # a write error on a stream names no file: name it, so the worker can tell which destination failed
+        raise OSError(exc.errno, exc.strerror, str(tmp)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -23,6 +23,7 @@ from affine import Affine
 from rasterio.errors import CRSError, NotGeoreferencedWarning
 from rasterio.windows import Window
 
+from .destinations import partial_path, sidecar_path  # noqa: F401 (the naming rules, re-exported)
 from .errors import ParameterError
 
 #: Creation options of every float output: tiled, compressed, BigTIFF when needed, readable by QGIS 3.22.
@@ -191,16 +192,6 @@ def iter_strips(src, bands: list[int], window: Window, rows: int | None = None):
         height = min(rows, window.height - row)
         data, valid = read_padded(src, bands, window, row, height, 0, window.width)
         yield row, data.reshape(len(bands), -1).T, valid.all(axis=0).ravel()
-
-
-def partial_path(output: Path) -> Path:
-    """Where an output is written until it is complete (``out.tif`` -> ``out.partial.tif``)."""
-    return output.with_name(f"{output.stem}.partial{output.suffix or '.tif'}")
-
-
-def sidecar_path(output: Path) -> Path:
-    """The JSON record of the parameters that made an output (``out.tif`` -> ``out.iamap.json``)."""
-    return output.with_name(f"{output.stem}.iamap.json")
 
 
 def check_output(path: str, parameter: str = "OUTPUT") -> Path:

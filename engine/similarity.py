@@ -16,7 +16,7 @@ from . import __version__
 from .parameters import parameter_class
 from .blockwise import apply_to_raster
 from .rasters import check_bands, check_output, extent_window, finalize, open_raster
-from .vectors import pixel_values, read_reference_points
+from .vectors import check_points_path, write_points, pixel_values, read_reference_points
 
 #: Share of the progress bar for reading the pixels under the reference points (the rest: the raster pass).
 REFERENCE_PROGRESS = 10
@@ -26,6 +26,9 @@ MAX_SIMILARITIES = 2**24
 
 class SimilarityParams(parameter_class("similarity")):
     """The similarity tool's parameters (see ``engine.contract.SIMILARITY``)."""
+
+    def check(self) -> None:
+        check_points_path(self.OUTPUT_POINTS)
 
 
 def cosine_similarity(pixels, references, aggregation: str):
@@ -80,9 +83,6 @@ def run_similarity(params: dict, reporter) -> dict:
                                "references": len(used)})
     outputs = {"OUTPUT": str(output), "references": len(used), "minimum": low, "maximum": high}
     if p.OUTPUT_POINTS:
-        points_path = Path(p.OUTPUT_POINTS)
-        points_path.unlink(missing_ok=True)
-        used.assign(fid_source=used["source"].astype(int)).drop(columns=["source"]).to_file(points_path,
-                                                                                             driver="GPKG")
-        outputs["OUTPUT_POINTS"] = str(points_path)
+        points = used.assign(fid_source=used["source"].astype(int)).drop(columns=["source"])
+        outputs["OUTPUT_POINTS"] = str(write_points(points, p.OUTPUT_POINTS))
     return outputs

@@ -7,6 +7,10 @@ with array operations per geometry, and pixels are read once per raster block ho
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import numpy as np
 
 from .errors import IamapError, ParameterError
@@ -163,3 +167,41 @@ def _block_groups(src, band_count: int, window, rows: np.ndarray, cols: np.ndarr
     key = ((rows + window.row_off) // cell_h) * cells_per_row + (cols + window.col_off) // cell_w
     order = np.argsort(key, kind="stable")
     return np.split(order, np.flatnonzero(np.diff(key[order])) + 1) if len(order) else []
+
+
+#: Vector formats OUTPUT_POINTS can be written in, by file extension.
+POINT_FORMATS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON", ".json": "GeoJSON", ".csv": "CSV"}
+
+
+def check_points_path(path: str, parameter: str = "OUTPUT_POINTS") -> None:
+    """Refuse a file name whose extension names a format IAMAP does not write (before any work)."""
+    if path and Path(path).suffix.lower() not in POINT_FORMATS:
+        raise ParameterError(parameter, f"{Path(path).name}: give a file name ending in "
+                                        f"{', '.join(POINT_FORMATS)} (the extension chooses the format).")
+
+
+def write_points(frame, path: str, parameter: str = "OUTPUT_POINTS") -> Path:
+    """Write ``frame`` in the format its extension names, atomically: into a temporary folder beside the target,
+    then every file of the dataset (a shapefile has several) is moved under its final name.
+
+    CSV gets x, y and wkt columns (in the frame's CRS) that QGIS's delimited-text reader takes.
+    """
+    target = Path(path)
+    check_points_path(path, parameter)
+    driver = POINT_FORMATS[target.suffix.lower()]
+    staging = target.with_name(f".{target.name}.tmp-dir")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        staged = staging / target.name
+        if driver == "CSV":
+            geometry = frame.geometry
+            frame.assign(x=geometry.x, y=geometry.y, wkt=geometry.to_wkt()).drop(
+                columns=frame.geometry.name).to_csv(staged, index=False)
+        else:
+            frame.to_file(staged, driver=driver)
+        for part in staging.iterdir():
+            os.replace(part, target.with_name(part.name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

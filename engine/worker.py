@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 
+from .destinations import guarded_run
 from .errors import IamapError
 from .events import Reporter, claim_stdout
 from .memory import MEMORY_PARAMETERS, is_out_of_memory, out_of_memory_message
@@ -62,7 +63,8 @@ def run_tool(name: str, params: dict, reporter: Reporter) -> int:
     """Run ``name`` and report its result or error; return the process exit status."""
     try:
         tool = resolve_tool(name)
-        outputs = tool(params, reporter)
+        with guarded_run(name, params):
+            outputs = tool(params, reporter)
     except IamapError as exc:
         reporter.error(str(exc), traceback.format_exc(), getattr(exc, "parameter", ""))
         return 1

@@ -19,7 +19,8 @@ import time
 from collections import deque
 from pathlib import Path
 
-from ..engine.contract import EventKind
+from ..engine.contract import TOOLS, EventKind
+from ..engine.destinations import leftovers
 from ..engine.host_environment import PLUGIN_DIR, worker_python
 from ..engine.errors import EnvironmentProblem
 
@@ -111,7 +112,23 @@ def run_worker(tool: str, params: dict, feedback=None, python: str | Path | None
         except OSError as exc:
             raise EnvironmentProblem(f"Cannot start IAMAP's worker with {python}: {exc}") from exc
         with process:  # closes the pipes however _follow ends
-            return _follow(process, feedback)
+            try:
+                return _follow(process, feedback)
+            except WorkerCancelled:
+                remove_leftovers(tool, params)
+                raise
+
+
+def remove_leftovers(tool: str, params: dict) -> None:
+    """After the worker was killed: remove the files no later run continues (partial rasters of the tools that
+    cannot resume, temporary files); the encoder's partial file stays for RESUME."""
+    if tool not in TOOLS:
+        return
+    for path in leftovers(tool, params):
+        try:
+            path.unlink()
+        except OSError:
+            pass
 
 
 def _follow(process: subprocess.Popen, feedback) -> dict:

@@ -1,0 +1,255 @@
+"""Never lose a user's data: the files a run writes, checked against the files it reads before any work, one
+writer per destination, and disk space.
+
+Standard library only: the worker guards every tool run with :func:`guarded_run`, and the QGIS side uses the
+same naming rules to clean up after a cancelled run (:func:`leftovers`).
+
+What a run writes for a destination ``out.tif`` (:func:`written_files`): the file itself, its partial file
+``out.partial.tif`` and resume manifest ``out.partial.json``, its record ``out.iamap.json``, GDAL's
+``out.tif.aux.xml``, the style ``out.qml``, temporary ``*.tmp`` names and the lock ``.out.tif.iamap-lock``. None
+of them may be a file the run reads, or a file of another destination of the same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .contract import DESTINATION_KINDS, INPUT_FILE_KINDS, TOOLS
+from .errors import IamapError, ParameterError
+
+#: Refuse when the free space is below this fraction of an output's uncompressed size. IAMAP's GeoTIFFs are
+#: deflate-compressed: float features shrink by 10-40 %, labels by more, so below half of the raw size the output
+#: cannot fit; between half and the whole it may, and the log warns.
+REFUSE_BELOW = 0.5
+
+
+def partial_path(output: Path) -> Path:
+    """Where an output is written until it is complete (``out.tif`` -> ``out.partial.tif``)."""
+    return output.with_name(f"{output.stem}.partial{output.suffix or '.tif'}")
+
+
+def sidecar_path(output: Path) -> Path:
+    """The JSON record of the parameters that made an output (``out.tif`` -> ``out.iamap.json``)."""
+    return output.with_name(f"{output.stem}.iamap.json")
+
+
+def lock_path(destination: Path) -> Path:
+    return destination.with_name(f".{destination.name}.iamap-lock")
+
+
+def written_files(destination: Path) -> list[Path]:
+    """Every file a run may create or replace for ``destination`` (see the module docstring)."""
+    partial = partial_path(destination)
+    return [destination, partial, partial.with_suffix(".json"), sidecar_path(destination),
+            destination.with_name(destination.name + ".aux.xml"), partial.with_name(partial.name + ".aux.xml"),
+            destination.with_name(f"{destination.stem}.qml"), destination.with_name(destination.name + ".tmp"),
+            lock_path(destination)]
+
+
+def leftovers(tool: str, params: dict) -> list[Path]:
+    """Files a cancelled or failed run of ``tool`` leaves that no later run continues: the partial files of tools
+    that cannot resume, and temporary files. (The encoder's partial file and manifest are kept: RESUME continues
+    them.)"""
+    resumable = "RESUME" in TOOLS[tool].names
+    found = []
+    for destination in _paths(tool, params, DESTINATION_KINDS).values():
+        partial = partial_path(destination)
+        candidates = [destination.with_name(destination.name + ".tmp"), partial.with_name(partial.name + ".tmp")]
+        if not resumable:
+            candidates += [partial, partial.with_name(partial.name + ".aux.xml")]
+        found += [path for path in candidates if path.is_file()]
+    return found
+
+
+def _same_file_key(path: Path) -> str:
+    """A path's identity as the file system sees it: symlinks and ``..`` resolved, case folded where the file
+    system ignores case."""
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _paths(tool: str, params: dict, kinds) -> dict[str, Path]:
+    return {p.name: Path(str(params[p.name])) for p in TOOLS[tool].parameters
+            if p.kind in kinds and params.get(p.name) not in (None, "")}
+
+
+def check_destinations(tool: str, params: dict) -> None:
+    """Refuse, before any work, a destination that would overwrite an input or another destination of the run, or
+    that cannot be written. Each refusal names the destination parameter and says how to fix it."""
+    inputs = {_same_file_key(path): name for name, path in _paths(tool, params, INPUT_FILE_KINDS).items()}
+    claimed: dict[str, str] = {}
+    for name, destination in _paths(tool, params, DESTINATION_KINDS).items():
+        for written in written_files(destination):
+            key = _same_file_key(written)
+            if key in inputs:
+                what = "is" if written == destination else f"would write {written.name}, which is"
+                raise ParameterError(name, f"{destination} {what} the file given as {inputs[key]}: IAMAP never "
+                                           f"overwrites its input. Choose another file name for {name}.")
+            if key in claimed and claimed[key] != name:
+                raise ParameterError(name, f"{destination} collides with {claimed[key]} ({written.name} would be "
+                                           f"written for both). Choose another file name for {name}.")
+            claimed[key] = name
+        check_writable(name, destination)
+
+
+def check_writable(parameter: str, destination: Path) -> None:
+    """A destination must be a file name in a folder this process can write (the folder may not exist yet)."""
+    if destination.is_dir():
+        raise ParameterError(parameter, f"{destination} is a folder; give a file name inside it.")
+    folder = destination.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ParameterError(parameter, f"{folder} is a file, so {destination} cannot be created under it; choose "
+                                        "a file name in a folder.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ParameterError(parameter, f"the folder {folder} cannot be written by this user; choose a file in a "
+                                        "folder of yours (your home or documents folder, for example).")
+
+
+def ensure_space(parameter: str, destination: Path, needed_bytes: int, reporter) -> None:
+    """Refuse early when ``destination``'s disk clearly cannot hold ``needed_bytes`` (uncompressed size); warn
+    when it may not (see :data:`REFUSE_BELOW`)."""
+    folder = destination.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < REFUSE_BELOW * needed_bytes:
+        raise ParameterError(parameter, f"not enough space on the disk holding {folder} ({_mb(free)} free): the "
+                                        f"output needs about {_mb(needed_bytes)} uncompressed and at least "
+                                        f"{_mb(REFUSE_BELOW * needed_bytes)} compressed. Free space, or choose a file "
+                                        f"on another disk for {parameter}.")
+    if free < needed_bytes:
+        reporter.warning(f"{parameter}: the disk holding {folder} has {_mb(free)} free and the output takes up to "
+                         f"{_mb(needed_bytes)} uncompressed; it may not fit.")
+
+
+def _mb(size: float) -> str:
+    return f"{size / 2**20:.1f} MB"
+
+
+#: GDAL reports a full disk on stderr and raises only "Write failed": a write error with less than this free on the
+#: destination's disk is taken for a full disk.
+NEARLY_FULL = 16 * 2**20
+
+
+def disk_full_error(tool: str, params: dict, exc: BaseException) -> IamapError | None:
+    """The user's message for a write that failed because the disk is full (None for any other error)."""
+    chain, cause = [], exc
+    while cause is not None and len(chain) < 10:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(e) for e in chain)
+    destinations = _paths(tool, params, DESTINATION_KINDS)
+    if not destinations:
+        return None
+    name, destination = next(((n, d) for n, d in destinations.items() if d.name in text),
+                             next(iter(destinations.items())))
+    folder = destination.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    said_full = any(isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) for e in chain) or any(
+        marker in text for marker in ("No space left", "Disk quota exceeded"))
+    write_failed = any(marker in text for marker in ("Write failed", "Write error", "write error"))
+    if not (said_full or (write_failed and free < NEARLY_FULL)):
+        return None
+    return ParameterError(name, f"no space left on the disk holding {folder.resolve()} while writing "
+                                f"{destination.name} ({_mb(free)} free). Free space, or choose a file on another "
+                                f"disk for {name}; nothing was left under the final name.")
+
+
+class DestinationLock:
+    """An exclusive OS lock on a destination for one run.
+
+    The lock is a byte-range/flock lock on a small file beside the destination: the operating system drops it
+    when the process ends, however it ends, so a killed run never leaves a destination locked. The file holds
+    the owner's pid and start time for the message the second run shows.
+    """
+
+    def __init__(self, parameter: str, destination: Path):
+        self.parameter, self.destination, self.path = parameter, destination, lock_path(destination)
+        self.handle = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):  # the file may be removed by its previous owner between open and lock: retry
+            handle = open(self.path, "a+")
+            if not _try_lock(handle):
+                handle.seek(0)
+                owner = handle.read().strip() or "unknown"
+                handle.close()
+                raise ParameterError(self.parameter, f"another IAMAP run is writing {self.destination} ({owner}); "
+                                                     f"wait for it to finish, or choose another file for "
+                                                     f"{self.parameter}.")
+            try:
+                same = os.fstat(handle.fileno()).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+                handle.flush()
+                self.handle = handle
+                return
+            handle.close()
+        raise IamapError(f"Could not lock {self.destination}: its lock file keeps changing.")
+
+    def release(self) -> None:
+        if self.handle is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()  # before unlocking: a waiting run then sees a new file, never this one
+        self.handle.close()  # closing drops the lock
+        self.handle = None
+
+
+def _try_lock(handle) -> bool:
+    if sys.platform == "win32":
+        import msvcrt
+
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    import fcntl
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def guarded_run(tool: str, params: dict):
+    """Check every destination of the run, hold a lock on each while the tool runs, and on failure remove what no
+    later run continues. A full disk becomes a message naming the destination parameter."""
+    if tool not in TOOLS:  # test tools declare no files
+        yield
+        return
+    check_destinations(tool, params)
+    locks = [DestinationLock(name, path) for name, path in _paths(tool, params, DESTINATION_KINDS).items()]
+    try:
+        for lock in locks:
+            lock.acquire()
+        try:
+            yield
+        except BaseException as exc:
+            for path in leftovers(tool, params):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            error = disk_full_error(tool, params, exc)
+            if error is not None:
+                raise error from None
+            raise
+    finally:
+        for lock in locks:
+            lock.release()
