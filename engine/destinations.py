@@ -67,6 +67,21 @@ def leftovers(tool: str, params: dict) -> list[Path]:
     return found
 
 
+def clean_after_kill(tool: str, params: dict) -> None:
+    """After the worker of a run was killed (cancel): remove its :func:`leftovers` and its lock files, each lock
+    file only when no other run holds it."""
+    for path in leftovers(tool, params):
+        with contextlib.suppress(OSError):
+            path.unlink()
+    for destination in _paths(tool, params, DESTINATION_KINDS).values():
+        path = lock_path(destination)
+        if not path.exists():
+            continue
+        with contextlib.suppress(OSError), open(path, "a+") as handle:
+            if _try_lock(handle):
+                path.unlink()
+
+
 def _same_file_key(path: Path) -> str:
     """A path's identity as the file system sees it: symlinks and ``..`` resolved, case folded where the file
     system ignores case."""

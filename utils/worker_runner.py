@@ -20,7 +20,7 @@ from collections import deque
 from pathlib import Path
 
 from ..engine.contract import TOOLS, EventKind
-from ..engine.destinations import leftovers
+from ..engine.destinations import clean_after_kill
 from ..engine.host_environment import PLUGIN_DIR, worker_python
 from ..engine.errors import EnvironmentProblem
 
@@ -115,20 +115,11 @@ def run_worker(tool: str, params: dict, feedback=None, python: str | Path | None
             try:
                 return _follow(process, feedback)
             except WorkerCancelled:
-                remove_leftovers(tool, params)
+                # what no later run continues goes (the encoder's partial file stays for RESUME)
+                if tool in TOOLS:
+                    clean_after_kill(tool, params)
                 raise
 
-
-def remove_leftovers(tool: str, params: dict) -> None:
-    """After the worker was killed: remove the files no later run continues (partial rasters of the tools that
-    cannot resume, temporary files); the encoder's partial file stays for RESUME."""
-    if tool not in TOOLS:
-        return
-    for path in leftovers(tool, params):
-        try:
-            path.unlink()
-        except OSError:
-            pass
 
 
 def _follow(process: subprocess.Popen, feedback) -> dict:
