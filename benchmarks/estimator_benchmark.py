@@ -31,7 +31,7 @@ def make_feature_raster(path: Path, size: int, bands: int, regions: int = 6, see
     import rasterio
     from rasterio.transform import from_origin
 
-    from engine.rasters import OUTPUT_OPTIONS
+    from engine.raster_writing import OUTPUT_OPTIONS
 
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 1, (bands, regions)).astype(np.float32)

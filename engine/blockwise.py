@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from .destinations import ensure_space
-from .rasters import OUTPUT_OPTIONS, RowWriter, iter_strips, partial_path, strip_rows, window_transform
+from .destinations import ensure_space, partial_path
+from .raster_writing import OUTPUT_OPTIONS, RowWriter
+from .rasters import iter_strips, strip_rows, window_transform
 
 #: Integer outputs (labels) are not floating point: no floating-point predictor.
 INTEGER_OPTIONS = dict(OUTPUT_OPTIONS, predictor=2)

@@ -15,7 +15,7 @@ from .catalog import NODATA_LABEL, NOISE_LABEL
 from .errors import ParameterError
 from .estimator_run import estimator_run
 from .fitting import apply_model
-from .rasters import finalize
+from .raster_writing import finalize
 from .sampling import RunningSample
 
 NOISE, NODATA = NOISE_LABEL, NODATA_LABEL

@@ -5,6 +5,9 @@ Standard library only (a test imports it in a bare ``python3 -I -S``): QGIS's Py
 Processing parameters (:mod:`utils.parameters`), the engine imports it to build and check its parameter
 dataclasses (:mod:`engine.parameters`). A parameter's id, label, default, bounds, choices and help exist here
 and nowhere else.
+
+Over 300 lines on purpose: it is the declarations of every parameter of every tool, and one file is what makes
+it the one source of truth (a tool's parameters read top to bottom in the dialog's order).
 """
 
 from __future__ import annotations

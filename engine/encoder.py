@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import __version__
-from .destinations import ensure_space
+from .destinations import ensure_space, partial_path
 from .devices import choose_device, choose_precision
 from .errors import ParameterError
 from .events import Reporter
@@ -34,8 +34,8 @@ from .merge import FeatureStrip
 from .models import LoadedBackbone, load_backbone
 from .normalize import Normalization, resolve_normalization
 from .parameters import parameter_class
-from .rasters import (RowWriter, check_bands, check_output, extent_window, finalize, open_raster, partial_path,
-                      window_transform)
+from .raster_writing import RowWriter, check_output, finalize
+from .rasters import check_bands, extent_window, open_raster, window_transform
 from .resume import Manifest, reusable_output
 from .tile_pipeline import TileEncoder, TileReader, create_feature_raster
 from .tiling import TileGrid

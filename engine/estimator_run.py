@@ -63,7 +63,8 @@ class EstimatorRun:
 @contextlib.contextmanager
 def estimator_run(tool: str | ToolSpec, params: dict, reporter):
     """Check the parameters, open the input and fit or load the model; the input stays open inside."""
-    from .rasters import check_bands, check_output, extent_window, open_raster
+    from .raster_writing import check_output
+    from .rasters import check_bands, extent_window, open_raster
 
     spec = tool_spec(tool)
     p = EstimatorParams.from_dict(params, spec)

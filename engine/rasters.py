@@ -1,6 +1,6 @@
-"""Raster input and output: opening with an optional warp, band and extent checks, strip reads and the
-strip-by-strip pass every pixel-wise tool uses, and
-GeoTIFF outputs that are written under a temporary name and renamed only when complete.
+"""Reading rasters: opening with an optional warp, refusing what cannot be read right (complex bands, an unknown
+target CRS), band and extent checks, padded reads and the strip-by-strip pass every pixel-wise tool uses.
+Writing them is :mod:`engine.raster_writing`.
 
 Pixel positions become coordinates through :func:`grid_transform`, never ``src.transform`` directly: a raster
 without georeferencing must come out where QGIS shows it.
@@ -9,12 +9,8 @@ without georeferencing must come out where QGIS shows it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
-import os
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +19,7 @@ from affine import Affine
 from rasterio.errors import CRSError, NotGeoreferencedWarning
 from rasterio.windows import Window
 
-from .destinations import partial_path, sidecar_path  # noqa: F401 (the naming rules, re-exported)
 from .errors import ParameterError
-
-#: Creation options of every float output: tiled, compressed, BigTIFF when needed, readable by QGIS 3.22.
-OUTPUT_OPTIONS = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 16, "compress": "deflate",
-                  "zlevel": 1, "predictor": 3, "interleave": "pixel", "bigtiff": "if_safer"}
 
 
 @contextlib.contextmanager
@@ -192,135 +183,3 @@ def iter_strips(src, bands: list[int], window: Window, rows: int | None = None):
         height = min(rows, window.height - row)
         data, valid = read_padded(src, bands, window, row, height, 0, window.width)
         yield row, data.reshape(len(bands), -1).T, valid.all(axis=0).ravel()
-
-
-def check_output(path: str, parameter: str = "OUTPUT") -> Path:
-    if not path:
-        raise ParameterError(parameter, "no output file given.")
-    output = Path(path)
-    if output.suffix.lower() not in (".tif", ".tiff"):
-        raise ParameterError(parameter, f"{output.name}: IAMAP writes GeoTIFF; give a file name ending in .tif.")
-    if not output.parent.exists():
-        output.parent.mkdir(parents=True, exist_ok=True)
-    return output
-
-
-def remove_outputs(output: Path) -> None:
-    for path in (output, output.with_name(output.name + ".aux.xml"), sidecar_path(output)):
-        path.unlink(missing_ok=True)
-
-
-def finalize(partial: Path, output: Path, record: dict) -> None:
-    """Move a complete ``partial`` file to ``output`` and write its sidecar record (atomic renames).
-
-    The record gets the output's :func:`file_fingerprint` (``output_file``), so a later run can tell whether the
-    file is still the one this run wrote before reusing it.
-    """
-    remove_outputs(output)
-    os.replace(partial, output)
-    aux = partial.with_name(partial.name + ".aux.xml")
-    if aux.exists():
-        os.replace(aux, output.with_name(output.name + ".aux.xml"))
-    write_json(sidecar_path(output), {**record, "output_file": file_fingerprint(output)})
-
-
-#: Bytes hashed at each of the evenly spaced places :func:`file_fingerprint` reads.
-FINGERPRINT_CHUNK = 64 * 1024
-FINGERPRINT_CHUNKS = 9
-
-
-def file_fingerprint(path: Path) -> dict:
-    """Size, modification time and a SHA-256 of 9 evenly spaced 64 KiB chunks (head and tail included).
-
-    Cheap whatever the file size (about half a megabyte read), and it changes when the file is truncated,
-    replaced or rewritten in place.
-    """
-    stat = os.stat(path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        last = max(0, stat.st_size - FINGERPRINT_CHUNK)
-        for i in range(FINGERPRINT_CHUNKS):
-            f.seek(last * i // (FINGERPRINT_CHUNKS - 1))
-            digest.update(f.read(FINGERPRINT_CHUNK))
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sample_sha256": digest.hexdigest()}
-
-
-def fingerprint_change(path: Path, recorded: dict | None) -> str:
-    """Why ``path`` is no longer the file ``recorded`` describes ("" when it still is)."""
-    if not recorded:
-        return "it has no fingerprint (written by an older IAMAP)"
-    if not path.exists():
-        return "it no longer exists"
-    current = file_fingerprint(path)
-    if current["size"] != recorded.get("size"):
-        return f"its size changed from {recorded.get('size')} to {current['size']} bytes"
-    if current["mtime_ns"] != recorded.get("mtime_ns") or current["sample_sha256"] != recorded.get("sample_sha256"):
-        return "it was modified after it was written"
-    return ""
-
-
-def write_json(path: Path, record: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    os.replace(tmp, path)
-
-
-def rows_checksum(rows: np.ndarray) -> int:
-    """CRC-32 of rows (bands, k, width) as stored: detects rows that are missing or changed on disk."""
-    return zlib.crc32(np.ascontiguousarray(rows).tobytes())
-
-
-class RowWriter:
-    """Writes full-width rows of a GeoTIFF in order, in block-aligned chunks, and makes each chunk durable.
-
-    The file is reopened for every chunk and closed after it, so a killed process leaves on disk every row
-    reported through ``on_durable`` (the resume manifest relies on this).
-
-    Parameters
-    ----------
-    path : Path
-        An existing GeoTIFF (created with :data:`OUTPUT_OPTIONS`).
-    next_row : int
-        First row still to write.
-    on_durable : callable(int)
-        Called with the number of rows now safely on disk. :attr:`last_chunk` then describes the rows just
-        written (``first_row``, ``rows`` and the ``crc32`` of their values), so a resume can check them.
-    """
-
-    def __init__(self, path: Path, next_row: int = 0, on_durable=None):
-        self.path, self.next_row, self.on_durable = path, next_row, on_durable
-        self.last_chunk: dict | None = None
-        with rasterio.open(path) as dst:
-            self.height, self.block = dst.height, dst.block_shapes[0][0]
-        self.pending: list[np.ndarray] = []
-
-    def add(self, first_row: int, rows: np.ndarray) -> None:
-        """Queue ``rows`` (bands, k, width) starting at ``first_row``; rows before ``next_row`` are skipped."""
-        queued = self.next_row + sum(p.shape[1] for p in self.pending)
-        skip = queued - first_row
-        if skip < 0:
-            raise ValueError(f"rows must come in order: expected row {queued}, got {first_row}")
-        if skip < rows.shape[1]:
-            self.pending.append(rows[:, skip:])
-        self._write(final=False)
-
-    def close(self) -> None:
-        self._write(final=True)
-
-    def _write(self, final: bool) -> None:
-        queued = sum(p.shape[1] for p in self.pending)
-        end = self.next_row + queued
-        if not final and end < self.height:
-            end -= end % self.block  # only whole blocks, so no block is written twice
-        count = end - self.next_row
-        if count <= 0:
-            return
-        data = np.concatenate(self.pending, axis=1)
-        with rasterio.open(self.path, "r+") as dst:
-            dst.write(data[:, :count], window=Window(0, self.next_row, data.shape[2], count))
-        self.pending = [data[:, count:]] if count < data.shape[1] else []
-        if self.on_durable is not None:
-            self.last_chunk = {"first_row": self.next_row, "rows": count, "crc32": rows_checksum(data[:, :count])}
-        self.next_row = end
-        if self.on_durable is not None:
-            self.on_durable(end)

@@ -9,7 +9,7 @@ from . import __version__
 from .blockwise import apply_to_raster
 from .estimator_run import estimator_run
 from .fitting import apply_model
-from .rasters import finalize
+from .raster_writing import finalize
 from .sampling import RunningSample
 
 #: Pixels kept from the block-wise pass to set the display range of each component.

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .rasters import fingerprint_change, rows_checksum, sidecar_path, write_json
+from .destinations import sidecar_path
+
+from .raster_writing import fingerprint_change, rows_checksum, write_json
 
 
 def manifest_path(partial: Path) -> Path:

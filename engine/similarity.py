@@ -15,7 +15,8 @@ import numpy as np
 from . import __version__
 from .parameters import parameter_class
 from .blockwise import apply_to_raster
-from .rasters import check_bands, check_output, extent_window, finalize, open_raster
+from .raster_writing import check_output, finalize
+from .rasters import check_bands, extent_window, open_raster
 from .vectors import check_points_path, write_points, pixel_values, read_reference_points
 
 #: Share of the progress bar for reading the pixels under the reference points (the rest: the raster pass).

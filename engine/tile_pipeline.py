@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .rasters import OUTPUT_OPTIONS, open_raster, read_padded
+from .raster_writing import OUTPUT_OPTIONS
+from .rasters import open_raster, read_padded
 from .tiling import TileGrid
 
 #: A feature cell is nodata when fewer than this fraction of its input pixels are valid.

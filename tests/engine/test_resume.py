@@ -80,12 +80,18 @@ def test_an_untouched_complete_output_is_reused(tmp_path, scene):
     assert (tmp_path / "ref.tif").stat().st_mtime_ns == before
 
 
-def test_a_manifest_claiming_more_rows_than_written_starts_over(tmp_path, scene, monkeypatch):
-    path, reference, checksum = scene
+def interrupted_at_row_32(tmp_path, path, monkeypatch):
+    """Encode ``path`` into out.tif, interrupted once rows 0-31 are durable; the partial file and manifest stay."""
     restore = interrupt_after(monkeypatch, 32)
     with pytest.raises(Interrupt):
         encode(tmp_path, path, "out.tif")
     restore()
+    return tmp_path / "out.partial.tif"
+
+
+def test_a_manifest_claiming_more_rows_than_written_starts_over(tmp_path, scene, monkeypatch):
+    path, reference, checksum = scene
+    interrupted_at_row_32(tmp_path, path, monkeypatch)
     manifest = tmp_path / "out.partial.json"
     state = json.loads(manifest.read_text())
     assert state["rows_done"] == 32 and state["last_chunk"]["first_row"] == 16
@@ -100,11 +106,7 @@ def test_a_manifest_claiming_more_rows_than_written_starts_over(tmp_path, scene,
 
 def test_a_truncated_partial_file_starts_over(tmp_path, scene, monkeypatch):
     path, reference, _ = scene
-    restore = interrupt_after(monkeypatch, 32)
-    with pytest.raises(Interrupt):
-        encode(tmp_path, path, "out.tif")
-    restore()
-    partial = tmp_path / "out.partial.tif"
+    partial = interrupted_at_row_32(tmp_path, path, monkeypatch)
     with open(partial, "r+b") as f:
         f.truncate(partial.stat().st_size * 2 // 3)
     outputs, reporter = encode(tmp_path, path, "out.tif")
@@ -114,11 +116,7 @@ def test_a_truncated_partial_file_starts_over(tmp_path, scene, monkeypatch):
 
 def test_rows_changed_on_disk_are_not_trusted(tmp_path, scene, monkeypatch):
     path, _, _ = scene
-    restore = interrupt_after(monkeypatch, 32)
-    with pytest.raises(Interrupt):
-        encode(tmp_path, path, "out.tif")
-    restore()
-    partial = tmp_path / "out.partial.tif"
+    partial = interrupted_at_row_32(tmp_path, path, monkeypatch)
     import rasterio
     from rasterio.windows import Window
 
