@@ -221,8 +221,9 @@ def _estimator_tool(name: str, methods: tuple[str, ...], method_help: str, size:
                   file_filter=f"{MODEL_FILTER};;All files (*)",
                   help=f"Apply a model saved by SAVE_MODEL (a {MODEL_SUFFIX} file) instead of fitting: METHOD, "
                        f"SK_PARAM, SAMPLE_SIZE and {size.name} then come from the model, and the band count must "
-                       "match. Model files hold data only; other files (pickles) are refused unless TRUST_MODEL is "
-                       "set (see docs/security.md)."),
+                       "match. Model files hold data only; other files (pickles, such as older .joblib models) are "
+                       "refused, since loading one runs code from it, unless TRUST_MODEL is set (see "
+                       "docs/security.md)."),
         *_advanced(
             Parameter("SK_PARAM", "Method parameters (JSON)", Kind.STRING, "", optional=True,
                       help='Extra keyword arguments of the method as a JSON object, e.g. {"max_iter": 500}. An '
@@ -234,8 +235,8 @@ def _estimator_tool(name: str, methods: tuple[str, ...], method_help: str, size:
             Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0, help=RANDOM_SEED_HELP),
             Parameter("TRUST_MODEL", "Trust this model file (it may run code)", Kind.BOOL, False,
                       help="Load a LOAD_MODEL file that is not a plain IAMAP model (an older pickle, or one holding "
-                           "objects outside IAMAP's list of safe types). Loading such a file can run any code in "
-                           "it: only for files you made yourself. The log names the file, its SHA-256 and what was "
+                           "objects outside IAMAP's list of safe types): it may run code from the file. Only for "
+                           "files you made yourself. The log names the file, its SHA-256 and what was "
                            "trusted."),
         ),
         Parameter("OUTPUT", output_label, Kind.RASTER_DESTINATION, help=output_help),
