@@ -20,8 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-from .contract import DESTINATION_KINDS, INPUT_FILE_KINDS, TOOLS
+from .contract import TOOLS
 from .errors import IamapError, ParameterError
+from .parameters import destination_files, input_files
 
 #: Refuse when the free space is below this fraction of an output's uncompressed size. IAMAP's GeoTIFFs are
 #: deflate-compressed: float features shrink by 10-40 %, labels by more, so below half of the raw size the output
@@ -58,7 +59,7 @@ def leftovers(tool: str, params: dict) -> list[Path]:
     them.)"""
     resumable = "RESUME" in TOOLS[tool].names
     found = []
-    for destination in _paths(tool, params, DESTINATION_KINDS).values():
+    for destination in _paths(tool, params, destination_files).values():
         partial = partial_path(destination)
         candidates = [destination.with_name(destination.name + ".tmp"), partial.with_name(partial.name + ".tmp")]
         if not resumable:
@@ -73,7 +74,7 @@ def clean_after_kill(tool: str, params: dict) -> None:
     for path in leftovers(tool, params):
         with contextlib.suppress(OSError):
             path.unlink()
-    for destination in _paths(tool, params, DESTINATION_KINDS).values():
+    for destination in _paths(tool, params, destination_files).values():
         path = lock_path(destination)
         if not path.exists():
             continue
@@ -88,17 +89,17 @@ def _same_file_key(path: Path) -> str:
     return os.path.normcase(os.path.realpath(path))
 
 
-def _paths(tool: str, params: dict, kinds) -> dict[str, Path]:
-    return {p.name: Path(str(params[p.name])) for p in TOOLS[tool].parameters
-            if p.kind in kinds and params.get(p.name) not in (None, "")}
+def _paths(tool: str, params: dict, files_of) -> dict[str, Path]:
+    """``files_of`` (:func:`engine.parameters.input_files` or ``destination_files``) as paths."""
+    return {name: Path(value) for name, value in files_of(tool, params).items()}
 
 
 def check_destinations(tool: str, params: dict) -> None:
     """Refuse, before any work, a destination that would overwrite an input or another destination of the run, or
     that cannot be written. Each refusal names the destination parameter and says how to fix it."""
-    inputs = {_same_file_key(path): name for name, path in _paths(tool, params, INPUT_FILE_KINDS).items()}
+    inputs = {_same_file_key(path): name for name, path in _paths(tool, params, input_files).items()}
     claimed: dict[str, str] = {}
-    for name, destination in _paths(tool, params, DESTINATION_KINDS).items():
+    for name, destination in _paths(tool, params, destination_files).items():
         for written in written_files(destination):
             key = _same_file_key(written)
             if key in inputs:
@@ -160,7 +161,7 @@ def disk_full_error(tool: str, params: dict, exc: BaseException) -> IamapError |
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
     text = " ".join(str(e) for e in chain)
-    destinations = _paths(tool, params, DESTINATION_KINDS)
+    destinations = _paths(tool, params, destination_files)
     if not destinations:
         return None
     name, destination = next(((n, d) for n, d in destinations.items() if d.name in text),
@@ -251,7 +252,7 @@ def guarded_run(tool: str, params: dict):
         yield
         return
     check_destinations(tool, params)
-    locks = [DestinationLock(name, path) for name, path in _paths(tool, params, DESTINATION_KINDS).items()]
+    locks = [DestinationLock(name, path) for name, path in _paths(tool, params, destination_files).items()]
     try:
         for lock in locks:
             lock.acquire()

@@ -107,13 +107,19 @@ _KIND_NAMES = {Kind.INT: "whole number", Kind.FLOAT: "number", Kind.BOOL: "true/
                Kind.BANDS: "list of band numbers", Kind.EXTENT: "extent [xmin, ymin, xmax, ymax]"}
 
 
+def _files(tool: str, params, kinds) -> dict[str, str]:
+    """The non-empty values of ``tool``'s parameters of ``kinds``, by id, from a parameter dataclass or the
+    worker's raw parameter dict."""
+    values = params if isinstance(params, dict) else vars(params)
+    return {p.name: str(values[p.name]) for p in TOOLS[tool].parameters
+            if p.kind in kinds and values.get(p.name) not in (None, "")}
+
+
 def input_files(tool: str, params) -> dict[str, str]:
     """The files a run of ``tool`` reads, by parameter id (empty values left out)."""
-    return {p.name: getattr(params, p.name) for p in TOOLS[tool].parameters
-            if p.kind in INPUT_FILE_KINDS and getattr(params, p.name)}
+    return _files(tool, params, INPUT_FILE_KINDS)
 
 
 def destination_files(tool: str, params) -> dict[str, str]:
     """The files a run of ``tool`` writes, by parameter id (empty values left out)."""
-    return {p.name: getattr(params, p.name) for p in TOOLS[tool].parameters
-            if p.kind in DESTINATION_KINDS and getattr(params, p.name)}
+    return _files(tool, params, DESTINATION_KINDS)
