@@ -93,7 +93,7 @@ class IamapPlugin:
 
         self._clear_message()
         bar = self.iface.messageBar()
-        item = bar.createMessage("IAMAP", "Its Python environment is not installed yet: the IAMAP tools need it.")
+        item = bar.createMessage("IAMAP", "Its Python environment is not ready: the IAMAP tools need it.")
         button = QPushButton("Install\u2026")
         button.clicked.connect(self.show_install_dialog)
         item.layout().addWidget(button)
@@ -120,7 +120,10 @@ class IamapPlugin:
         from qgis.PyQt.QtCore import QUrl
         from qgis.PyQt.QtGui import QDesktopServices
 
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(PLUGIN_DIR / "README.md")))
+        readme = PLUGIN_DIR / "README.md"
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(readme))):  # no program for .md files here
+            self.iface.messageBar().pushMessage("IAMAP", f"The documentation is {readme}; each tool's help is in its "
+                                                         "Processing dialog.", Qgis.Info, 0)
 
     def _load_sample_data(self):
         """Add the bundled sample raster and reference points to the project, ready for the IAMAP tools."""

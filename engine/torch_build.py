@@ -64,6 +64,10 @@ class TorchBuild:
     def uses_gpu(self) -> bool:
         return self.cuda is not None
 
+    def runs_on(self, driver: str, system: str) -> bool:
+        """True when an NVIDIA driver of this version runs this CUDA build (Windows drivers number differently)."""
+        return _version(driver) >= _version(self.min_driver[1 if system == "Windows" else 0])
+
 
 _CUDA_SIZE = {"download_gb": 3.5, "disk_gb": 6.5}
 #: Newest first: the first CUDA build the driver and the GPU support is the one chosen. These are the CUDA
@@ -180,16 +184,12 @@ def choose_build(nvidia: NvidiaInfo, system: str | None = None) -> BuildChoice:
     if nvidia.driver is None:
         return BuildChoice(build_named("cpu"), f"no NVIDIA GPU found: {nvidia.source}", nvidia)
     found = f"NVIDIA driver {nvidia.driver} ({nvidia.source})"
-    for build in BUILDS:
-        if not build.uses_gpu:
-            continue
-        minimum = build.min_driver[1 if system == "Windows" else 0]
-        too_old_gpu = nvidia.compute_capability is not None and nvidia.compute_capability < \
-            build.min_compute_capability
-        if _version(nvidia.driver) >= _version(minimum) and not too_old_gpu:
+    cuda_builds = [build for build in BUILDS if build.uses_gpu]
+    for build in cuda_builds:
+        gpu_supported = nvidia.compute_capability is None or nvidia.compute_capability >= build.min_compute_capability
+        if build.runs_on(nvidia.driver, system) and gpu_supported:
             return BuildChoice(build, f"{found} supports CUDA {build.cuda[0]}.{build.cuda[1]}", nvidia)
-    oldest_driver = min(_version(build.min_driver[1 if system == "Windows" else 0]) for build in BUILDS if build.uses_gpu)
-    if _version(nvidia.driver) >= oldest_driver:
+    if any(build.runs_on(nvidia.driver, system) for build in cuda_builds):
         return BuildChoice(build_named("cpu"), f"{found}, but its GPU (compute capability {nvidia.compute_capability})"
                                                " is older than any PyTorch CUDA build supports", nvidia)
     return BuildChoice(build_named("cpu"), f"{found} is too old for PyTorch's CUDA builds; update the driver "
@@ -199,8 +199,9 @@ def choose_build(nvidia: NvidiaInfo, system: str | None = None) -> BuildChoice:
 def resolve_build(requested: str = "auto", detect=detect_nvidia) -> BuildChoice:
     """The build for ``requested`` (``auto`` detects; the ``IAMAP_TORCH_BUILD`` variable overrides ``auto``)."""
     requested = (requested or "auto").lower()
-    if requested == "auto" and os.environ.get(BUILD_VARIABLE):
-        return BuildChoice(build_named(os.environ[BUILD_VARIABLE].lower()), f"set by {BUILD_VARIABLE}")
+    variable = (os.environ.get(BUILD_VARIABLE) or "auto").lower()
+    if requested == "auto" and variable != "auto":
+        return BuildChoice(build_named(variable), f"set by {BUILD_VARIABLE}")
     if requested != "auto":
         return BuildChoice(build_named(requested), "chosen explicitly")
     return choose_build(detect())

@@ -24,8 +24,9 @@ from qgis.PyQt.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QF
                                  QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ..engine.contract import EventKind
-from ..engine.environment_install import InstallPlan, make_plan, recover_interrupted_swap
+from ..engine.environment_install import recover_interrupted_swap
 from ..engine.errors import EnvironmentProblem
+from ..engine.install_plan import InstallPlan, make_plan
 from ..engine.host_environment import PLUGIN_DIR, check_environment, env_python, worker_process_environment
 from ..engine.torch_build import BUILDS, index_url
 from .worker_runner import _kill as kill_process_group
@@ -106,7 +107,7 @@ class InstallDialog(QDialog):
         self._outcome: dict = {}
         self.setWindowTitle("IAMAP: Python environment")
         self.setModal(False)
-        self.setMinimumWidth(720)
+        self.setMinimumWidth(800)
         self._build_widgets()
         self._planned.connect(self._show_plan)
         self.refresh()
@@ -162,7 +163,8 @@ class InstallDialog(QDialog):
         self.package_list.setHeaderLabels(["Package", "Version", "For"])
         self.package_list.setRootIsDecorated(False)
         self.package_list.setColumnWidth(0, 150)
-        self.package_list.setColumnWidth(1, 130)
+        self.package_list.setColumnWidth(1, 140)
+        self.package_list.setMinimumHeight(290)  # IAMAP's 15 requirements without scrolling
         self.dependencies_label = _wrapping_label()
         self.download_label = _wrapping_label()
         self.disk_label = _wrapping_label()
@@ -192,7 +194,7 @@ class InstallDialog(QDialog):
         self.self_test_view = _wrapping_label()
         self.relevant_view = QPlainTextEdit()
         self.relevant_view.setReadOnly(True)
-        self.relevant_view.setMaximumHeight(110)
+        self.relevant_view.setMaximumHeight(150)
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
@@ -217,7 +219,7 @@ class InstallDialog(QDialog):
         self.complete = status.complete
         self.title.setText("IAMAP's Python environment is ready" if status.complete
                            else "Install IAMAP's Python environment")
-        self.status_label.setText(html.escape(f"In use: {status.python}" if status.complete else status.problem))
+        self.status_label.setText(_escape(f"In use: {status.python}" if status.complete else status.problem))
         self.install_button.setText("Reinstall" if status.complete else "Install")
         self.pages.setCurrentIndex(0)
         self._show_buttons(self.not_now_button, self.install_button, self.close_button if status.complete else None)
@@ -232,12 +234,12 @@ class InstallDialog(QDialog):
     def _detect(self) -> None:
         try:
             self._planned.emit(make_plan(self.env_dir, "auto"), "")
-        except EnvironmentProblem as exc:
+        except (EnvironmentProblem, ValueError) as exc:  # no Python to build with; a wrong IAMAP_TORCH_BUILD
             self._planned.emit(None, str(exc))
 
     def _show_plan(self, plan, problem: str) -> None:
         if plan is None:
-            self.build_reason.setText(f"<b>Cannot install:</b> {html.escape(problem)}")
+            self.build_reason.setText(f"<b>Cannot install:</b> {_escape(problem)}")
             return
         self.detected = plan.choice
         index = self.build_combo.findData(plan.choice.build.name)
@@ -252,11 +254,11 @@ class InstallDialog(QDialog):
             return
         try:
             self.plan = make_plan(self.env_dir, self.build_combo.currentData())
-        except EnvironmentProblem as exc:
-            self.build_reason.setText(f"<b>Cannot install:</b> {html.escape(str(exc))}")
+        except (EnvironmentProblem, ValueError) as exc:
+            self.build_reason.setText(f"<b>Cannot install:</b> {_escape(str(exc))}")
             return
         plan, build = self.plan, self.plan.choice.build
-        self.build_reason.setText(f"Detected: {html.escape(self.detected.reason)}." + (
+        self.build_reason.setText(f"Detected: {_escape(self.detected.reason)}." + (
             "" if build == self.detected.build else " <b>Not the recommended build.</b>"))
         self.package_list.clear()
         for name, version in plan.packages:
@@ -269,13 +271,13 @@ class InstallDialog(QDialog):
         source = index_url(build) if plan.has_torch else None
         self.download_label.setText(
             (f"about {size[0]:g} GB" if size else "not estimated (custom requirements)")
-            + (f" \u2014 PyTorch from <code>{html.escape(source)}</code>, the rest from the package index" if source
+            + (f" \u2014 PyTorch from <code>{_escape(source)}</code>, the rest from the package index" if source
                else " from the package index"))
         self.disk_label.setText(
-            (f"about {size[1]:g} GB in " if size else "in ") + f"<code>{html.escape(str(plan.env_dir))}</code>"
+            (f"about {size[1]:g} GB in " if size else "in ") + f"<code>{_escape(str(plan.env_dir))}</code>"
             + (" (the current environment stays until the new one has passed its self-test)"
                if env_python(plan.env_dir).exists() else ""))
-        self.command_label.setText(f"<code>{html.escape(plan.display_command())}</code> in the plugin folder "
+        self.command_label.setText(f"<code>{_escape(plan.display_command())}</code> in the plugin folder "
                                    "does the same")
         self.install_button.setEnabled(True)
 
@@ -294,6 +296,7 @@ class InstallDialog(QDialog):
         self.title.setText("Installing IAMAP's Python environment")
         self.status_label.setText(f"PyTorch build: {self.plan.choice.build.label}. Into {self.plan.env_dir}")
         self.stage_label.setText("Starting\u2026")
+        self.stage_label.show()
         self.progress_bar.setValue(0)
         for widget in (self.result_label, self.self_test_view, self.relevant_view):
             widget.hide()
@@ -362,9 +365,10 @@ class InstallDialog(QDialog):
     def _finish(self, state: str, title: str, text: str, ok: bool) -> None:
         self.state = state
         self.title.setText(title)
-        self.stage_label.setText({"succeeded": "Done.", "cancelled": "Cancelled.", "failed": "Failed."}[state])
-        self.result_label.setText(html.escape(text).replace("\n", "<br>"))
+        self.stage_label.hide()
+        self.result_label.setText(_escape(text).replace("\n", "<br>"))
         self.result_label.show()
+        self.log_view.verticalScrollBar().setValue(self.log_view.verticalScrollBar().maximum())
         self.copy_button.setVisible(state == "failed")
         self.finished_install.emit(ok, title + ". " + text.split("\n")[0])
 
@@ -372,8 +376,8 @@ class InstallDialog(QDialog):
         if not checks:
             return
         rows = "".join(f"<tr><td style='color:{'#1a7f37' if c['ok'] else '#c62828'}'>"
-                       f"{PASSED if c['ok'] else FAILED}&nbsp;{html.escape(c['check'])}</td>"
-                       f"<td>&nbsp;{html.escape(c['detail'])}</td></tr>" for c in checks)
+                       f"{PASSED if c['ok'] else FAILED}&nbsp;{_escape(c['check'])}</td>"
+                       f"<td>&nbsp;{_escape(c['detail'])}</td></tr>" for c in checks)
         self.self_test_view.setText(f"<b>Self-test</b><table>{rows}</table>")
         self.self_test_view.show()
 
@@ -400,6 +404,11 @@ class InstallDialog(QDialog):
     def closeEvent(self, event):  # noqa: N802 (Qt's name)
         """Closing the window does not stop an install: it goes on in the background (Cancel stops it)."""
         event.accept()
+
+
+def _escape(text) -> str:
+    """Text for a rich-text label (quotes left as they are: Qt shows ``&#x27;`` literally in some places)."""
+    return html.escape(str(text), quote=False)
 
 
 def _wrapping_label(text: str = "") -> QLabel:

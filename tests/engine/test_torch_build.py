@@ -89,6 +89,8 @@ def test_explicit_choice_and_the_variable_override_detection(monkeypatch):
     def never(): raise AssertionError("detection must not run when the build is given")
 
     assert resolve_build("cu126", detect=never).build.name == "cu126"
+    monkeypatch.setenv("IAMAP_TORCH_BUILD", "")  # set but empty, as a shell's VAR= leaves it: detection
+    assert resolve_build("auto", detect=lambda: NvidiaInfo(None, "none")).build.name == "cpu"
     monkeypatch.setenv("IAMAP_TORCH_BUILD", "default")
     choice = resolve_build("auto", detect=never)
     assert (choice.build.name, choice.reason) == ("default", "set by IAMAP_TORCH_BUILD")

@@ -4,11 +4,9 @@ with small requirement sets through the same code path as the real install."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -86,7 +84,7 @@ def body():
     RESULT["reopened"] = dialog.isVisible() and not bar.items()
     RESULT["menu"] = [action.text() for action in plugins["iamap"].actions]
 """)
-    assert result["found"] and result["visible"] and not result["modal"] and result["modal_widget"] == "None"
+    assert result["found"] and result["visible"] and not result["modal"] and result["modal_widget"] == "None", str(result)
     assert result["main_window_visible"]
     assert result["title"] == "Install IAMAP's Python environment"
     assert "not installed" in result["status"] and "worker env" in result["status"]
@@ -101,7 +99,7 @@ def body():
     assert "python3 -m engine.host_environment install --torch-build cpu" in result["command"]
     assert result["buttons"] == ["Not now", "Install"]
     assert result["closed"] and result["dont_show"] and result["reopened"]
-    assert result["bar"] == [["Its Python environment is not installed yet: the IAMAP tools need it.", ["Install\u2026"]]]
+    assert result["bar"] == [["Its Python environment is not ready: the IAMAP tools need it.", ["Install\u2026"]]]
     assert result["menu"] == ["Install / repair environment\u2026", "Diagnostics\u2026", "Documentation", "Sample data"]
 
     again = desktop("""
@@ -113,12 +111,18 @@ def body():
     assert again == {"dialog": False, "bar": 0}  # "Don't show again" was remembered (same profile)
 
 
-def test_no_dialog_when_the_environment_is_complete_and_the_menu_opens_it_ready(desktop, tmp_path):
-    env_dir = tmp_path / "worker env"
-    six = six_set(tmp_path / "six")
+def install_six(env_dir: Path, folder: Path) -> dict:
+    """Install the ``six`` set into ``env_dir`` with the headless command; return its environment variables."""
+    six = six_set(folder)
     installed = subprocess.run(["/usr/bin/python3", "-m", "engine.host_environment", "install", "--dir", str(env_dir)],
                                cwd=str(REPO), env={**os.environ, **six}, capture_output=True, text=True)
     assert installed.returncode == 0, installed.stdout + installed.stderr
+    return six
+
+
+def test_no_dialog_when_the_environment_is_complete_and_the_menu_opens_it_ready(desktop, tmp_path):
+    env_dir = tmp_path / "worker env"
+    six = install_six(env_dir, tmp_path / "six")
     result = desktop("""
 def body():
     wait_until(lambda: False, 4)
@@ -128,12 +132,16 @@ def body():
     plugin.actions[0].trigger()  # Plugins > IAMAP > Install / repair environment
     wait_until(dialog_ready, 30)
     RESULT.update(describe(plugin.install_dialog))
+    plugin.actions[3].trigger()  # Sample data
+    from qgis.core import QgsProject
+    RESULT["layers"] = sorted((layer.name(), layer.isValid()) for layer in QgsProject.instance().mapLayers().values())
 """, six)
     assert result["dialog_at_start"] is False and result["bar"] == 0
     assert result["visible"] and result["title"] == "IAMAP's Python environment is ready"
     assert result["status"] == f"In use: {env_dir / 'bin' / 'python'}"
     assert result["buttons"] == ["Reinstall", "Close"]
     assert result["packages"] == [["six", SIX_VERSION, ""]]
+    assert result["layers"] == [["IAMAP sample (RGB)", True], ["IAMAP sample river points", True]]
 
 
 def test_install_through_the_dialog_shows_pip_output_and_the_self_test_without_restart(desktop, tmp_path):
@@ -167,10 +175,7 @@ def body():
 
 def test_cancel_mid_install_ends_pip_and_keeps_the_old_environment(desktop, tmp_path):
     env_dir = tmp_path / "worker env"
-    six = six_set(tmp_path / "six")
-    installed = subprocess.run(["/usr/bin/python3", "-m", "engine.host_environment", "install", "--dir", str(env_dir)],
-                               cwd=str(REPO), env={**os.environ, **six}, capture_output=True, text=True)
-    assert installed.returncode == 0, installed.stdout + installed.stderr
+    six = install_six(env_dir, tmp_path / "six")
     marker = (env_dir / "iamap-environment.json").read_text()
     slow, pid_file = slow_set(tmp_path / "slow")  # a plugin update whose install takes long: the env is outdated
     result = desktop(f"""
