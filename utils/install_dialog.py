@@ -200,6 +200,12 @@ class InstallDialog(QDialog):
         self.log_view.setMaximumBlockCount(5000)
         self.log_view.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
         self.log_view.setMinimumHeight(220)
+        # follow the end of the log unless the user scrolls up to read (scrolling back down follows again)
+        self._follow_log = True
+        scroll_bar = self.log_view.verticalScrollBar()
+        scroll_bar.actionTriggered.connect(lambda _action: setattr(self, "_follow_log", False))
+        scroll_bar.valueChanged.connect(
+            lambda value: value == scroll_bar.maximum() and setattr(self, "_follow_log", True))
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 0, 0, 0)
         for widget in (self.stage_label, self.progress_bar, self.result_label, self.self_test_view,
@@ -219,11 +225,11 @@ class InstallDialog(QDialog):
         self.complete = status.complete
         self.title.setText("IAMAP's Python environment is ready" if status.complete
                            else "Install IAMAP's Python environment")
-        self.status_label.setText(_escape(f"In use: {status.python}" if status.complete else status.problem))
+        in_use = f"In use: {status.python}" + ("" if status.source == "managed" else f" (set by {status.source})")
+        self.status_label.setText(_escape(in_use if status.complete else status.problem))
         self.install_button.setText("Reinstall" if status.complete else "Install")
         self.pages.setCurrentIndex(0)
-        self._show_buttons(self.not_now_button, self.install_button, self.close_button if status.complete else None)
-        self.not_now_button.setVisible(not status.complete)
+        self._show_buttons(self.install_button, self.close_button if status.complete else self.not_now_button)
         if self.detected is None:
             self.install_button.setEnabled(False)
             self.build_reason.setText("Looking for an NVIDIA GPU\u2026")
@@ -294,7 +300,7 @@ class InstallDialog(QDialog):
         self._outcome, self.log_lines = {}, []
         self.log_view.clear()
         self.title.setText("Installing IAMAP's Python environment")
-        self.status_label.setText(f"PyTorch build: {self.plan.choice.build.label}. Into {self.plan.env_dir}")
+        self.status_label.setText(_escape(f"PyTorch build: {self.plan.choice.build.label}. Into {self.plan.env_dir}"))
         self.stage_label.setText("Starting\u2026")
         self.stage_label.show()
         self.progress_bar.setValue(0)
@@ -318,6 +324,8 @@ class InstallDialog(QDialog):
     def _append(self, line: str) -> None:
         self.log_lines.append(line)
         self.log_view.appendPlainText(line)
+        if self._follow_log:
+            self.log_view.verticalScrollBar().setValue(self.log_view.verticalScrollBar().maximum())
 
     def _on_event(self, event: dict) -> None:
         kind = event.get("type")
@@ -368,6 +376,8 @@ class InstallDialog(QDialog):
         self.stage_label.hide()
         self.result_label.setText(_escape(text).replace("\n", "<br>"))
         self.result_label.show()
+        self._follow_log = True
+        QApplication.processEvents()  # lay out the result first: it shrinks the log, whose end must stay in view
         self.log_view.verticalScrollBar().setValue(self.log_view.verticalScrollBar().maximum())
         self.copy_button.setVisible(state == "failed")
         self.finished_install.emit(ok, title + ". " + text.split("\n")[0])
