@@ -1,22 +1,34 @@
-"""The plugin object QGIS creates: registers the Processing provider and, in the desktop, its menu."""
+"""The plugin object QGIS creates: registers the Processing provider and, in the desktop, the Plugins > IAMAP menu
+and the offer to install the worker environment when it is missing."""
 
 from __future__ import annotations
 
-from qgis.core import QgsApplication
+from pathlib import Path
+
+from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsSettings
 
 from .provider import IamapProvider
+
+PLUGIN_DIR = Path(__file__).resolve().parent
+MENU = "&IAMAP"
+SAMPLE_RASTER = PLUGIN_DIR / "docs" / "sample" / "sample_rgb.tif"
+SAMPLE_POINTS = PLUGIN_DIR / "docs" / "sample" / "river_points.geojson"
 
 
 class IamapPlugin:
     """Loaded by QGIS through :func:`classFactory`.
 
-    ``iface`` is None under ``qgis_process`` and PyQGIS scripts, where only :meth:`initProcessing` runs.
+    ``iface`` is None under ``qgis_process`` and PyQGIS scripts, where only :meth:`initProcessing` runs: no
+    dialog, no menu; the algorithms are registered either way and say how to install when the environment is
+    missing.
     """
 
     def __init__(self, iface):
         self.iface = iface
         self.provider: IamapProvider | None = None
         self.actions = []
+        self.install_dialog = None
+        self.message_item = None
 
     def initProcessing(self):  # noqa: N802 (QGIS's name)
         if self.provider is None:
@@ -27,22 +39,119 @@ class IamapPlugin:
         self.initProcessing()
         if self.iface is None:
             return
+        from qgis.PyQt.QtCore import QTimer
+
+        for text, slot in (("Install / repair environment\u2026", self.show_install_dialog),
+                           ("Diagnostics\u2026", self._open_diagnostics), ("Documentation", self._open_documentation),
+                           ("Sample data", self._load_sample_data)):
+            self._add_action(text, slot)
+        # never during start-up: once the main window is shown (at once when the plugin is enabled later)
+        if self.iface.mainWindow().isVisible():
+            QTimer.singleShot(0, self._offer_install)
+        else:
+            self.iface.initializationCompleted.connect(self._offer_install)
+
+    def _add_action(self, text, slot):
         from qgis.PyQt.QtWidgets import QAction
 
-        action = QAction(self.provider.icon(), "IAMAP diagnostics…", self.iface.mainWindow())
-        action.triggered.connect(self._open_diagnostics)
-        self.iface.addPluginToMenu("&IAMAP", action)
+        action = QAction(self.provider.icon(), text, self.iface.mainWindow())
+        action.triggered.connect(slot)
+        self.iface.addPluginToMenu(MENU, action)
         self.actions.append(action)
+
+    def _offer_install(self):
+        from .engine.host_environment import check_environment
+        from .utils.install_dialog import DONT_SHOW_KEY
+
+        status = check_environment()
+        if status.complete:
+            return
+        if QgsSettings().value(DONT_SHOW_KEY, False, type=bool):
+            QgsMessageLog.logMessage(f"{status.problem} Plugins > IAMAP > Install / repair environment installs it.",
+                                     "IAMAP", Qgis.Warning)
+            return
+        self.show_install_dialog()
+
+    def show_install_dialog(self):
+        """Open the (non-modal) install dialog, or bring back the one already open, install running or not."""
+        if self.install_dialog is None:
+            from .utils.install_dialog import InstallDialog
+
+            self.install_dialog = InstallDialog(self.iface.mainWindow(), settings=QgsSettings())
+            self.install_dialog.declined.connect(self._offer_install_later)
+            self.install_dialog.finished_install.connect(self._install_finished)
+        else:
+            self.install_dialog.refresh()
+        self._clear_message()
+        self.install_dialog.show()
+        self.install_dialog.raise_()
+        self.install_dialog.activateWindow()
+
+    def _offer_install_later(self):
+        """After "Not now": a message bar with an Install button, until the user closes it."""
+        from qgis.PyQt.QtWidgets import QPushButton
+
+        self._clear_message()
+        bar = self.iface.messageBar()
+        item = bar.createMessage("IAMAP", "Its Python environment is not ready: the IAMAP tools need it.")
+        button = QPushButton("Install\u2026")
+        button.clicked.connect(self.show_install_dialog)
+        item.layout().addWidget(button)
+        self.message_item = bar.pushWidget(item, Qgis.Info, 0)
+
+    def _install_finished(self, ok, message):
+        if self.install_dialog is not None and not self.install_dialog.isVisible():
+            self.iface.messageBar().pushMessage("IAMAP", message, Qgis.Success if ok else Qgis.Warning, 0)
+
+    def _clear_message(self):
+        if self.message_item is not None:
+            try:
+                self.iface.messageBar().popWidget(self.message_item)
+            except RuntimeError:  # already closed by the user (the C++ item is gone)
+                pass
+            self.message_item = None
 
     def _open_diagnostics(self):
         import processing
 
         processing.execAlgorithmDialog("iamap:diagnostics", {})
 
+    def _open_documentation(self):
+        from qgis.PyQt.QtCore import QUrl
+        from qgis.PyQt.QtGui import QDesktopServices
+
+        readme = PLUGIN_DIR / "README.md"
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(readme))):  # no program for .md files here
+            self.iface.messageBar().pushMessage("IAMAP", f"The documentation is {readme}; each tool's help is in its "
+                                                         "Processing dialog.", Qgis.Info, 0)
+
+    def _load_sample_data(self):
+        """Add the bundled sample raster and reference points to the project, ready for the IAMAP tools."""
+        raster = self.iface.addRasterLayer(str(SAMPLE_RASTER), "IAMAP sample (RGB)")
+        points = self.iface.addVectorLayer(str(SAMPLE_POINTS), "IAMAP sample river points", "ogr")
+        if raster is None or points is None:
+            self.iface.messageBar().pushMessage("IAMAP", f"Cannot load the sample data from {SAMPLE_RASTER.parent}.",
+                                                Qgis.Warning, 10)
+            return
+        self.iface.messageBar().pushMessage(
+            "IAMAP", "Sample data loaded: try Processing Toolbox > IAMAP > Encoder on it, then Similarity with the "
+                     "river points.", Qgis.Info, 15)
+
     def unload(self):
+        if self.install_dialog is not None:
+            if self.install_dialog.run is not None:
+                self.install_dialog.run.cancel()  # no pip left running on behalf of a plugin that is gone
+            self.install_dialog.close()
+            self.install_dialog.deleteLater()
+            self.install_dialog = None
         if self.iface is not None:
+            self._clear_message()
+            try:
+                self.iface.initializationCompleted.disconnect(self._offer_install)
+            except TypeError:  # never connected (enabled after start-up) or already fired and disconnected
+                pass
             for action in self.actions:
-                self.iface.removePluginMenu("&IAMAP", action)
+                self.iface.removePluginMenu(MENU, action)
         self.actions = []
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)

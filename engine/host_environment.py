@@ -1,14 +1,18 @@
 """Host side: the worker's Python environment, where it is, whether it is complete, and how to create or repair it.
 
 This module never runs inside the worker: QGIS's Python (runner, install dialog, diagnostics) and the set-up
-scripts import it to find or build the worker's interpreter. Standard library only: the QGIS side (runner, install dialog) and the set-up scripts import this module
-with whatever Python they have. The managed environment is an isolated venv (no system site-packages,
-so pip's numpy never meets QGIS's) built from ``requirements.txt`` pinned by ``constraints.txt``.
+scripts import it to find or build the worker's interpreter, with whatever Python they have, so it uses the
+standard library only. The managed environment is an isolated venv (no system site-packages, so pip's numpy
+never meets QGIS's) built from ``requirements.txt`` pinned by ``constraints.txt``; the build itself is
+:mod:`engine.environment_install`, the PyTorch build choice :mod:`engine.torch_build`.
 
-Command line (from the plugin folder)::
+Command line (from the plugin folder; the install dialog runs the same ``install`` with ``--events``)::
 
-    python3 -m engine.host_environment install [--dir DIR] [--dev] [--force]
+    python3 -m engine.host_environment install [--torch-build auto|cpu|cu130|cu128|cu126|default] [--dir DIR]
+                                               [--dev] [--force] [--events]
+    python3 -m engine.host_environment plan [--torch-build ...]   # what install would do, without installing
     python3 -m engine.host_environment check
+    python3 -m engine.host_environment self-test                  # the installed environment's self-test
     python3 -m engine.host_environment python     # prints the worker's python, or fails with the install hint
 """
 
@@ -18,13 +22,12 @@ import argparse
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .errors import EnvironmentProblem
 
@@ -37,6 +40,29 @@ MARKER_NAME = "iamap-environment.json"
 PYTHON_VARIABLE = "IAMAP_PYTHON"
 #: Set to a folder to keep the managed environment there instead of the user's data folder.
 DIR_VARIABLE = "IAMAP_ENV_DIR"
+#: Set to other requirement / constraint files (a site's own pins; the tests' small requirement sets).
+REQUIREMENTS_VARIABLE = "IAMAP_REQUIREMENTS"
+CONSTRAINTS_VARIABLE = "IAMAP_CONSTRAINTS"
+#: Set to the Python that creates the environment when the one found is not suitable.
+BASE_PYTHON_VARIABLE = "IAMAP_BASE_PYTHON"
+#: Variables QGIS (or an OSGeo4W shell) sets for its own Python, GDAL and PROJ; the worker's wheels bring their own
+#: and break on these.
+FOREIGN_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "GDAL_DATA", "GDAL_DRIVER_PATH", "PROJ_LIB",
+                     "PROJ_DATA", "GDAL_PLUGINS", "QT_PLUGIN_PATH")
+
+
+def requirement_files() -> tuple[Path, Path]:
+    """(requirements, constraints) the environment is built from (``IAMAP_REQUIREMENTS``/``_CONSTRAINTS`` override)."""
+    return (Path(os.environ.get(REQUIREMENTS_VARIABLE) or REQUIREMENTS),
+            Path(os.environ.get(CONSTRAINTS_VARIABLE) or CONSTRAINTS))
+
+
+def worker_process_environment() -> dict:
+    """Environment variables for a process of the worker's Python: QGIS's own Python, GDAL and PROJ settings
+    removed, the plugin folder importable, UTF-8 unbuffered output."""
+    env = {key: value for key, value in os.environ.items() if key not in FOREIGN_VARIABLES}
+    env.update(PYTHONPATH=str(PLUGIN_DIR), PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+    return env
 
 
 def default_env_dir() -> Path:
@@ -57,17 +83,25 @@ def env_python(env_dir: Path) -> Path:
 
 
 def install_command_hint() -> str:
+    """How to install the environment, for the algorithms' error when it is missing (headless runs included)."""
+    if sys.platform == "win32":
+        command = f'cd /d "{PLUGIN_DIR}" && python -m engine.host_environment install'
+        where = "From the OSGeo4W Shell that comes with QGIS run:"
+    else:
+        command = f"cd {shlex.quote(str(PLUGIN_DIR))} && python3 -m engine.host_environment install"
+        where = "From a terminal run:"
     return (
-        "In the QGIS desktop, accept IAMAP's install dialog (shown when the plugin loads). "
-        f"From a terminal run:  cd {PLUGIN_DIR} && python3 -m engine.host_environment install  "
-        f"(about 7 GB download). Or set {PYTHON_VARIABLE} to a Python that has the packages of requirements.txt."
+        "In the QGIS desktop: Plugins > IAMAP > Install / repair environment (the same install dialog opens when "
+        f"the plugin loads). {where}  {command}  (it picks CPU-only PyTorch, about 0.6 GB to download, without an "
+        "NVIDIA GPU, and the CUDA build the driver supports, about 3.5 GB, with one; --torch-build overrides). "
+        f"Or set {PYTHON_VARIABLE} to a Python that has the packages of requirements.txt."
     )
 
 
 def fingerprint(dev: bool = False) -> str:
     """Hash of what the environment is built from; a change means the environment must be updated."""
     digest = hashlib.sha256()
-    files = [REQUIREMENTS, CONSTRAINTS] + ([DEV_REQUIREMENTS] if dev else [])
+    files = [*requirement_files()] + ([DEV_REQUIREMENTS] if dev else [])
     for path in files:
         digest.update(path.name.encode())
         digest.update(path.read_bytes() if path.exists() else b"")
@@ -144,91 +178,68 @@ def worker_python() -> Path:
 
 
 def base_python() -> str:
-    """A Python able to create the venv: this interpreter unless it is embedded (QGIS's own binary)."""
+    """A Python able to create the venv and run this module's command line, of the running interpreter's version.
+
+    The interpreter's own installation comes first (``sys.base_prefix``): inside QGIS ``sys.executable`` is not
+    Python on Windows (``qgis-bin.exe``) nor macOS (the app's binary), and on Linux it is whatever ``python3``
+    comes first on PATH (a pyenv shim, say). Then ``sys.executable`` when it is a Python, then PATH.
+    ``IAMAP_BASE_PYTHON`` overrides.
+    """
+    chosen = os.environ.get(BASE_PYTHON_VARIABLE)
+    if chosen:
+        if not Path(chosen).is_file():
+            raise EnvironmentProblem(f"{BASE_PYTHON_VARIABLE} points to {chosen}, which does not exist.")
+        return chosen
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    prefix = Path(sys.base_prefix)
+    # Linux/macOS framework: bin/pythonX.Y; Windows (OSGeo4W apps/Python3x): python.exe; QGIS.app: MacOS/bin
+    beside = [prefix / "bin" / f"python{version}", prefix / "python.exe", prefix / "bin" / "python3",
+              Path(sys.executable).parent / "bin" / "python3"]
+    for candidate in beside:
+        if candidate.is_file():
+            return str(candidate)
     if Path(sys.executable).name.lower().startswith("python"):
         return sys.executable
-    found = shutil.which("python3") or shutil.which("python")
+    found = shutil.which(f"python{version}") or shutil.which("python3") or shutil.which("python")
     if not found:
-        raise EnvironmentProblem("No python3 found on PATH to create IAMAP's environment.")
+        raise EnvironmentProblem(f"No Python found to create IAMAP's environment: set {BASE_PYTHON_VARIABLE} to "
+                                 f"a Python {version} executable.")
     return found
 
 
-def install(env_dir: Path | None = None, dev: bool = False, force: bool = False,
-            log: Callable[[str], None] = print) -> Path:
-    """Create or repair the managed environment; return its Python. Does nothing when it is up to date.
+def _parser() -> argparse.ArgumentParser:
+    from .torch_build import BUILD_NAMES
 
-    Parameters
-    ----------
-    env_dir : Path, optional
-        Where to build it (default :func:`default_env_dir`).
-    dev : bool
-        Also install the test requirements (pytest).
-    force : bool
-        Reinstall even when the marker says the environment is current.
-    log : callable
-        Receives each line of progress (pip's output included); the install dialog shows them.
-    """
-    env_dir = Path(env_dir) if env_dir else default_env_dir()
-    python = env_python(env_dir)
-    marker = env_dir / MARKER_NAME
-    wanted = fingerprint(dev)
-    if not force and python.exists() and marker.exists():
-        try:
-            record = json.loads(marker.read_text())
-        except ValueError:
-            record = {}
-        # an environment with the test requirements serves plain use too
-        if record.get("fingerprint") in (wanted, fingerprint(True)):
-            log(f"IAMAP environment is up to date: {env_dir}")
-            return python
-    started = time.monotonic()
-    marker.unlink(missing_ok=True)  # incomplete until the end
-    if not python.exists():
-        log(f"Creating the environment in {env_dir}")
-        _run([base_python(), "-m", "venv", str(env_dir)], log)
-    _run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "--upgrade", "pip"], log)
-    command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
-               "-r", str(REQUIREMENTS), "-c", str(CONSTRAINTS)]
-    if dev:
-        command += ["-r", str(DEV_REQUIREMENTS)]
-    _run(command, log)
-    _run([str(python), "-c", "import torch, timm, torchgeo, rasterio, geopandas, sklearn, umap, hdbscan, skops"], log)
-    marker.write_text(json.dumps({"fingerprint": wanted, "dev": dev, "installed": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                  "python": str(python)}))
-    log(f"IAMAP environment ready in {time.monotonic() - started:.0f} s: {python}")
-    return python
-
-
-def _run(command: list[str], log: Callable[[str], None]) -> None:
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PIP_NO_INPUT": "1"})
-    assert process.stdout is not None
-    for line in process.stdout:
-        log(line.rstrip())
-    if process.wait() != 0:
-        raise EnvironmentProblem(f"Installing IAMAP's environment failed while running: {' '.join(command)} "
-                                 f"(exit status {process.returncode}); see the lines above.")
+    parser = argparse.ArgumentParser(prog="python3 -m engine.host_environment", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("install", "create or repair the managed environment"),
+                       ("plan", "print what install would do, without installing")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--torch-build", choices=("auto", *BUILD_NAMES), default="auto",
+                             help="PyTorch build (default auto: CUDA when an NVIDIA driver is found, else CPU-only)")
+        command.add_argument("--dir", type=Path, default=None, help="environment folder (default: user data folder)")
+        command.add_argument("--dev", action="store_true", help="also install the test requirements")
+        if name == "install":
+            command.add_argument("--force", action="store_true", help="reinstall even when up to date")
+            command.add_argument("--events", action="store_true", help="JSON-lines events on stdout (install dialog)")
+    sub.add_parser("check", help="say whether the environment is ready")
+    sub.add_parser("self-test", help="run the self-test of the installed environment")
+    sub.add_parser("python", help="print the worker's python")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m engine.host_environment", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_install = sub.add_parser("install", help="create or repair the managed environment")
-    p_install.add_argument("--dir", type=Path, default=None, help="environment folder (default: user data folder)")
-    p_install.add_argument("--dev", action="store_true", help="also install the test requirements")
-    p_install.add_argument("--force", action="store_true", help="reinstall even when up to date")
-    sub.add_parser("check", help="say whether the environment is ready")
-    sub.add_parser("python", help="print the worker's python")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    if args.command in ("install", "plan", "self-test"):
+        from . import environment_install
+
+        return environment_install.main(args)
     try:
-        if args.command == "install":
-            print(install(args.dir, dev=args.dev, force=args.force, log=lambda s: print(s, flush=True)))
-        elif args.command == "check":
+        if args.command == "check":
             status = check_environment()
             print(f"{'ready' if status.complete else 'NOT READY'}: {status.python} ({status.source}) {status.problem}")
             return 0 if status.complete else 1
-        else:
-            print(worker_python())
+        print(worker_python())
     except EnvironmentProblem as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,6 +1,7 @@
 # Shared set-up steps of the README's commands (sourced, not run).
 # ensure_qgis: QGIS 3.22+ with qgis_process and PyQGIS; on Debian/Ubuntu as root it is installed with apt.
 # ensure_worker_env [--dev]: IAMAP's worker environment (fast no-op when up to date).
+# ensure_xvfb: xvfb-run and xauth, for the tests that drive the QGIS desktop (the install dialog).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
@@ -32,7 +33,21 @@ ensure_worker_env() {
     fi
   fi
   echo "== IAMAP worker environment"
-  (cd "$REPO" && /usr/bin/python3 -m engine.host_environment install "$@")
+  # The package index's PyTorch build, the one constraints.txt is resolved with and the only one reachable where
+  # just the package index is; IAMAP_TORCH_BUILD=auto picks CPU-only or CUDA from the driver, as the dialog does.
+  (cd "$REPO" && /usr/bin/python3 -m engine.host_environment install --torch-build "${IAMAP_TORCH_BUILD:-default}" "$@")
   WORKER_PYTHON="$(cd "$REPO" && /usr/bin/python3 -m engine.host_environment python)"
   export WORKER_PYTHON
+}
+
+ensure_xvfb() {
+  if command -v xvfb-run >/dev/null && command -v xauth >/dev/null; then return; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== Installing Xvfb with apt (the install dialog's tests run the QGIS desktop on it)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends xvfb xauth >/dev/null
+  else
+    echo "xvfb-run is missing: the QGIS desktop tests need it (e.g. sudo apt-get install xvfb xauth)." >&2
+    exit 1
+  fi
 }

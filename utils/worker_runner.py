@@ -21,12 +21,8 @@ from pathlib import Path
 
 from ..engine.contract import TOOLS, EventKind
 from ..engine.destinations import clean_after_kill
-from ..engine.host_environment import PLUGIN_DIR, worker_python
+from ..engine.host_environment import PLUGIN_DIR, worker_process_environment, worker_python
 from ..engine.errors import EnvironmentProblem
-
-#: Variables QGIS sets for its own GDAL/PROJ/Python; the worker's wheels bring their own and break on these.
-_FOREIGN_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "GDAL_DATA", "GDAL_DRIVER_PATH", "PROJ_LIB",
-                      "PROJ_DATA", "GDAL_PLUGINS", "QT_PLUGIN_PATH")
 
 
 class WorkerError(Exception):
@@ -41,14 +37,6 @@ class WorkerError(Exception):
 
 class WorkerCancelled(Exception):
     """The feedback was cancelled and the worker was killed."""
-
-
-def worker_environment() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_VARIABLES}
-    env["PYTHONPATH"] = str(PLUGIN_DIR)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONIOENCODING"] = "utf-8"
-    return env
 
 
 def _pump(stream, tag: str, events: "queue.Queue") -> None:
@@ -106,9 +94,9 @@ def run_worker(tool: str, params: dict, feedback=None, python: str | Path | None
             popen_options["start_new_session"] = True
         try:
             process = subprocess.Popen([python, "-m", "engine.worker", tool, str(params_path)], cwd=str(PLUGIN_DIR),
-                                       env=worker_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-                                       **popen_options)
+                                       env=worker_process_environment(), stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                                       errors="replace", **popen_options)
         except OSError as exc:
             raise EnvironmentProblem(f"Cannot start IAMAP's worker with {python}: {exc}") from exc
         with process:  # closes the pipes however _follow ends
