@@ -105,3 +105,21 @@ FIT_SAMPLE_LIMITS = {
 #: sample is capped, and the log advises reducing the bands first.
 HDBSCAN_HIGH_DIMENSIONS = 60
 HDBSCAN_HIGH_DIMENSION_LIMIT = 20_000
+
+#: Supervised estimators of iamap:ml (scikit-learn ensembles and neighbours, plus linear, SVM, naive Bayes,
+#: discriminant, tree and MLP models): whether a method classifies or regresses follows from the estimator.
+ML_CLASSIFIERS = (
+    "RandomForestClassifier", "ExtraTreesClassifier", "HistGradientBoostingClassifier", "GradientBoostingClassifier",
+    "AdaBoostClassifier", "BaggingClassifier", "KNeighborsClassifier", "RadiusNeighborsClassifier", "NearestCentroid",
+    "LogisticRegression", "RidgeClassifier", "SGDClassifier", "LinearSVC", "SVC", "MLPClassifier", "GaussianNB",
+    "LinearDiscriminantAnalysis", "DecisionTreeClassifier",
+)
+ML_REGRESSORS = (
+    "RandomForestRegressor", "ExtraTreesRegressor", "HistGradientBoostingRegressor", "GradientBoostingRegressor",
+    "AdaBoostRegressor", "BaggingRegressor", "KNeighborsRegressor", "RadiusNeighborsRegressor", "LinearRegression",
+    "Ridge", "Lasso", "ElasticNet", "SGDRegressor", "LinearSVR", "SVR", "MLPRegressor", "DecisionTreeRegressor",
+)
+ML_METHODS = ML_CLASSIFIERS + ML_REGRESSORS
+#: How iamap:ml validates: none, k-fold over pixels, stratified k-fold, k-fold by feature (a polygon's pixels stay
+#: together), k-fold by spatial block, or folds read from a field.
+CV_METHODS = ("group", "spatial", "stratified", "kfold", "column", "none")

@@ -98,7 +98,7 @@ def _list_of(convert_item):
 
 
 _CONVERTERS = {
-    Kind.RASTER: str, Kind.VECTOR: str, Kind.FILE: str, Kind.STRING: str, Kind.ENUM: str, Kind.CRS: str,
+    Kind.RASTER: str, Kind.VECTOR: str, Kind.FIELD: str, Kind.FILE: str, Kind.STRING: str, Kind.ENUM: str, Kind.CRS: str,
     Kind.RASTER_DESTINATION: str, Kind.VECTOR_DESTINATION: str, Kind.FILE_DESTINATION: str,
     Kind.INT: _int, Kind.FLOAT: float, Kind.BOOL: _bool,
     Kind.BANDS: _list_of(_int), Kind.EXTENT: _list_of(float),

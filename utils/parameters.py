@@ -10,7 +10,7 @@ from __future__ import annotations
 from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingOutputNumber, QgsProcessingOutputString,
                        QgsProcessingParameterBand, QgsProcessingParameterBoolean, QgsProcessingParameterCrs,
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum, QgsProcessingParameterExtent,
-                       QgsProcessingParameterFeatureSource, QgsProcessingParameterFile,
+                       QgsProcessingParameterFeatureSource, QgsProcessingParameterField, QgsProcessingParameterFile,
                        QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString, QgsProcessingParameterVectorDestination, QgsProviderRegistry)
@@ -30,6 +30,9 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     elif spec.kind is Kind.VECTOR:
         parameter = QgsProcessingParameterFeatureSource(name, label, [QgsProcessing.TypeVectorAnyGeometry],
                                                         optional=optional)
+    elif spec.kind is Kind.FIELD:
+        parameter = QgsProcessingParameterField(name, label, None, spec.parent, QgsProcessingParameterField.Any,
+                                                optional=optional)
     elif spec.kind is Kind.FILE:
         parameter = QgsProcessingParameterFile(name, label, optional=optional, fileFilter=spec.file_filter)
     elif spec.kind in (Kind.INT, Kind.FLOAT):
@@ -52,7 +55,9 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     elif spec.kind is Kind.CRS:
         parameter = QgsProcessingParameterCrs(name, label, default or None, optional=optional)
     elif spec.kind is Kind.RASTER_DESTINATION:
-        parameter = QgsProcessingParameterRasterDestination(name, label, optional=optional)
+        # an optional raster (a confidence map) is only written when asked for
+        parameter = QgsProcessingParameterRasterDestination(name, label, optional=optional,
+                                                            createByDefault=not optional)
     elif spec.kind is Kind.VECTOR_DESTINATION:
         parameter = QgsProcessingParameterVectorDestination(name, label, QgsProcessing.TypeVectorPoint,
                                                             optional=optional, createByDefault=True)
@@ -112,6 +117,8 @@ def engine_value(algorithm, spec: Parameter, parameters: dict, context, extent_c
         # memory layers and selections are written to a file the worker can read
         return file_path(algorithm.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"],
                                                                         "gpkg", feedback), "ogr")
+    if spec.kind is Kind.FIELD:
+        return (algorithm.parameterAsFields(parameters, name, context) or [""])[0]
     if spec.kind is Kind.FILE:
         return algorithm.parameterAsFile(parameters, name, context)
     if spec.kind is Kind.INT:
