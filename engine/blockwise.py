@@ -7,6 +7,7 @@ final name when complete (:func:`engine.rasters.finalize`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,19 @@ from .rasters import iter_strips, strip_rows, window_transform
 
 #: Integer outputs (labels) are not floating point: no floating-point predictor.
 INTEGER_OPTIONS = dict(OUTPUT_OPTIONS, predictor=2)
+
+
+@dataclass(frozen=True)
+class RasterTarget:
+    """One output raster of a block-wise pass: file, band count, data type, nodata, band descriptions, and the
+    parameter that names it in errors."""
+
+    output: Path
+    count: int
+    dtype: str
+    nodata: object
+    descriptions: tuple = ()
+    parameter: str = "OUTPUT"
 
 
 def apply_to_raster(src, bands: list[int], window, output: Path, count: int, dtype: str, nodata, function,
@@ -36,30 +50,47 @@ def apply_to_raster(src, bands: list[int], window, output: Path, count: int, dty
 
     Returns the partial file; the caller finalizes it.
     """
-    ensure_space("OUTPUT", output, window.width * window.height * count * np.dtype(dtype).itemsize, reporter)
-    partial = partial_path(output)
-    partial.unlink(missing_ok=True)  # a cancelled run's: nothing resumes it
-    floating = np.issubdtype(np.dtype(dtype), np.floating)
-    profile = dict(OUTPUT_OPTIONS if floating else INTEGER_OPTIONS, width=window.width, height=window.height,
-                   count=count, dtype=dtype, crs=src.crs, transform=window_transform(src, window), nodata=nodata)
-    with rasterio.open(partial, "w", **profile) as dst:
-        for band, description in enumerate(descriptions, start=1):
-            dst.set_band_description(band, description)
-        if tags:
-            dst.update_tags(**tags)
-    writer = RowWriter(partial)
+    target = RasterTarget(output, count, dtype, nodata, tuple(descriptions))
+    return apply_to_rasters(src, bands, window, [target], lambda pixels: (function(pixels),), reporter, tags,
+                            None if on_block is None else lambda inputs, values: on_block(inputs, values[0]))[0]
+
+
+def apply_to_rasters(src, bands: list[int], window, targets: list[RasterTarget], function, reporter, tags=None,
+                     on_block=None) -> list[Path]:
+    """:func:`apply_to_raster` with several outputs from one call per strip: ``function(pixels)`` returns one
+    array per target (a class and its probability...). Returns the partial files, in the order of ``targets``."""
+    for target in targets:
+        ensure_space(target.parameter, target.output, window.width * window.height * target.count *
+                     np.dtype(target.dtype).itemsize, reporter)
+    partials, writers = [], []
+    for target in targets:
+        partial = partial_path(target.output)
+        partial.unlink(missing_ok=True)  # a cancelled run's: nothing resumes it
+        floating = np.issubdtype(np.dtype(target.dtype), np.floating)
+        profile = dict(OUTPUT_OPTIONS if floating else INTEGER_OPTIONS, width=window.width, height=window.height,
+                       count=target.count, dtype=target.dtype, crs=src.crs, transform=window_transform(src, window),
+                       nodata=target.nodata)
+        with rasterio.open(partial, "w", **profile) as dst:
+            for band, description in enumerate(target.descriptions, start=1):
+                dst.set_band_description(band, description)
+            if tags:
+                dst.update_tags(**tags)
+        partials.append(partial)
+        writers.append(RowWriter(partial))
     # the strip also holds the function's copies (scaled pixels, float64 distances): keep it smaller
     rows = max(1, strip_rows(window, len(bands)) // 2)
     for row, pixels, valid in iter_strips(src, bands, window, rows):
         height = len(valid) // window.width
-        result = np.full((len(valid), count), nodata, dtype)
-        if valid.any():
-            inputs = pixels[valid]
-            values = np.asarray(function(inputs))
-            result[valid] = values.reshape(len(values), count)
-            if on_block is not None:
-                on_block(inputs, values)
-        writer.add(row, result.T.reshape(count, height, window.width))
+        inputs = pixels[valid]
+        values = [np.asarray(v) for v in function(inputs)] if valid.any() else None
+        for index, (target, writer) in enumerate(zip(targets, writers)):
+            result = np.full((len(valid), target.count), target.nodata, target.dtype)
+            if values is not None:
+                result[valid] = values[index].reshape(len(values[index]), target.count)
+            writer.add(row, result.T.reshape(target.count, height, window.width))
+        if values is not None and on_block is not None:
+            on_block(inputs, values)
         reporter.progress(100 * (row + height) / window.height)
-    writer.close()
-    return partial
+    for writer in writers:
+        writer.close()
+    return partials

@@ -6,6 +6,7 @@ or scikit-learn); the engine tests check that every name here really exists in t
 
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass, field
 
 
@@ -123,3 +124,17 @@ ML_METHODS = ML_CLASSIFIERS + ML_REGRESSORS
 #: How iamap:ml validates: none, k-fold over pixels, stratified k-fold, k-fold by feature (a polygon's pixels stay
 #: together), k-fold by spatial block, or folds read from a field.
 CV_METHODS = ("group", "spatial", "stratified", "kfold", "column", "none")
+
+#: Distinct colours of the first classes and clusters (then hues spread by the golden angle): the QGIS styles,
+#: the class raster's colour table and the ml report use the same colour for the same class.
+CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
+                 "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2")
+NOISE_COLOUR = "#d9d9d9"
+
+
+def class_colour(index: int) -> str:
+    """The colour (``#rrggbb``) of the ``index``-th class or cluster."""
+    if 0 <= index < len(CLASS_COLOURS):
+        return CLASS_COLOURS[index]
+    red, green, blue = colorsys.hsv_to_rgb((index * 0.618034) % 1.0, 0.65, 0.9)
+    return "#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in (red, green, blue)))

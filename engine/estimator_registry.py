@@ -1,4 +1,4 @@
-"""What the estimator tools (reduction, cluster; later ml) are made of: one declarative :class:`ToolSpec` per
+"""What the estimator tools (reduction, cluster, ml) are made of: one declarative :class:`ToolSpec` per
 tool, the estimator class behind each ``METHOD``, ``SK_PARAM`` parsing, and building an unfitted estimator.
 
 Fitting is in :mod:`engine.fitting`, the shared run flow in :mod:`engine.estimator_run`, model files in
@@ -14,7 +14,7 @@ import platform
 from dataclasses import dataclass
 
 from . import __version__
-from .catalog import CLUSTER_METHODS, CLUSTER_TRANSDUCTIVE, REDUCTION_METHODS, REDUCTION_TRANSDUCTIVE
+from .catalog import CLUSTER_METHODS, CLUSTER_TRANSDUCTIVE, ML_METHODS, REDUCTION_METHODS, REDUCTION_TRANSDUCTIVE
 from .diagnostics import installed_version
 from .errors import IamapError, ParameterError
 from .events import NULL_REPORTER
@@ -34,7 +34,8 @@ class ToolSpec:
         Methods that cannot map new pixels: fitted on the sample, the other pixels get the output of their
         nearest sampled neighbours (see :data:`engine.fitting.STAND_INS`).
     size_parameter : str
-        The parameter id that sets how many outputs the estimator makes (``N_COMPONENTS``, ``N_CLUSTERS``).
+        The parameter id that sets how many outputs the estimator makes (``N_COMPONENTS``, ``N_CLUSTERS``); ""
+        where the tool has none (ml: the labels decide).
     size_keywords : tuple of str
         Estimator keywords the size fills, the first one the class has (GaussianMixture: n_components).
     sklearn_modules : tuple of str
@@ -45,6 +46,8 @@ class ToolSpec:
     sample_output : str
         What the fit gives for the sample itself: ``"embedding"`` (n, k) or ``"labels"`` (n,). It chooses
         the fit figures and the nearest-neighbour stand-in of transductive methods.
+    keywords_where_taken : tuple of (str, value)
+        Keywords set for every method of the tool whose class takes them, unless SK_PARAM sets them.
     """
 
     name: str
@@ -55,13 +58,19 @@ class ToolSpec:
     sklearn_modules: tuple[str, ...]
     apply: str
     sample_output: str
+    keywords_where_taken: tuple[tuple[str, object], ...] = ()
 
 
 REDUCTION = ToolSpec("reduction", REDUCTION_METHODS, REDUCTION_TRANSDUCTIVE, "N_COMPONENTS", ("n_components",),
                      ("sklearn.decomposition", "sklearn.manifold"), apply="transform", sample_output="embedding")
 CLUSTER = ToolSpec("cluster", CLUSTER_METHODS, CLUSTER_TRANSDUCTIVE, "N_CLUSTERS", ("n_clusters", "n_components"),
                    ("sklearn.cluster", "sklearn.mixture"), apply="predict", sample_output="labels")
-TOOLS = {spec.name: spec for spec in (REDUCTION, CLUSTER)}
+# supervised: fitted on labelled pixels by engine.ml; every core for the forests and neighbour searches
+ML = ToolSpec("ml", ML_METHODS, (), "", (), ("sklearn.ensemble", "sklearn.neighbors", "sklearn.linear_model",
+                                             "sklearn.svm", "sklearn.neural_network", "sklearn.naive_bayes",
+                                             "sklearn.discriminant_analysis", "sklearn.tree"),
+              apply="predict", sample_output="labels", keywords_where_taken=(("n_jobs", -1),))
+TOOLS = {spec.name: spec for spec in (REDUCTION, CLUSTER, ML)}
 
 #: Methods whose class is not in scikit-learn: (module, class, distributions recorded in a model's versions).
 OTHER_LIBRARIES = {"UMAP": ("umap", "UMAP", ("umap-learn", "pynndescent")),
@@ -77,6 +86,8 @@ DEFAULT_KEYWORDS = {
     # below 4096 fitted pixels umap-learn keeps no search index and transforms with a Python-level metric call
     # per pixel pair: hours for a raster. The index makes transform fast whatever the sample size.
     "UMAP": {"force_approximation_algorithm": True},
+    # a pixel with no training pixel within the radius would stop the prediction with an error
+    "RadiusNeighborsClassifier": {"outlier_label": "most_frequent"},
 }
 
 
@@ -127,7 +138,8 @@ def build_estimator(tool: str | ToolSpec, method: str, sk_params: dict, size: in
                     reporter=NULL_REPORTER):
     """An unfitted estimator: ``SK_PARAM`` keywords over IAMAP's defaults.
 
-    ``size`` is the tool's size parameter (N_COMPONENTS, N_CLUSTERS); the seed goes to ``random_state``.
+    ``size`` is the tool's size parameter (N_COMPONENTS, N_CLUSTERS; ignored without one); the seed goes to
+    ``random_state`` where the class takes one.
     """
     spec = tool_spec(tool)
     cls = estimator_class(spec, method)
@@ -136,11 +148,12 @@ def build_estimator(tool: str | ToolSpec, method: str, sk_params: dict, size: in
     if unknown:
         raise ParameterError("SK_PARAM", f"{method} has no parameter {', '.join(map(repr, unknown))}. "
                                          f"Valid parameters of {method}: {', '.join(valid)}.")
-    params = {**DEFAULT_KEYWORDS.get(method, {}), **sk_params, **FORCED_KEYWORDS.get(method, {})}
+    taken = {name: value for name, value in spec.keywords_where_taken if name in valid}
+    params = {**taken, **DEFAULT_KEYWORDS.get(method, {}), **sk_params, **FORCED_KEYWORDS.get(method, {})}
     size_name = size_keyword(spec, valid)
     if size_name and size_name not in params:
         params[size_name] = int(size)
-    elif not size_name:
+    elif not size_name and spec.size_parameter:
         reporter.text(f"{spec.size_parameter} does not apply to {method}: it finds the number of clusters itself.")
     if "random_state" in valid and "random_state" not in params:
         params["random_state"] = int(seed)

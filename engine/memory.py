@@ -20,6 +20,7 @@ MEMORY_PARAMETERS = {
     "reduction": ("SAMPLE_SIZE",),
     "cluster": ("SAMPLE_SIZE",),
     "similarity": ("RANDOM_SAMPLES",),
+    "ml": ("SAMPLE_PER_POLYGON",),
 }
 
 #: Bytes per tile value held on the host: float32 pixel plus its bool validity.

@@ -40,7 +40,8 @@ VALUE_TYPES = frozenset({
     *(f"numpy.{name}" for name in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                                    "float16", "float32", "float64")),
 })
-#: The classes (and one function) that IAMAP's fitted pipelines hold, for every method of the catalogue.
+#: The classes (and one function) that IAMAP's fitted pipelines hold, for every method of the catalogue (ml: with
+#: two classes, more classes, and a number).
 ESTIMATOR_TYPES = frozenset({
     # the pipeline and its scalers
     "sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler",
@@ -67,6 +68,40 @@ ESTIMATOR_TYPES = frozenset({
     "sklearn.neighbors._unsupervised.NearestNeighbors", "sklearn.neighbors._kd_tree.KDTree",
     "sklearn.metrics._dist_metrics.EuclideanDistance64",
     "sklearn.neighbors._regression.KNeighborsRegressor", "sklearn.neighbors._classification.KNeighborsClassifier",
+    # ml methods: ensembles and the trees inside them (sklearn.tree._tree.Tree holds its nodes as arrays)
+    "sklearn.ensemble._forest.RandomForestClassifier", "sklearn.ensemble._forest.RandomForestRegressor",
+    "sklearn.ensemble._forest.ExtraTreesClassifier", "sklearn.ensemble._forest.ExtraTreesRegressor",
+    "sklearn.ensemble._gb.GradientBoostingClassifier", "sklearn.ensemble._gb.GradientBoostingRegressor",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._weight_boosting.AdaBoostClassifier", "sklearn.ensemble._weight_boosting.AdaBoostRegressor",
+    "sklearn.ensemble._bagging.BaggingClassifier", "sklearn.ensemble._bagging.BaggingRegressor",
+    "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._classes.DecisionTreeRegressor",
+    "sklearn.tree._classes.ExtraTreeClassifier", "sklearn.tree._classes.ExtraTreeRegressor", "sklearn.tree._tree.Tree",
+    "sklearn.dummy.DummyClassifier", "sklearn.dummy.DummyRegressor",  # the initial estimate of gradient boosting
+    # the losses and links gradient boosting keeps (compiled loss functions named by class, holding no code)
+    "sklearn._loss._loss.CyHalfBinomialLoss", "sklearn._loss._loss.CyHalfMultinomialLoss",
+    "sklearn._loss._loss.CyHalfSquaredError", "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss", "sklearn._loss.loss.HalfSquaredError", "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink", "sklearn._loss.link.MultinomialLogit", "sklearn._loss.link.IdentityLink",
+    "numpy.random._generator.Generator",  # HistGradientBoosting's seeded generator
+    # ml methods: neighbours, linear, SVM, naive Bayes, discriminant, MLP
+    "sklearn.neighbors._classification.RadiusNeighborsClassifier",
+    "sklearn.neighbors._regression.RadiusNeighborsRegressor", "sklearn.neighbors._nearest_centroid.NearestCentroid",
+    "sklearn.linear_model._logistic.LogisticRegression", "sklearn.linear_model._ridge.RidgeClassifier",
+    "sklearn.linear_model._ridge.Ridge", "sklearn.linear_model._base.LinearRegression",
+    "sklearn.linear_model._coordinate_descent.Lasso", "sklearn.linear_model._coordinate_descent.ElasticNet",
+    "sklearn.linear_model._stochastic_gradient.SGDClassifier", "sklearn.linear_model._stochastic_gradient.SGDRegressor",
+    "sklearn.linear_model._sgd_fast.Hinge",  # SGDClassifier's default loss
+    "sklearn.svm._classes.SVC", "sklearn.svm._classes.SVR", "sklearn.svm._classes.LinearSVC",
+    "sklearn.svm._classes.LinearSVR", "sklearn.naive_bayes.GaussianNB",
+    "sklearn.discriminant_analysis.LinearDiscriminantAnalysis",
+    "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+    "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.preprocessing._label.LabelBinarizer", "sklearn.preprocessing._label.LabelEncoder",
 })
 #: Every type (``module.name``, as skops names them) that a model file may hold without TRUST_MODEL.
 ALLOWED_TYPES = VALUE_TYPES | ESTIMATOR_TYPES

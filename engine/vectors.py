@@ -33,16 +33,7 @@ def read_reference_points(path: str, crs, samples: int, seed: int = 0, parameter
     import geopandas as gpd
     import pandas as pd
 
-    try:
-        frame = gpd.read_file(path)
-    except Exception as exc:
-        raise ParameterError(parameter, f"cannot read {path} as a vector layer: {exc}") from None
-    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
-    if frame.empty:
-        raise ParameterError(parameter, "the layer has no geometry.")
-    if frame.crs is None:
-        raise ParameterError(parameter, "the layer has no CRS; set its CRS in QGIS (Layer Properties > Source).")
-    frame = frame.to_crs(crs).reset_index(drop=True)
+    frame = read_layer(path, crs, parameter)
     frame["source"] = frame.index
     exploded = frame.explode(index_parts=False).reset_index(drop=True)
     kinds = exploded.geometry.geom_type
@@ -70,6 +61,23 @@ def read_reference_points(path: str, crs, samples: int, seed: int = 0, parameter
         raise ParameterError(parameter, "no random point could be drawn in its polygons: they are slivers too thin "
                                         "to hold one. Use polygons with an area, lines, or a point layer.")
     return result
+
+
+def read_layer(path: str, crs, parameter: str):
+    """The features of the vector file ``path`` that have a geometry, reprojected to ``crs`` and indexed 0, 1, 2...
+    (GeoDataFrame); a file that cannot be read, holds no geometry or has no CRS is an error naming ``parameter``."""
+    import geopandas as gpd
+
+    try:
+        frame = gpd.read_file(path)
+    except Exception as exc:
+        raise ParameterError(parameter, f"cannot read {path} as a vector layer: {exc}") from None
+    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    if frame.empty:
+        raise ParameterError(parameter, "the layer has no geometry.")
+    if frame.crs is None:
+        raise ParameterError(parameter, "the layer has no CRS; set its CRS in QGIS (Layer Properties > Source).")
+    return frame.to_crs(crs).reset_index(drop=True)
 
 
 def _degenerate(polygon: np.ndarray) -> str:
@@ -126,24 +134,9 @@ def pixel_values(src, bands: list[int], window, points, reporter=NULL_REPORTER, 
     Pixels are read one raster block at a time (only blocks holding points, each once), so the cost grows with
     the blocks touched, not with the number of points.
     """
-    from .rasters import read_padded, window_transform
-
-    inverse = ~window_transform(src, window)
-    cols, rows = inverse * (points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
-    cols, rows = np.floor(cols).astype(np.int64), np.floor(rows).astype(np.int64)
-    inside = np.flatnonzero((cols >= 0) & (rows >= 0) & (cols < window.width) & (rows < window.height))
-    values = np.full((len(points), len(bands)), np.nan, np.float32)
-    valid = np.zeros(len(points), bool)
-    groups = _block_groups(src, len(bands), window, rows[inside], cols[inside])
-    for done, members in enumerate(groups, start=1):
-        members = inside[members]
-        r, c = rows[members], cols[members]
-        row0, col0 = int(r.min()), int(c.min())
-        data, ok = read_padded(src, bands, window, row0, int(r.max()) + 1 - row0, col0, int(c.max()) + 1 - col0)
-        values[members] = data[:, r - row0, c - col0].T
-        valid[members] = ok[:, r - row0, c - col0].all(axis=0)
-        reporter.progress(100 * done / len(groups))
-    outside, on_nodata = len(points) - len(inside), int(len(inside) - valid.sum())
+    rows, cols = pixel_indices(src, window, points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
+    values, valid, inside = pixels_at(src, bands, window, rows, cols, reporter)
+    outside, on_nodata = len(points) - int(inside.sum()), int(inside.sum() - valid.sum())
     if outside or on_nodata:
         reporter.warning(f"{parameter}: {outside} reference point(s) outside the raster{' extent' if outside else ''} "
                          f"and {on_nodata} on nodata were dropped; {int(valid.sum())} used.")
@@ -152,6 +145,36 @@ def pixel_values(src, bands: list[int], window, points, reporter=NULL_REPORTER, 
                          "raster (all are outside it, outside EXTENT, or on nodata). Check the layer's location and "
                          "CRS.")
     return values[valid], points[valid].reset_index(drop=True)
+
+
+def pixel_indices(src, window, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) relative to ``window`` of the pixels holding the points (x, y) in the raster's CRS."""
+    from .rasters import window_transform
+
+    cols, rows = ~window_transform(src, window) * (x, y)
+    return np.floor(rows).astype(np.int64), np.floor(cols).astype(np.int64)
+
+
+def pixels_at(src, bands: list[int], window, rows: np.ndarray, cols: np.ndarray, reporter=NULL_REPORTER):
+    """Values (n, bands) float32 of the pixels (``rows``, ``cols``) relative to ``window``, whether each is valid,
+    and whether each is inside the window. Pixels are read one raster block at a time (only blocks holding
+    pixels, each once), so the cost grows with the blocks touched, not with the number of pixels."""
+    from .rasters import read_padded
+
+    inside = (cols >= 0) & (rows >= 0) & (cols < window.width) & (rows < window.height)
+    where = np.flatnonzero(inside)
+    values = np.full((len(rows), len(bands)), np.nan, np.float32)
+    valid = np.zeros(len(rows), bool)
+    groups = _block_groups(src, len(bands), window, rows[where], cols[where])
+    for done, members in enumerate(groups, start=1):
+        members = where[members]
+        r, c = rows[members], cols[members]
+        row0, col0 = int(r.min()), int(c.min())
+        data, ok = read_padded(src, bands, window, row0, int(r.max()) + 1 - row0, col0, int(c.max()) + 1 - col0)
+        values[members] = data[:, r - row0, c - col0].T
+        valid[members] = ok[:, r - row0, c - col0].all(axis=0)
+        reporter.progress(100 * done / len(groups))
+    return values, valid, inside
 
 
 def _block_groups(src, band_count: int, window, rows: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:

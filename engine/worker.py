@@ -28,6 +28,7 @@ TOOLS = {
     "reduction": "reduction:run_reduction",
     "cluster": "cluster:run_cluster",
     "similarity": "similarity:run_similarity",
+    "ml": "ml:run_ml",
     "diagnostics": "diagnostics:run_diagnostics",
     # Sleeps while reporting progress; exists so the cancel path can be tested without a model.
     "sleep": "worker:run_sleep",

@@ -3,17 +3,12 @@ layer is loaded (by Processing, by the user, or in another project)."""
 
 from __future__ import annotations
 
-import colorsys
-
 from qgis.core import (QgsColorRampShader, QgsContrastEnhancement, QgsMultiBandColorRenderer,
                        QgsPalettedRasterRenderer, QgsRasterLayer, QgsRasterShader, QgsSingleBandPseudoColorRenderer,
                        QgsStyle)
 from qgis.PyQt.QtGui import QColor
 
-#: Distinct colours for the first clusters (then hues spread by the golden angle).
-CLUSTER_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
-                   "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2")
-NOISE_COLOUR = "#d9d9d9"
+from ..engine.catalog import NOISE_COLOUR, class_colour
 
 
 def _save_style(path: str, make_renderer) -> bool:
@@ -67,17 +62,20 @@ def cumulative_cut_ranges(path: str, bands: tuple[int, ...] = (1, 2, 3), low: fl
 
 
 def cluster_colour(label: int) -> QColor:
-    if label < len(CLUSTER_COLOURS):
-        return QColor(CLUSTER_COLOURS[label])
-    red, green, blue = colorsys.hsv_to_rgb((label * 0.618034) % 1.0, 0.65, 0.9)
-    return QColor.fromRgbF(red, green, blue)
+    return QColor(class_colour(label))
 
 
-def style_paletted(path: str, labels: list[int], noise_label: int | None = None) -> bool:
-    """One colour per cluster label; ``noise_label`` (if any) light grey, named "noise"."""
+def style_paletted(path: str, labels: list[int], noise_label: int | None = None, names: list[str] | None = None
+                   ) -> bool:
+    """One colour per label, named ``names`` (default "cluster <label>"); ``noise_label`` (if any) light grey,
+    named "noise". Clusters get the colour of their label, named classes the colour of their rank."""
     def renderer(layer):
-        classes = [QgsPalettedRasterRenderer.Class(label, cluster_colour(label), f"cluster {label}")
-                   for label in labels if label != noise_label]
+        if names is None:
+            classes = [QgsPalettedRasterRenderer.Class(label, cluster_colour(label), f"cluster {label}")
+                       for label in labels if label != noise_label]
+        else:
+            classes = [QgsPalettedRasterRenderer.Class(label, cluster_colour(rank), name)
+                       for rank, (label, name) in enumerate(zip(labels, names))]
         if noise_label is not None:
             classes.insert(0, QgsPalettedRasterRenderer.Class(noise_label, QColor(NOISE_COLOUR), "noise"))
         return QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes)

@@ -13,12 +13,14 @@ import pytest
 from engine import catalog
 from engine.events import Reporter
 from engine.fitting import apply_model, fit_model
+from engine.ml import MlParams, make_pipeline
 from engine.model_payload import (ALLOWED_TYPES, ESTIMATOR_TYPES, REBUILT, VALUE_TYPES, PayloadError, load_payload,
                                   payload_bytes, payload_types)
 
 from ..fixtures import opener_payload
 
-METHODS = [("reduction", m) for m in catalog.REDUCTION_METHODS] + [("cluster", m) for m in catalog.CLUSTER_METHODS]
+METHODS = [("reduction", m) for m in catalog.REDUCTION_METHODS] + [("cluster", m) for m in catalog.CLUSTER_METHODS] \
+    + [("ml", m) for m in catalog.ML_METHODS]
 #: Band counts that change which neighbour search the pipelines keep (trees below 16 features, brute force above)
 BAND_COUNTS = (4, 20)
 
@@ -30,9 +32,24 @@ def payloads():
     for bands in BAND_COUNTS:
         values = np.random.default_rng(bands).normal(size=(150, bands)).astype(np.float32)
         for tool, method in METHODS:
-            model, _ = fit_model(tool, method, {}, 3, 0, values, Reporter())
+            if tool == "ml":
+                model = fit_ml(method, values, classes=2 if bands > 10 else 3)
+            else:
+                model, _ = fit_model(tool, method, {}, 3, 0, values, Reporter())
             fitted[tool, method, bands] = model, values, payload_bytes(model["pipeline"])
     return fitted
+
+
+def fit_ml(method: str, values: np.ndarray, classes: int) -> dict:
+    """An ml pipeline fitted on ``values``: ``classes`` classes for a classifier, a number for a regressor."""
+    p = MlParams.from_dict({"INPUT": "in.tif", "OUTPUT": "out.tif", "TEMPLATE": "t.gpkg", "GT_COL": "c",
+                            "METHOD": method})
+    pipeline = make_pipeline(p)
+    if method in catalog.ML_CLASSIFIERS:
+        pipeline.fit(values, np.digitize(values[:, 0], np.quantile(values[:, 0], np.linspace(0, 1, classes + 1)[1:-1])))
+    else:
+        pipeline.fit(values, 2 * values[:, 0] + values[:, 1])
+    return {"pipeline": pipeline, "estimator": pipeline[-1], "metadata": {"apply": "predict"}}
 
 
 @pytest.mark.parametrize("tool, method", METHODS)

@@ -1,0 +1,338 @@
+"""The ml tool: train a scikit-learn estimator on the pixels under labelled points or polygons, validate it
+honestly, and map the whole raster with it, block by block.
+
+1. Training pixels (:mod:`engine.labelled_samples`), labels coded (:mod:`engine.class_codes`).
+2. The final model is fitted on all of them (scale -> estimator); saved to SAVE_MODEL with its classes, bands and
+   validation figures. Fitted first, so that a bad SK_PARAM stops the run before the cross-validation.
+3. Cross-validation (:mod:`engine.validation`) and, with TEMPLATE_TEST, the figures on the independent layer.
+4. Prediction of every pixel (:func:`engine.blockwise.apply_to_rasters`): classes, and their probability for
+   OUTPUT_CONFIDENCE; memory is the model and one strip, whatever the raster size.
+5. The HTML report (:mod:`engine.ml_report`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .blockwise import RasterTarget, apply_to_rasters
+from .catalog import class_colour
+from .class_codes import ClassCodes, regression_targets
+from .errors import ParameterError
+from .estimator_registry import ML, build_estimator, estimator_class, library_versions, parse_sk_params
+from .fitting import estimator_errors, ticking
+from .labelled_samples import LabelledPixels, read_labelled_pixels
+from .model_files import check_save_path, describe, load_model, save_model
+from .parameters import parameter_class
+from .raster_writing import check_output, finalize
+from .rasters import check_bands, extent_window, open_raster
+from .validation import assign_folds, cross_validate, headline, score
+
+#: Key figures returned as the algorithm's outputs, by task: output id -> metric.
+KEY_FIGURES = {"classification": {"ACCURACY": "accuracy", "KAPPA": "kappa", "F1_MACRO": "f1_macro"},
+               "regression": {"R2": "r2", "RMSE": "rmse", "MAE": "mae"}}
+REPORT_SUFFIXES = (".html", ".htm")
+
+
+class MlParams(parameter_class("ml")):
+    """The ml tool's parameters (see ``engine.contract.ML``), checked before any work."""
+
+    def check(self) -> None:
+        self.SK_PARAM = parse_sk_params(self.SK_PARAM)
+        if self.SAVE_MODEL:
+            check_save_path(self.SAVE_MODEL)
+        if self.REPORT and Path(self.REPORT).suffix.lower() not in REPORT_SUFFIXES:
+            raise ParameterError("REPORT", f"{Path(self.REPORT).name}: the report is an HTML page; give a file name "
+                                           "ending in .html.")
+        if self.LOAD_MODEL:
+            return
+        if not self.TEMPLATE:
+            raise ParameterError("TEMPLATE", "give a layer of labelled points or polygons to train from, or a saved "
+                                             "model to apply (LOAD_MODEL).")
+        if not self.GT_COL:
+            raise ParameterError("GT_COL", "choose the field of the training layer that holds the labels.")
+        estimator_class(ML, self.METHOD)  # an unknown METHOD names itself before any work
+        if self.CV == "column" and not self.FOLD_COL:
+            raise ParameterError("FOLD_COL", "CV = column reads each feature's fold from a field: choose it, or "
+                                             "another CV.")
+
+
+def is_classifier_method(method: str) -> bool:
+    from sklearn.base import is_classifier
+
+    return bool(is_classifier(estimator_class(ML, method)()))
+
+
+def make_pipeline(p: MlParams):
+    """scale -> the unfitted estimator of METHOD with SK_PARAM (random_state from RANDOM_SEED where taken)."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline([("scale", StandardScaler()), ("estimator", build_estimator(ML, p.METHOD, p.SK_PARAM, 0,
+                                                                                p.RANDOM_SEED))])
+
+
+def run_ml(params: dict, reporter) -> dict:
+    p = MlParams.from_dict(params)
+    output = check_output(p.OUTPUT)
+    confidence = check_output(p.OUTPUT_CONFIDENCE, "OUTPUT_CONFIDENCE") if p.OUTPUT_CONFIDENCE else None
+    with open_raster(p.INPUT) as src:
+        bands = check_bands(src, p.BANDS)
+        window = extent_window(src, p.EXTENT)
+        band_names = [src.descriptions[b - 1] or f"band {b}" for b in bands]
+        if p.LOAD_MODEL:
+            model, report = loaded_model(p, bands, band_names, reporter)
+            start = 10
+        else:
+            model, report = train(p, src, bands, band_names, window, reporter.stage(0, 40))
+            start = 45
+        meta = model["metadata"]
+        classes = ClassCodes.from_dict(meta["classes"]) if meta["task"] == "classification" else None
+        if p.TEMPLATE_TEST:
+            report["test"] = evaluate_on_layer(p, model, classes, src, bands, window, reporter.stage(start - 5, start))
+        partials, class_pixels = predict_raster(p, model, classes, src, bands, window, output, confidence,
+                                                reporter.stage(start, 100))
+    report["prediction"] = {"class_pixels": class_pixels}
+    outputs = {"OUTPUT": str(output), "METHOD": meta["method"], "TASK": meta["task"], **key_figures(report)}
+    if classes is not None:
+        outputs["CLASSES"] = dict(zip(classes.names, classes.codes))
+        outputs["CLASS_PIXELS"] = class_pixels
+    record = {"tool": "ml", "iamap_version": __version__, "parameters": params, "model": meta, "outputs": outputs}
+    finalize(partials[0], output, record)
+    if confidence is not None:
+        finalize(partials[1], confidence, record)
+        outputs["OUTPUT_CONFIDENCE"] = str(confidence)
+    if p.SAVE_MODEL:
+        outputs["SAVE_MODEL"] = p.SAVE_MODEL
+    if p.REPORT:
+        from .ml_report import write_report
+
+        outputs["REPORT"] = str(write_report(p.REPORT, report))
+        reporter.text(f"Report: {outputs['REPORT']}")
+    return outputs
+
+
+def train(p: MlParams, src, bands: list[int], band_names: list[str], window, reporter):
+    """Read the training pixels, fit the final model, cross-validate; returns (model, report)."""
+    classification = is_classifier_method(p.METHOD)
+    sample = read_labelled_pixels(p.TEMPLATE, src, bands, window, p.GT_COL, p.SAMPLE_PER_POLYGON, p.RANDOM_SEED,
+                                  p.FOLD_COL if p.CV == "column" else "", reporter=reporter.stage(0, 10))
+    if classification:
+        classes = ClassCodes.from_labels(sample.labels, p.METHOD)
+        if len(classes.codes) < 2:
+            raise ParameterError("GT_COL", f"every training pixel has the class {classes.names[0]!r}: a classifier "
+                                           "needs at least 2 classes.")
+        targets = classes.encode(sample.labels)
+    else:
+        classes, targets = None, regression_targets(sample.labels, p.METHOD)
+    pipeline = make_pipeline(p)
+    with ticking(reporter, f"Fitting {p.METHOD} on {len(targets)} training pixels"), \
+            estimator_errors(ML, p.METHOD):
+        pipeline.fit(sample.values, targets)
+    reporter.progress(25)
+    validation = None
+    if p.CV != "none":
+        folds, description = assign_folds(p.CV, p.NFOLDS, sample, targets, classes, p.RANDOM_SEED, p.FOLD_COL,
+                                          reporter)
+        reporter.text(f"Cross-validation: {description}...")
+        validation = {"cv": p.CV, "description": description,
+                      **cross_validate(lambda: make_pipeline(p), sample.values, targets, folds, classes, sample,
+                                       reporter.stage(25, 100))}
+        reporter.text(f"Cross-validation ({description}), pooled over the folds: {headline(validation['overall'])}.")
+    else:
+        reporter.warning("CV = none: the model is not cross-validated" + (
+            "; the test layer (TEMPLATE_TEST) gives its figures." if p.TEMPLATE_TEST else
+            ", and without a test layer (TEMPLATE_TEST) nothing tells how good it is."))
+    estimator = pipeline[-1]
+    meta = {
+        "apply": "predict", "tool": "ml", "method": p.METHOD, "task": "classification" if classes else "regression",
+        "classes": classes.as_dict() if classes else None, "bands": bands, "band_count": len(bands),
+        "band_names": band_names, "input": p.INPUT, "label_field": p.GT_COL, "training_layer": p.TEMPLATE,
+        "fitted_pixels": len(targets), "training_features": sample.features_used,
+        "versions": library_versions(p.METHOD), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "parameters": {"SK_PARAM": p.SK_PARAM, "CV": p.CV, "NFOLDS": p.NFOLDS, "SAMPLE_PER_POLYGON":
+                       p.SAMPLE_PER_POLYGON, "RANDOM_SEED": p.RANDOM_SEED},
+        "estimator_parameters": {k: repr(v) for k, v in estimator.get_params(deep=False).items()},
+        "validation": {"description": validation["description"], "overall": validation["overall"]}
+        if validation else None,
+    }
+    model = {"pipeline": pipeline, "estimator": estimator, "metadata": meta}
+    if p.SAVE_MODEL:
+        saved = save_model(model, p.SAVE_MODEL, reporter)
+        reporter.text(f"Model saved to {saved}; LOAD_MODEL applies it to other rasters without training.")
+    report = base_report(p, meta, band_names, "trained")
+    report["training"] = training_summary(p.TEMPLATE, p.GT_COL, sample, targets, classes)
+    if validation:
+        report["validation"] = validation
+    importances = feature_importances(estimator, band_names)
+    if importances:
+        report["importances"] = importances
+    return model, report
+
+
+def loaded_model(p: MlParams, bands: list[int], band_names: list[str], reporter):
+    """LOAD_MODEL, checked against the selected bands; returns (model, report)."""
+    model = load_model(p.LOAD_MODEL, "ml", len(bands), trust=p.TRUST_MODEL, reporter=reporter)
+    meta = model["metadata"]
+    reporter.text(f"Applying the saved model: {describe(model)}; its estimator, classes and parameters are used "
+                  "as saved.")
+    saved_names = meta.get("band_names") or []
+    if saved_names and saved_names != band_names and not all(n.startswith("band ") for n in saved_names + band_names):
+        reporter.warning(f"BANDS: the model was trained on bands named {', '.join(saved_names)}; the selected bands "
+                         f"are named {', '.join(band_names)}. Check that they hold the same features in the same "
+                         "order.")
+    if p.TEMPLATE:
+        reporter.warning("TEMPLATE is not used with LOAD_MODEL (the saved model is applied as it is); give the "
+                         "layer as TEMPLATE_TEST to evaluate the model on it.")
+    report = base_report(p, meta, band_names, "loaded")
+    report["model_file"] = p.LOAD_MODEL
+    if meta.get("validation"):
+        report["warnings"].append(f"Validation when the model was trained ({meta['validation']['description']}): "
+                                  f"{headline(meta['validation']['overall'])}.")
+    return model, report
+
+
+def base_report(p: MlParams, meta: dict, band_names: list[str], source: str) -> dict:
+    classes = ClassCodes.from_dict(meta["classes"]) if meta.get("classes") else None
+    return {
+        "title": f"{meta['method']} on {Path(p.INPUT).name}", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "iamap_version": __version__, "task": meta["task"], "method": meta["method"], "input": p.INPUT,
+        "bands": meta["bands"], "band_names": band_names,
+        "parameters": {name: getattr(p, name) for name in p.__dataclass_fields__},
+        "estimator_parameters": meta.get("estimator_parameters", {}), "model_source": source,
+        "classes": [{"code": code, "name": name, "colour": class_colour(rank)}
+                    for rank, (code, name) in enumerate(zip(classes.codes, classes.names))] if classes else [],
+        "warnings": [], "versions": meta.get("versions", {}),
+    }
+
+
+def training_summary(layer: str, field: str, sample: LabelledPixels, targets: np.ndarray,
+                     classes: ClassCodes | None) -> dict:
+    summary = {"layer": layer, "label_field": field, "features_used": sample.features_used,
+               "pixels": int(len(targets)), "dropped": sample.dropped}
+    if classes is None:
+        summary["target_summary"] = {"min": float(targets.min()), "max": float(targets.max()),
+                                     "mean": float(targets.mean()), "std": float(targets.std())}
+    else:
+        summary["class_counts"] = {name: {"features": int(np.unique(sample.features[targets == code]).size),
+                                          "pixels": int((targets == code).sum())}
+                                   for code, name in zip(classes.codes, classes.names)}
+    return summary
+
+
+def feature_importances(estimator, band_names: list[str]) -> dict | None:
+    """Impurity importances of tree ensembles, or the mean absolute coefficient of linear models (on standardised
+    bands, so comparable between bands); None for estimators that have neither."""
+    if hasattr(estimator, "feature_importances_"):
+        values, kind = np.asarray(estimator.feature_importances_), "impurity decrease (feature_importances_)"
+    elif hasattr(estimator, "coef_") and np.ndim(estimator.coef_) in (1, 2):
+        values = np.abs(np.atleast_2d(estimator.coef_)).mean(axis=0)
+        kind = "mean |coefficient| on standardised bands"
+    else:
+        return None
+    if len(values) != len(band_names):
+        return None
+    return {"kind": kind, "values": {name: float(v) for name, v in zip(band_names, values)}}
+
+
+def evaluate_on_layer(p: MlParams, model: dict, classes: ClassCodes | None, src, bands, window, reporter) -> dict:
+    """The model's figures on the independent TEMPLATE_TEST layer (labels in GT_COL, or the model's field)."""
+    meta = model["metadata"]
+    field = p.GT_COL or meta.get("label_field", "")
+    sample = read_labelled_pixels(p.TEMPLATE_TEST, src, bands, window, field, p.SAMPLE_PER_POLYGON, p.RANDOM_SEED,
+                                  parameter="TEMPLATE_TEST", reporter=reporter)
+    if classes is not None:
+        targets = classes.encode(sample.labels)
+        unknown = targets == classes.missing
+        if unknown.any():
+            names = sorted({str(v) for v in sample.labels[unknown]})
+            if unknown.all():
+                raise ParameterError("TEMPLATE_TEST", f"none of its classes ({', '.join(names)}) is a class of the "
+                                                      f"model ({', '.join(classes.names)}).")
+            reporter.warning(f"TEMPLATE_TEST: {int(unknown.sum())} pixel(s) of classes the model does not know "
+                             f"({', '.join(names)}) were left out.")
+            sample, targets = sample.subset(~unknown), targets[~unknown]
+    else:
+        targets = regression_targets(sample.labels, meta["method"])
+    predicted = model["pipeline"].predict(sample.values)
+    metrics = score(targets, predicted, classes)
+    reporter.text(f"Independent test layer: {headline(metrics)} on {len(targets)} pixel(s).")
+    test = {"layer": p.TEMPLATE_TEST, "features_used": sample.features_used, "pixels": int(len(targets)),
+            "dropped": sample.dropped, "metrics": metrics}
+    if classes is None:
+        test.update(observed=targets.tolist(), predicted=np.asarray(predicted, float).tolist())
+    return test
+
+
+def predict_raster(p: MlParams, model: dict, classes: ClassCodes | None, src, bands, window, output: Path,
+                   confidence: Path | None, reporter) -> tuple[list[Path], dict]:
+    """Write the prediction (and the confidence) of every valid pixel; returns (partial files, pixels per class)."""
+    pipeline, meta = model["pipeline"], model["metadata"]
+    tags = {"IAMAP_TOOL": "ml", "IAMAP_VERSION": __version__, "METHOD": meta["method"]}
+    counts: dict[int, int] = {}
+    if classes is None:
+        targets = [RasterTarget(output, 1, "float32", float("nan"), (f"{meta['method']} prediction",))]
+        return apply_to_rasters(src, bands, window, targets, lambda pixels: (pipeline.predict(pixels),),
+                                reporter, tags), {}
+    dtype, nodata = classes.raster_type
+    tags["CLASSES"] = json.dumps(dict(zip(classes.codes, classes.names)))
+    targets = [RasterTarget(output, 1, dtype, nodata, (f"{meta['method']} class",))]
+    if confidence is None:
+        def predict(pixels):
+            return (pipeline.predict(pixels),)
+    else:
+        if not hasattr(pipeline, "predict_proba"):
+            raise ParameterError("OUTPUT_CONFIDENCE", f"{meta['method']} gives no class probabilities"
+                                 + (' (set {"probability": true} in SK_PARAM)' if "SVC" in meta["method"] else "")
+                                 + "; leave OUTPUT_CONFIDENCE empty or choose another estimator.")
+        targets.append(RasterTarget(confidence, 1, "float32", float("nan"), ("probability of the predicted class",),
+                                    "OUTPUT_CONFIDENCE"))
+        known = np.asarray(pipeline.classes_)
+
+        def predict(pixels):
+            probability = pipeline.predict_proba(pixels)
+            best = probability.argmax(axis=1)
+            return known[best], probability[np.arange(len(best)), best]
+
+    def count(_, values):
+        for code, n in zip(*np.unique(values[0], return_counts=True)):
+            counts[int(code)] = counts.get(int(code), 0) + int(n)
+
+    partials = apply_to_rasters(src, bands, window, targets, predict, reporter, tags, on_block=count)
+    write_colour_table(partials[0], classes, dtype)
+    class_pixels = {classes.name_of(code): n for code, n in sorted(counts.items())}
+    total = max(1, sum(class_pixels.values()))
+    reporter.text("Predicted pixels per class: " + ", ".join(f"{name}: {n} ({100 * n / total:.1f} %)"
+                                                             for name, n in class_pixels.items()) + ".")
+    return partials, class_pixels
+
+
+def write_colour_table(path: Path, classes: ClassCodes, dtype: str) -> None:
+    """The classes' colours as the GeoTIFF's colour table (8 and 16-bit only), so that the file shows its classes
+    in any GIS; QGIS also gets the named paletted style."""
+    import rasterio
+
+    if dtype not in ("uint8", "uint16"):
+        return
+    colours = {code: tuple(int(class_colour(rank)[i:i + 2], 16) for i in (1, 3, 5)) + (255,)
+               for rank, code in enumerate(classes.codes)}
+    with rasterio.open(path, "r+") as dst:
+        dst.write_colormap(1, colours)
+
+
+def key_figures(report: dict) -> dict:
+    """The outputs ACCURACY, KAPPA, F1_MACRO (or R2, RMSE, MAE) and VALIDATED_ON: from the independent test layer
+    when there is one, else from the cross-validation."""
+    figures = KEY_FIGURES[report["task"]]
+    if "test" in report:
+        metrics, source = report["test"]["metrics"], f"independent test layer {Path(report['test']['layer']).name}"
+    elif "validation" in report:
+        metrics, source = report["validation"]["overall"], f"cross-validation: {report['validation']['description']}"
+    else:
+        return {"VALIDATED_ON": "not validated"}
+    return {"VALIDATED_ON": source, **{name: metrics[key] for name, key in figures.items()
+                                       if metrics.get(key) is not None}}
