@@ -24,9 +24,10 @@ class IamapProvider(QgsProcessingProvider):
         from .cluster import ClusterAlgorithm
         from .diagnostics import DiagnosticsAlgorithm
         from .encoder import EncoderAlgorithm
+        from .ml import MlAlgorithm
         from .reduction import ReductionAlgorithm
         from .similarity import SimilarityAlgorithm
 
-        for algorithm in (EncoderAlgorithm(), ReductionAlgorithm(), ClusterAlgorithm(), SimilarityAlgorithm(),
-                          DiagnosticsAlgorithm()):
+        for algorithm in (EncoderAlgorithm(), ReductionAlgorithm(), ClusterAlgorithm(), MlAlgorithm(),
+                          SimilarityAlgorithm(), DiagnosticsAlgorithm()):
             self.addAlgorithm(algorithm)

@@ -81,6 +81,8 @@ APPLY_OVERRIDES = {"HDBSCAN": "approximate_predict"}  # hdbscan.HDBSCAN has no p
 FORCED_KEYWORDS = {
     "HDBSCAN": {"prediction_data": True},  # needed by approximate_predict, which labels the other pixels
 }
+#: Keywords of a tool's ``keywords_where_taken`` that a method takes but should not get, and why.
+KEYWORDS_NOT_SET = {"LogisticRegression": ("n_jobs",)}  # deprecated: no effect since scikit-learn 1.8
 #: Keywords IAMAP sets unless SK_PARAM does, and why.
 DEFAULT_KEYWORDS = {
     # below 4096 fitted pixels umap-learn keeps no search index and transforms with a Python-level metric call
@@ -148,7 +150,8 @@ def build_estimator(tool: str | ToolSpec, method: str, sk_params: dict, size: in
     if unknown:
         raise ParameterError("SK_PARAM", f"{method} has no parameter {', '.join(map(repr, unknown))}. "
                                          f"Valid parameters of {method}: {', '.join(valid)}.")
-    taken = {name: value for name, value in spec.keywords_where_taken if name in valid}
+    taken = {name: value for name, value in spec.keywords_where_taken
+             if name in valid and name not in KEYWORDS_NOT_SET.get(method, ())}
     params = {**taken, **DEFAULT_KEYWORDS.get(method, {}), **sk_params, **FORCED_KEYWORDS.get(method, {})}
     size_name = size_keyword(spec, valid)
     if size_name and size_name not in params:

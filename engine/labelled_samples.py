@@ -114,7 +114,7 @@ def read_labelled_pixels(path: str, src, bands: list[int], window, label_field: 
     kinds = frame.geometry.geom_type.str.replace("Multi", "").value_counts()
     reporter.text(f"{parameter} {Path(path).name}: {len(kept)} labelled feature(s) ("
                   + ", ".join(f"{n} {kind.lower()}(s)" for kind, n in kinds.items()) + f") give {len(sample.values)} "
-                  f"pixel(s)" + (f"; left out: " + ", ".join(f"{n} {reason}" for reason, n in dropped.items())
+                  f"pixel(s)" + ("; left out: " + ", ".join(f"{n} {reason}" for reason, n in dropped.items())
                                  if dropped else "") + ".")
     if dropped:
         reporter.warning(f"{parameter}: " + ", ".join(f"{n} feature(s) {reason}" for reason, n in dropped.items())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +31,15 @@ from .model_files import check_save_path, describe, load_model, save_model
 from .parameters import parameter_class
 from .raster_writing import check_output, finalize
 from .rasters import check_bands, extent_window, open_raster
+from .sampling import RunningSample
 from .validation import assign_folds, cross_validate, headline, score
 
 #: Key figures returned as the algorithm's outputs, by task: output id -> metric.
 KEY_FIGURES = {"classification": {"ACCURACY": "accuracy", "KAPPA": "kappa", "F1_MACRO": "f1_macro"},
                "regression": {"R2": "r2", "RMSE": "rmse", "MAE": "mae"}}
 REPORT_SUFFIXES = (".html", ".htm")
+#: Predicted numbers kept to find the display range of a regression map.
+DISPLAY_SAMPLE = 20_000
 
 
 class MlParams(parameter_class("ml")):
@@ -94,13 +98,15 @@ def run_ml(params: dict, reporter) -> dict:
         classes = ClassCodes.from_dict(meta["classes"]) if meta["task"] == "classification" else None
         if p.TEMPLATE_TEST:
             report["test"] = evaluate_on_layer(p, model, classes, src, bands, window, reporter.stage(start - 5, start))
-        partials, class_pixels = predict_raster(p, model, classes, src, bands, window, output, confidence,
-                                                reporter.stage(start, 100))
-    report["prediction"] = {"class_pixels": class_pixels}
+        partials, mapped = predict_raster(p, model, classes, src, bands, window, output, confidence,
+                                          reporter.stage(start, 100))
+    report["prediction"] = mapped
     outputs = {"OUTPUT": str(output), "METHOD": meta["method"], "TASK": meta["task"], **key_figures(report)}
     if classes is not None:
         outputs["CLASSES"] = dict(zip(classes.names, classes.codes))
-        outputs["CLASS_PIXELS"] = class_pixels
+        outputs["CLASS_PIXELS"] = mapped["class_pixels"]
+    else:
+        outputs["DISPLAY_RANGE"] = mapped["display_range"]
     record = {"tool": "ml", "iamap_version": __version__, "parameters": params, "model": meta, "outputs": outputs}
     finalize(partials[0], output, record)
     if confidence is not None:
@@ -131,8 +137,11 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
         classes, targets = None, regression_targets(sample.labels, p.METHOD)
     pipeline = make_pipeline(p)
     with ticking(reporter, f"Fitting {p.METHOD} on {len(targets)} training pixels"), \
-            estimator_errors(ML, p.METHOD):
+            estimator_errors(ML, p.METHOD), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         pipeline.fit(sample.values, targets)
+    for message in dict.fromkeys(str(w.message) for w in caught):  # not converged, and the like: the user decides
+        reporter.warning(f"{p.METHOD}: {message}")
     reporter.progress(25)
     validation = None
     if p.CV != "none":
@@ -270,14 +279,20 @@ def evaluate_on_layer(p: MlParams, model: dict, classes: ClassCodes | None, src,
 
 def predict_raster(p: MlParams, model: dict, classes: ClassCodes | None, src, bands, window, output: Path,
                    confidence: Path | None, reporter) -> tuple[list[Path], dict]:
-    """Write the prediction (and the confidence) of every valid pixel; returns (partial files, pixels per class)."""
+    """Write the prediction (and the confidence) of every valid pixel; returns (partial files, figures of the map:
+    pixels per class, or the 2-98 % range of the predicted numbers)."""
     pipeline, meta = model["pipeline"], model["metadata"]
     tags = {"IAMAP_TOOL": "ml", "IAMAP_VERSION": __version__, "METHOD": meta["method"]}
     counts: dict[int, int] = {}
     if classes is None:
         targets = [RasterTarget(output, 1, "float32", float("nan"), (f"{meta['method']} prediction",))]
-        return apply_to_rasters(src, bands, window, targets, lambda pixels: (pipeline.predict(pixels),),
-                                reporter, tags), {}
+        kept = RunningSample(DISPLAY_SAMPLE, window.width * window.height, p.RANDOM_SEED)
+        partials = apply_to_rasters(src, bands, window, targets, lambda pixels: (pipeline.predict(pixels),),
+                                    reporter, tags, on_block=lambda inputs, values: kept.add(values[0], values[0]))
+        values = kept.arrays()[1]
+        values = values[np.isfinite(values)]
+        return partials, {"display_range": [float(v) for v in np.quantile(values, [0.02, 0.98])]
+                          if len(values) else None}
     dtype, nodata = classes.raster_type
     tags["CLASSES"] = json.dumps(dict(zip(classes.codes, classes.names)))
     targets = [RasterTarget(output, 1, dtype, nodata, (f"{meta['method']} class",))]
@@ -308,7 +323,7 @@ def predict_raster(p: MlParams, model: dict, classes: ClassCodes | None, src, ba
     total = max(1, sum(class_pixels.values()))
     reporter.text("Predicted pixels per class: " + ", ".join(f"{name}: {n} ({100 * n / total:.1f} %)"
                                                              for name, n in class_pixels.items()) + ".")
-    return partials, class_pixels
+    return partials, {"class_pixels": class_pixels}
 
 
 def write_colour_table(path: Path, classes: ClassCodes, dtype: str) -> None:

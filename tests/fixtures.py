@@ -81,3 +81,38 @@ def opener_payload(marker: Path) -> bytes:
                           "content": {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
                                       "content": [{**text, "content": json.dumps(str(marker))},
                                                   {**text, "content": json.dumps("w")}]}})
+
+
+def pixel_centres(raster: Path, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map coordinates (x, y) of the centres of pixels (rows, cols) of ``raster``."""
+    import rasterio
+
+    with rasterio.open(raster) as src:
+        xs, ys = rasterio.transform.xy(src.transform, rows, cols)
+        return np.asarray(xs), np.asarray(ys)
+
+
+def labelled_points(path: Path, raster: Path, truth: np.ndarray, per_class: int, seed: int = 0,
+                    names=lambda label: f"class {label}", crs: str = "EPSG:32633") -> Path:
+    """A point layer of ``per_class`` random pixel centres of each label of ``truth`` (labels < 0 skipped), with
+    the label as ``names(label)`` in the field ``label``; written in ``crs``."""
+    import geopandas as gpd
+
+    rng = np.random.default_rng(seed)
+    rows, cols, labels = [], [], []
+    for label in np.unique(truth[truth >= 0]):
+        r, c = np.nonzero(truth == label)
+        pick = rng.choice(len(r), per_class, replace=False)
+        rows += list(r[pick])
+        cols += list(c[pick])
+        labels += [names(int(label))] * per_class
+    x, y = pixel_centres(raster, np.array(rows), np.array(cols))
+    frame = gpd.GeoDataFrame({"label": labels}, geometry=gpd.points_from_xy(x, y), crs="EPSG:32633").to_crs(crs)
+    frame.to_file(path)
+    return Path(path)
+
+
+def square(x: float, y: float, half: float):
+    from shapely.geometry import box
+
+    return box(x - half, y - half, x + half, y + half)

@@ -1,0 +1,199 @@
+"""The ml tool end to end in the engine: known classes and a known continuous target mapped back over the whole
+raster, estimators without random_state, confidence, models saved and applied, the real scene, and the errors
+that name their parameter."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+
+from engine.errors import ParameterError
+from engine.events import Reporter
+from engine.ml import run_ml
+
+from ..fixtures import described, labelled_points, pixel_centres, regions_raster, square, write_raster
+
+
+def ml(tmp_path, raster, template, name="pred.tif", **params):
+    reporter = Reporter()
+    outputs = run_ml({"INPUT": str(raster), "TEMPLATE": str(template), "GT_COL": "label",
+                      "OUTPUT": str(tmp_path / name), **params}, reporter)
+    with rasterio.open(outputs["OUTPUT"]) as src:
+        return src.read(1), described(src), outputs, reporter
+
+
+def messages(reporter) -> str:
+    return " ".join(e.get("message", "") for e in reporter.events)
+
+
+@pytest.fixture
+def stripes(tmp_path):
+    """4 classes as vertical stripes of a 96 x 128 x 8 raster with a nodata corner, and 12 labelled points each."""
+    raster, truth = regions_raster(tmp_path / "r.tif", 128, 96, regions=4, noise=0.3, nodata_corner=16)
+    points = labelled_points(tmp_path / "points.gpkg", raster, truth, 12, names=lambda k: "abcd"[k] + "-class",
+                             crs="EPSG:4326")
+    return raster, truth, points
+
+
+def test_known_classes_are_predicted_back_over_the_whole_raster(tmp_path, stripes):
+    raster, truth, points = stripes
+    labels, src, outputs, reporter = ml(tmp_path, raster, points)
+    assert outputs["CLASSES"] == {"a-class": 1, "b-class": 2, "c-class": 3, "d-class": 4}  # alphabetical codes
+    valid = truth >= 0
+    accuracy = np.mean(labels[valid] == truth[valid] + 1)
+    print(f"whole-raster accuracy {accuracy:.4f}")
+    assert accuracy > 0.98
+    assert src.dtypes[0] == "uint8" and src.nodata == 255 and np.all(labels[~valid] == 255)
+    with rasterio.open(raster) as source:
+        assert src.crs == source.crs and src.transform == source.transform and src.shape == source.shape
+    with rasterio.open(outputs["OUTPUT"]) as out:
+        colours = out.colormap(1)
+        assert colours[1][:3] == (0x1f, 0x77, 0xb4) and colours[4][:3] == (0xd6, 0x27, 0x28)
+        assert json.loads(out.tags()["CLASSES"]) == {"1": "a-class", "2": "b-class", "3": "c-class", "4": "d-class"}
+    assert outputs["VALIDATED_ON"].startswith("cross-validation: 5-fold by feature")
+    assert outputs["ACCURACY"] > 0.95 and outputs["KAPPA"] > 0.9 and outputs["F1_MACRO"] > 0.9
+    assert sum(outputs["CLASS_PIXELS"].values()) == valid.sum()
+    sidecar = json.loads((tmp_path / "pred.iamap.json").read_text())
+    assert sidecar["model"]["classes"]["names"] == ["a-class", "b-class", "c-class", "d-class"]
+    assert not list(tmp_path.glob("*partial*"))
+    assert "48 labelled feature(s) (48 point(s)) give 48 pixel(s)" in messages(reporter)
+
+
+def test_whole_number_labels_keep_their_value_and_polygons_give_their_pixels(tmp_path):
+    raster, truth = regions_raster(tmp_path / "r.tif", 120, 60, regions=3, noise=0.3)
+    centre_rows, centre_cols = np.array([30, 30, 30]), np.array([20, 60, 100])
+    x, y = pixel_centres(raster, centre_rows, centre_cols)
+    polygons = gpd.GeoDataFrame({"label": [300, 10, 20]}, geometry=[square(a, b, 55) for a, b in zip(x, y)],
+                                crs="EPSG:32633")
+    polygons.to_file(tmp_path / "polygons.shp")
+    labels, src, outputs, reporter = ml(tmp_path, raster, tmp_path / "polygons.shp", CV="none",
+                                        SAMPLE_PER_POLYGON=100)
+    expected = np.array([300, 10, 20])[truth]
+    assert np.mean(labels == expected) > 0.98
+    assert outputs["CLASSES"] == {"10": 10, "20": 20, "300": 300}
+    assert src.dtypes[0] == "uint16" and src.nodata == 65535  # 300 does not fit a byte
+    assert "3 labelled feature(s) (3 polygon(s)) give 300 pixel(s)" in messages(reporter)  # 11 x 11 -> 100 each
+    assert outputs["VALIDATED_ON"] == "not validated" and "ACCURACY" not in outputs
+
+
+def test_a_continuous_target_is_mapped_back_by_a_regressor(tmp_path):
+    rng = np.random.default_rng(1)
+    data = rng.uniform(0, 1, (3, 80, 100)).astype(np.float32)
+    target = 3 * data[0] - 2 * data[1] + 0.5
+    data[:, :5, :5] = np.nan
+    raster = write_raster(tmp_path / "c.tif", data, nodata=float("nan"))
+    rows, cols = rng.integers(5, 80, 200), rng.integers(5, 100, 200)
+    x, y = pixel_centres(raster, rows, cols)
+    gpd.GeoDataFrame({"label": target[rows, cols]}, geometry=gpd.points_from_xy(x, y), crs="EPSG:32633").to_file(
+        tmp_path / "t.gpkg")
+    predicted, src, outputs, _ = ml(tmp_path, raster, tmp_path / "t.gpkg", METHOD="LinearRegression", CV="kfold")
+    assert outputs["R2"] > 0.99 and outputs["RMSE"] < 0.05 and outputs["MAE"] < 0.05
+    assert src.dtypes[0] == "float32" and np.isnan(src.nodata) and np.isnan(predicted[:5, :5]).all()
+    valid = np.isfinite(predicted)
+    residual = predicted[valid] - target[valid]
+    r2 = 1 - residual.var() / target[valid].var()
+    print(f"whole-raster R2 {r2:.5f}")
+    assert r2 > 0.999
+    low, high = outputs["DISPLAY_RANGE"]
+    assert target.min() < low < high < target.max()
+    forest = ml(tmp_path, raster, tmp_path / "t.gpkg", "forest.tif", METHOD="RandomForestRegressor")[2]
+    assert forest["R2"] > 0.8 and forest["VALIDATED_ON"].startswith("cross-validation: 5-fold by feature")
+
+
+@pytest.mark.parametrize("method, sk_param", [
+    ("KNeighborsClassifier", ""), ("NearestCentroid", ""), ("SVC", ""), ("MLPClassifier", '{"max_iter": 1000}'),
+    ("LogisticRegression", ""),
+    ("HistGradientBoostingClassifier", '{"min_samples_leaf": 3}'),  # its default leaves of 20 pixels need more data
+])
+def test_estimators_with_and_without_random_state_classify(tmp_path, stripes, method, sk_param):
+    raster, truth, points = stripes
+    labels, _, outputs, reporter = ml(tmp_path, raster, points, METHOD=method, NFOLDS=3, SK_PARAM=sk_param)
+    valid = truth >= 0
+    assert np.mean(labels[valid] == truth[valid] + 1) > 0.9
+    assert outputs["ACCURACY"] > 0.85
+    assert not [e for e in reporter.events if e["type"] == "warning"]
+
+
+def test_confidence_is_the_probability_of_the_predicted_class(tmp_path, stripes):
+    raster, truth, points = stripes
+    labels, _, outputs, _ = ml(tmp_path, raster, points, OUTPUT_CONFIDENCE=str(tmp_path / "conf.tif"))
+    with rasterio.open(outputs["OUTPUT_CONFIDENCE"]) as src:
+        confidence = src.read(1)
+        assert src.dtypes[0] == "float32"
+    valid = truth >= 0
+    assert np.isnan(confidence[~valid]).all()
+    assert (confidence[valid] >= 0.25).all() and (confidence[valid] <= 1).all()  # the winner of 4 classes
+    assert np.median(confidence[valid]) > 0.8
+    with pytest.raises(ParameterError, match=r'OUTPUT_CONFIDENCE: SVC gives no class probabilities \(set '
+                                             r'{"probability": true} in SK_PARAM\)'):
+        ml(tmp_path, raster, points, "svc.tif", METHOD="SVC", OUTPUT_CONFIDENCE=str(tmp_path / "c2.tif"))
+    assert not (tmp_path / "svc.tif").exists()
+
+
+def test_a_saved_model_maps_another_raster_and_is_evaluated_on_a_test_layer(tmp_path, stripes):
+    raster, truth, points = stripes
+    model = tmp_path / "m.iamapmodel"
+    first, _, trained, _ = ml(tmp_path, raster, points, SAVE_MODEL=str(model))
+    test_points = labelled_points(tmp_path / "test.gpkg", raster, truth, 5, seed=9,
+                                  names=lambda k: "abcd"[k] + "-class")
+    reporter = Reporter()
+    applied = run_ml({"INPUT": str(raster), "LOAD_MODEL": str(model), "TEMPLATE_TEST": str(test_points),
+                      "OUTPUT": str(tmp_path / "applied.tif")}, reporter)
+    with rasterio.open(applied["OUTPUT"]) as src:
+        np.testing.assert_array_equal(src.read(1), first)
+    assert applied["VALIDATED_ON"] == "independent test layer test.gpkg" and applied["ACCURACY"] > 0.9
+    assert "Applying the saved model: RandomForestClassifier (ml)" in messages(reporter)
+    two_bands = tmp_path / "two.tif"
+    with rasterio.open(raster) as src:
+        write_raster(two_bands, src.read([1, 2]), nodata=float("nan"))
+    with pytest.raises(ParameterError, match=r"BANDS: the model in m.iamapmodel was fitted on 8 band\(s\)"):
+        run_ml({"INPUT": str(two_bands), "LOAD_MODEL": str(model), "OUTPUT": str(tmp_path / "x.tif")}, Reporter())
+
+
+def test_the_real_scene_trains_from_points_and_polygons(tmp_path, assets):
+    labels, src, outputs, reporter = ml(tmp_path, assets / "test.tif", assets / "ml.shp", GT_COL="Type",
+                                        TEMPLATE_TEST=str(assets / "ml.shp"))
+    assert outputs["CLASSES"] == {"forest": 1, "river": 2} and src.dtypes[0] == "uint8"
+    assert set(np.unique(labels)) <= {1, 2, 255} and (labels == 2).any() and (labels == 1).any()
+    assert "4 outside the raster or EXTENT" in messages(reporter)
+    assert outputs["VALIDATED_ON"] == "independent test layer ml.shp" and outputs["ACCURACY"] > 0.9
+    _, _, poly, reporter = ml(tmp_path, assets / "test.tif", assets / "ml_poly.shp", "poly.tif", GT_COL="Type",
+                              CV="none", SAMPLE_PER_POLYGON=200)
+    assert poly["CLASSES"] == {"dense_forest": 1, "open": 2, "river": 3}
+    assert "3 labelled feature(s) (3 polygon(s)) give 600 pixel(s)" in messages(reporter)
+
+
+@pytest.mark.parametrize("params, error", [
+    ({"GT_COL": "kind"}, r"GT_COL: the TEMPLATE layer points.gpkg has no field 'kind'; its fields are: label"),
+    ({"CV": "stratified", "NFOLDS": 20}, r"NFOLDS: class 'a-class' has 12 labelled pixel\(s\), fewer than the 20 "
+                                         r"folds"),
+    ({"METHOD": "RandomForestRegressor"}, r"GT_COL: holds text \('a-class'\), and RandomForestRegressor is a "
+                                          r"regressor"),
+    ({"CV": "column"}, "FOLD_COL: CV = column reads each feature's fold from a field"),
+    ({"SK_PARAM": '{"n_trees": 5}'}, "SK_PARAM: RandomForestClassifier has no parameter 'n_trees'"),
+    ({"REPORT": "report.pdf"}, "REPORT: report.pdf: the report is an HTML page"),
+])
+def test_bad_parameters_are_named(tmp_path, stripes, params, error):
+    raster, _, points = stripes
+    with pytest.raises(ParameterError, match=error):
+        ml(tmp_path, raster, points, **params)
+    assert not (tmp_path / "pred.tif").exists()
+
+
+def test_decimal_labels_need_a_regressor_and_far_features_are_refused(tmp_path, stripes):
+    raster, _, _ = stripes
+    x, y = pixel_centres(raster, np.array([40, 50]), np.array([40, 90]))
+    gpd.GeoDataFrame({"label": [0.25, 1.5]}, geometry=gpd.points_from_xy(x, y), crs="EPSG:32633").to_file(
+        tmp_path / "decimal.gpkg")
+    with pytest.raises(ParameterError, match=r"GT_COL: holds decimal numbers \(such as 0.25\), and "
+                                             r"RandomForestClassifier is a classifier"):
+        ml(tmp_path, raster, tmp_path / "decimal.gpkg", CV="none")
+    gpd.GeoDataFrame({"label": ["a", "b"]}, geometry=gpd.points_from_xy(x + 1e5, y), crs="EPSG:32633").to_file(
+        tmp_path / "far.gpkg")
+    with pytest.raises(ParameterError, match=r"TEMPLATE: none of the 2 labelled feature\(s\) of far.gpkg lies on a "
+                                             "valid pixel"):
+        ml(tmp_path, raster, tmp_path / "far.gpkg")
