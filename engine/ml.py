@@ -98,8 +98,12 @@ def run_ml(params: dict, reporter) -> dict:
         classes = ClassCodes.from_dict(meta["classes"]) if meta["task"] == "classification" else None
         if p.TEMPLATE_TEST:
             report["test"] = evaluate_on_layer(p, model, classes, src, bands, window, reporter.stage(start - 5, start))
+        started = time.monotonic()
         partials, mapped = predict_raster(p, model, classes, src, bands, window, output, confidence,
                                           reporter.stage(start, 100))
+        seconds = time.monotonic() - started
+        reporter.text(f"Prediction of {window.width} x {window.height} pixels: done in {seconds:.1f} s "
+                      f"({window.width * window.height / max(seconds, 1e-9):,.0f} pixels/s).")
     report["prediction"] = mapped
     outputs = {"OUTPUT": str(output), "METHOD": meta["method"], "TASK": meta["task"], **key_figures(report)}
     if classes is not None:
@@ -147,10 +151,10 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
     if p.CV != "none":
         folds, description = assign_folds(p.CV, p.NFOLDS, sample, targets, classes, p.RANDOM_SEED, p.FOLD_COL,
                                           reporter)
-        reporter.text(f"Cross-validation: {description}...")
-        validation = {"cv": p.CV, "description": description,
-                      **cross_validate(lambda: make_pipeline(p), sample.values, targets, folds, classes, sample,
-                                       reporter.stage(25, 100))}
+        with ticking(reporter, f"Cross-validation: {description}"):
+            validation = {"cv": p.CV, "description": description,
+                          **cross_validate(lambda: make_pipeline(p), sample.values, targets, folds, classes, sample,
+                                           reporter.stage(25, 100))}
         reporter.text(f"Cross-validation ({description}), pooled over the folds: {headline(validation['overall'])}.")
     else:
         reporter.warning("CV = none: the model is not cross-validated" + (

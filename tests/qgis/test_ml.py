@@ -1,0 +1,104 @@
+"""``iamap:ml`` through the real QGIS: qgis_process on the real scene with points and polygons, a selection of a
+memory layer loaded styled by runAndLoadResults, a saved model applied, a named error, and a .model3 chain
+encoder -> ml."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import rasterio
+
+from ..fixtures import labelled_points, random_raster, regions_raster
+from .conftest import AlgorithmFailed
+from .test_encoder import TINY
+from .test_loading import add_scene, loaded_layers
+
+pytestmark = pytest.mark.qgis
+
+
+def test_qgis_process_trains_on_the_real_scene_validates_reports_and_predicts(qgis, assets, tmp_path):
+    out, report, model = tmp_path / "classes.tif", tmp_path / "report.html", tmp_path / "rf.iamapmodel"
+    result = qgis.run("iamap:ml", {"INPUT": assets / "test.tif", "TEMPLATE": assets / "ml.shp", "GT_COL": "Type",
+                                   "TEMPLATE_TEST": assets / "ml_poly.shp", "OUTPUT": out, "REPORT": report,
+                                   "SAVE_MODEL": model, "OUTPUT_CONFIDENCE": tmp_path / "confidence.tif"})
+    results = result["results"]
+    assert results["OUTPUT"] == str(out) and results["REPORT"] == str(report) and results["SAVE_MODEL"] == str(model)
+    assert json.loads(results["CLASSES"]) == {"forest": 1, "river": 2}
+    assert results["VALIDATED_ON"] == "independent test layer ml_poly.shp"  # its river polygon: 'river' is known
+    assert 0 <= results["ACCURACY"] <= 1 and results["KAPPA"] is not None and results["F1_MACRO"] is not None
+    html = report.read_text()
+    assert "forest" in html and "data:image/png;base64," in html
+    with rasterio.open(out) as src:
+        labels = src.read(1)
+        assert src.dtypes[0] == "uint8" and src.nodata == 255 and set(np.unique(labels)) <= {1, 2, 255}
+    assert (tmp_path / "classes.qml").exists() and (tmp_path / "confidence.qml").exists()
+    qml = (tmp_path / "classes.qml").read_text()
+    assert 'label="forest"' in qml and 'label="river"' in qml
+
+    applied = qgis.run("iamap:ml", {"INPUT": assets / "test.tif", "LOAD_MODEL": model,
+                                    "OUTPUT": tmp_path / "applied.tif"})["results"]
+    with rasterio.open(applied["OUTPUT"]) as src:
+        np.testing.assert_array_equal(src.read(1), labels)
+
+
+def test_a_selection_of_a_memory_layer_trains_and_the_classes_load_named(qgis, tmp_path):
+    raster, truth = regions_raster(tmp_path / "f.tif", 60, 40, regions=3, noise=0.2)
+    points = labelled_points(tmp_path / "points.gpkg", raster, truth, 10, names=lambda k: ["water", "crop", "town"][k])
+    model = tmp_path / "m.iamapmodel"
+    layers = loaded_layers(qgis, add_scene(raster) + f"""
+from qgis.core import QgsFeatureRequest, QgsProcessingFeatureSourceDefinition, QgsVectorLayer
+source = QgsVectorLayer({str(points)!r}, "points", "ogr")
+memory = source.materialize(QgsFeatureRequest())
+QgsProject.instance().addMapLayer(memory)
+memory.selectByExpression("\\"label\\" != 'town' OR $id % 2 = 0")
+open({str(tmp_path / 'selected.txt')!r}, "w").write(str(memory.selectedFeatureCount()))
+processing.runAndLoadResults("iamap:ml", {{
+    "INPUT": scene, "TEMPLATE": QgsProcessingFeatureSourceDefinition(memory.id(), selectedFeaturesOnly=True),
+    "GT_COL": "label", "CV": "stratified", "NFOLDS": 3, "OUTPUT": "TEMPORARY_OUTPUT", "SAVE_MODEL": {str(model)!r},
+    "REPORT": {str(tmp_path / 'r.html')!r}}})
+""")
+    classes = layers["river scene RandomForestClassifier classes"]
+    assert classes["type"] == "paletted"
+    assert classes["classes"] == [[1, "crop"], [2, "town"], [3, "water"]]
+    with zipfile.ZipFile(model) as archive:
+        record = json.loads(archive.read("iamap-model.json"))
+    selected = int((tmp_path / "selected.txt").read_text())
+    assert 20 < selected < 30 and record["fitted_pixels"] == selected  # one pixel per selected point, no more
+
+
+def test_a_missing_field_is_named_with_its_dialog_label_without_a_traceback(qgis, assets, tmp_path):
+    with pytest.raises(AlgorithmFailed) as info:
+        qgis.run("iamap:ml", {"INPUT": assets / "test.tif", "TEMPLATE": assets / "ml.shp", "GT_COL": "Typo",
+                              "OUTPUT": tmp_path / "x.tif"})
+    text = info.value.result.stdout + info.value.result.stderr
+    assert "GT_COL" in text and "Typo" in text and "Traceback" not in text
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_model3_chain_encoder_then_ml(qgis, tmp_path):
+    raster = random_raster(tmp_path / "in.tif", 224, 224, bands=3)
+    with rasterio.open(raster) as src:
+        left, top = src.transform * (0, 0)
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    boxes = [box(left + 10 * c, top - 10 * (r + 40), left + 10 * (c + 40), top - 10 * r)
+             for r, c in ((0, 0), (0, 150), (150, 0), (150, 150), (90, 90))]
+    gpd.GeoDataFrame({"cover": ["a", "b", "a", "b", "a"]}, geometry=boxes, crs="EPSG:32633").to_file(
+        tmp_path / "train.gpkg")
+    model_file = tmp_path / "encode_then_classify.model3"
+    outputs = qgis.run_model3(model_file, "raster", [
+        ("encode", "iamap:encoder", {"INPUT": ("parameter", "raster"), "BACKBONE_NAME": TINY["BACKBONE_NAME"],
+                                     "PRETRAINED": False, "SIZE": 32}, {}),
+        ("classify", "iamap:ml", {"INPUT": ("child", "encode", "OUTPUT"), "TEMPLATE": str(tmp_path / "train.gpkg"),
+                                  "GT_COL": "cover", "CV": "none"}, {"classes": "OUTPUT", "report": "REPORT"}),
+    ], {"raster": str(raster), "classify:classes": str(tmp_path / "classes.tif"),
+        "classify:report": str(tmp_path / "chain.html")})
+    assert outputs["classify:classes"] == str(tmp_path / "classes.tif")
+    assert "iamap:encoder" in model_file.read_text() and "iamap:ml" in model_file.read_text()
+    with rasterio.open(tmp_path / "classes.tif") as src:
+        assert src.count == 1 and set(np.unique(src.read(1))) <= {1, 2}
+    assert "not validated" in (tmp_path / "chain.html").read_text().lower()
