@@ -82,6 +82,8 @@ class Parameter:
     parent : str
         The raster parameter a ``BANDS`` parameter takes its bands from, the vector parameter a ``FIELD``
         parameter takes its fields from.
+    created_by_default : bool
+        An optional destination that the dialog fills with a temporary file unless the user skips it (REPORT).
     """
 
     name: str
@@ -96,6 +98,7 @@ class Parameter:
     choices: tuple[str, ...] = ()
     file_filter: str = ""
     parent: str = ""
+    created_by_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -379,7 +382,8 @@ ML = Tool("ml", (
               file_filter=MODEL_FILTER,
               help=f"Save the trained model ({MODEL_SUFFIX}: data only, with its classes, bands, parameters, "
                    "validation figures and software versions) to apply it to other rasters with LOAD_MODEL."),
-    Parameter("REPORT", "Validation report (HTML)", Kind.FILE_DESTINATION, "", file_filter="HTML files (*.html)",
+    Parameter("REPORT", "Validation report (HTML)", Kind.FILE_DESTINATION, "", optional=True, created_by_default=True,
+              file_filter="HTML files (*.html)",
               help="Self-contained HTML report: metrics per fold and overall, confusion matrix (or predicted "
                    "against observed values), per-class precision and recall, feature importances, class counts "
                    "and every parameter."),

@@ -57,13 +57,13 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     elif spec.kind is Kind.RASTER_DESTINATION:
         # an optional raster (a confidence map) is only written when asked for
         parameter = QgsProcessingParameterRasterDestination(name, label, optional=optional,
-                                                            createByDefault=not optional)
+                                                            createByDefault=not optional or spec.created_by_default)
     elif spec.kind is Kind.VECTOR_DESTINATION:
         parameter = QgsProcessingParameterVectorDestination(name, label, QgsProcessing.TypeVectorPoint,
                                                             optional=optional, createByDefault=True)
     elif spec.kind is Kind.FILE_DESTINATION:
         parameter = QgsProcessingParameterFileDestination(name, label, spec.file_filter, optional=optional,
-                                                          createByDefault=False)
+                                                          createByDefault=spec.created_by_default)
     else:  # a kind added to the contract without its widget
         raise ValueError(f"no Processing parameter for kind {spec.kind}")
     if spec.advanced:
