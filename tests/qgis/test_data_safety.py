@@ -35,12 +35,14 @@ def template(tmp_path):
 
     x0, y0 = UTM_ORIGIN
     path = tmp_path / "refs.gpkg"
-    gpd.GeoDataFrame(geometry=gpd.points_from_xy([x0 + 55], [y0 - 55]), crs="EPSG:32633").to_file(path)
+    gpd.GeoDataFrame({"label": ["a"]}, geometry=gpd.points_from_xy([x0 + 55], [y0 - 55]), crs="EPSG:32633").to_file(
+        path)
     return path
 
 
 @pytest.mark.parametrize("algorithm, extra", [
     ("iamap:encoder", TINY), ("iamap:reduction", {}), ("iamap:cluster", {}), ("iamap:similarity", {"TEMPLATE": None}),
+    ("iamap:ml", {"TEMPLATE": None, "GT_COL": "label"}),
 ])
 def test_output_equal_to_input_is_refused_for_every_tool(qgis, tmp_path, template, algorithm, extra):
     raster, _ = regions_raster(tmp_path / "scene.tif", 48, 48, bands=3)
@@ -62,14 +64,21 @@ def test_a_partial_file_as_input_of_its_own_output_is_refused(qgis, tmp_path):
     assert sha256(raster) == before and not (tmp_path / "x.tif").exists()
 
 
-def test_reference_points_written_over_the_template_or_a_model_over_the_input_are_refused(qgis, tmp_path, template):
+def test_points_or_a_report_over_the_template_a_model_over_the_input_are_refused(qgis, tmp_path, template):
     raster, _ = regions_raster(tmp_path / "scene.tif", 48, 48, bands=3)
     before = sha256(raster), sha256(template)
     text = failure(qgis, "iamap:similarity", {"INPUT": raster, "TEMPLATE": template, "OUTPUT": tmp_path / "s.tif",
                                               "OUTPUT_POINTS": template})
     assert "OUTPUT_POINTS: " in text and "given as TEMPLATE" in text
     text = failure(qgis, "iamap:reduction", {"INPUT": raster, "OUTPUT": tmp_path / "r.tif", "SAVE_MODEL": raster})
-    assert "SAVE_MODEL" in text and (sha256(raster), sha256(template)) == before
+    assert "SAVE_MODEL" in text
+    text = failure(qgis, "iamap:ml", {"INPUT": raster, "TEMPLATE": template, "GT_COL": "label",
+                                      "OUTPUT": tmp_path / "c.tif", "OUTPUT_CONFIDENCE": tmp_path / "c.tif"})
+    assert "OUTPUT_CONFIDENCE: " in text and "collides with OUTPUT" in text
+    text = failure(qgis, "iamap:ml", {"INPUT": raster, "TEMPLATE": template, "GT_COL": "label",
+                                      "OUTPUT": tmp_path / "c.tif", "REPORT": template})
+    assert "REPORT: " in text and "given as TEMPLATE" in text
+    assert (sha256(raster), sha256(template)) == before
 
 
 def test_two_runs_on_one_output_the_second_fails_at_once(qgis, tmp_path):
