@@ -325,7 +325,7 @@ ML = Tool("ml", (
               help="Field of the training layer holding the labels: class names or codes (text or whole numbers) "
                    "for a classifier, numbers for a regressor. Features without a label are left out (the log "
                    "counts them)."),
-    Parameter("TEMPLATE_TEST", "Independent test data (optional)", Kind.VECTOR, "", optional=True,
+    Parameter("TEMPLATE_TEST", "Independent test data", Kind.VECTOR, "", optional=True,
               help="Labelled points or polygons never used for training, with the same label field: the final "
                    "model is evaluated on them, and these figures are the tool's outputs. With LOAD_MODEL: "
                    "evaluates the saved model."),

@@ -122,6 +122,18 @@ class StageReporter:
         return getattr(self.parent, name)
 
 
+class WarningsKept(StageReporter):
+    """Passes everything to ``parent`` and keeps the warnings (``warnings``): what a run's report lists."""
+
+    def __init__(self, parent: Reporter | StageReporter):
+        super().__init__(parent, 0, 100)
+        self.warnings: list[str] = []
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+        self.parent.warning(message)
+
+
 def claim_stdout() -> IO[str]:
     """Return a private text stream on the original stdout and point fd 1 (and ``sys.stdout``) at stderr.
 

@@ -24,6 +24,7 @@ from .blockwise import RasterTarget, apply_to_rasters
 from .catalog import class_colour
 from .class_codes import ClassCodes, regression_targets
 from .errors import ParameterError
+from .events import WarningsKept
 from .estimator_registry import ML, build_estimator, estimator_class, library_versions, parse_sk_params
 from .fitting import estimator_errors, ticking
 from .labelled_samples import LabelledPixels, read_labelled_pixels
@@ -81,6 +82,7 @@ def make_pipeline(p: MlParams):
 
 
 def run_ml(params: dict, reporter) -> dict:
+    reporter = WarningsKept(reporter)  # the report lists them
     p = MlParams.from_dict(params)
     output = check_output(p.OUTPUT)
     confidence = check_output(p.OUTPUT_CONFIDENCE, "OUTPUT_CONFIDENCE") if p.OUTPUT_CONFIDENCE else None
@@ -105,6 +107,7 @@ def run_ml(params: dict, reporter) -> dict:
         reporter.text(f"Prediction of {window.width} x {window.height} pixels: done in {seconds:.1f} s "
                       f"({window.width * window.height / max(seconds, 1e-9):,.0f} pixels/s).")
     report["prediction"] = mapped
+    report["warnings"] += reporter.warnings
     outputs = {"OUTPUT": str(output), "METHOD": meta["method"], "TASK": meta["task"], **key_figures(report)}
     if classes is not None:
         outputs["CLASSES"] = dict(zip(classes.names, classes.codes))
@@ -155,7 +158,7 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
             validation = {"cv": p.CV, "description": description,
                           **cross_validate(lambda: make_pipeline(p), sample.values, targets, folds, classes, sample,
                                            reporter.stage(25, 100))}
-        reporter.text(f"Cross-validation ({description}), pooled over the folds: {headline(validation['overall'])}.")
+        reporter.text(f"Cross-validation, pooled over the folds: {headline(validation['overall'])}.")
     else:
         reporter.warning("CV = none: the model is not cross-validated" + (
             "; the test layer (TEMPLATE_TEST) gives its figures." if p.TEMPLATE_TEST else
@@ -266,9 +269,11 @@ def evaluate_on_layer(p: MlParams, model: dict, classes: ClassCodes | None, src,
             if unknown.all():
                 raise ParameterError("TEMPLATE_TEST", f"none of its classes ({', '.join(names)}) is a class of the "
                                                       f"model ({', '.join(classes.names)}).")
-            reporter.warning(f"TEMPLATE_TEST: {int(unknown.sum())} pixel(s) of classes the model does not know "
+            features = int(np.unique(sample.features[unknown]).size)
+            reporter.warning(f"TEMPLATE_TEST: {features} feature(s) of classes the model does not know "
                              f"({', '.join(names)}) were left out.")
             sample, targets = sample.subset(~unknown), targets[~unknown]
+            sample.dropped = {**sample.dropped, "of classes the model does not know": features}
     else:
         targets = regression_targets(sample.labels, meta["method"])
     predicted = model["pipeline"].predict(sample.values)

@@ -161,6 +161,13 @@ def test_the_real_scene_trains_from_points_and_polygons(tmp_path, assets):
     assert set(np.unique(labels)) <= {1, 2, 255} and (labels == 2).any() and (labels == 1).any()
     assert "4 outside the raster or EXTENT" in messages(reporter)
     assert outputs["VALIDATED_ON"] == "independent test layer ml.shp" and outputs["ACCURACY"] > 0.9
+    _, _, tested, reporter = ml(tmp_path, assets / "test.tif", assets / "ml.shp", "tested.tif", GT_COL="Type",
+                                TEMPLATE_TEST=str(assets / "ml_poly.shp"), REPORT=str(tmp_path / "r.html"))
+    assert "TEMPLATE_TEST: 2 feature(s) of classes the model does not know (dense_forest, open) were left out" \
+        in messages(reporter)
+    page = (tmp_path / "r.html").read_text()
+    assert "2 of classes the model does not know" in page  # the test layer's left-out features
+    assert "TEMPLATE: 4 feature(s) outside the raster or EXTENT were left out." in page  # the run's warnings
     _, _, poly, reporter = ml(tmp_path, assets / "test.tif", assets / "ml_poly.shp", "poly.tif", GT_COL="Type",
                               CV="none", SAMPLE_PER_POLYGON=200)
     assert poly["CLASSES"] == {"dense_forest": 1, "open": 2, "river": 3}
