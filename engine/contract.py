@@ -152,6 +152,13 @@ def _extent(help_text: str) -> Parameter:
     return Parameter("EXTENT", "Extent (default: whole raster)", Kind.EXTENT, optional=True, help=help_text)
 
 
+def _trust_model() -> Parameter:
+    return Parameter("TRUST_MODEL", "Trust this model file (it may run code)", Kind.BOOL, False,
+                     help="Load a LOAD_MODEL file that is not a plain IAMAP model (an older pickle, or one holding "
+                          "objects outside IAMAP's list of safe types): it may run code from the file. Only for files "
+                          "you made yourself. The log names the file, its SHA-256 and what was trusted.")
+
+
 RANDOM_SEED_HELP = ("Seed of the random sample and of the method: the same seed gives the same result. With a seed "
                     "UMAP runs on one core.")
 
@@ -238,11 +245,7 @@ def _estimator_tool(name: str, methods: tuple[str, ...], method_help: str, size:
                            "pixel is then transformed block by block, so the raster size does not matter. Methods "
                            "whose cost grows with the square of the sample use fewer (the log says how many)."),
             Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0, help=RANDOM_SEED_HELP),
-            Parameter("TRUST_MODEL", "Trust this model file (it may run code)", Kind.BOOL, False,
-                      help="Load a LOAD_MODEL file that is not a plain IAMAP model (an older pickle, or one holding "
-                           "objects outside IAMAP's list of safe types): it may run code from the file. Only for "
-                           "files you made yourself. The log names the file, its SHA-256 and what was "
-                           "trusted."),
+            _trust_model(),
         ),
         Parameter("OUTPUT", output_label, Kind.RASTER_DESTINATION, help=output_help),
         Parameter("SAVE_MODEL", "Save the fitted model", Kind.FILE_DESTINATION, "", optional=True,
@@ -365,10 +368,7 @@ ML = Tool("ml", (
         Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0,
                   help="Seed of the pixels drawn in polygons, of the folds and of the estimator: the same seed gives "
                        "the same result."),
-        Parameter("TRUST_MODEL", "Trust this model file (it may run code)", Kind.BOOL, False,
-                  help="Load a LOAD_MODEL file that is not a plain IAMAP model (an older pickle, or one holding "
-                       "objects outside IAMAP's list of safe types): it may run code from the file. Only for files "
-                       "you made yourself. The log names the file, its SHA-256 and what was trusted."),
+        _trust_model(),
     ),
     Parameter("OUTPUT", "Prediction", Kind.RASTER_DESTINATION,
               help="Classes (the smallest integer type that holds the class codes and a nodata value; text labels "

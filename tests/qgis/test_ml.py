@@ -102,3 +102,35 @@ def test_model3_chain_encoder_then_ml(qgis, tmp_path):
     with rasterio.open(tmp_path / "classes.tif") as src:
         assert src.count == 1 and set(np.unique(src.read(1))) <= {1, 2}
     assert "not validated" in (tmp_path / "chain.html").read_text().lower()
+
+
+def test_cancel_while_predicting_stops_at_once_keeps_the_saved_model_and_no_partial_raster(qgis, tmp_path):
+    raster, truth = regions_raster(tmp_path / "big.tif", 1500, 1500, bands=16, regions=3)
+    points = labelled_points(tmp_path / "points.gpkg", raster, truth, 20)
+    out, confidence, model = tmp_path / "classes.tif", tmp_path / "confidence.tif", tmp_path / "m.iamapmodel"
+    script = f"""
+        import threading, time
+        from qgis.core import QgsProcessingException, QgsProcessingFeedback
+        feedback = QgsProcessingFeedback()
+        state = {{}}
+        def watch():
+            while feedback.progress() < 55:  # 45 %: trained and saved; the prediction runs
+                time.sleep(0.05)
+            state["at"] = time.monotonic()
+            feedback.cancel()
+        threading.Thread(target=watch, daemon=True).start()
+        try:
+            processing.run("iamap:ml", {{"INPUT": {str(raster)!r}, "TEMPLATE": {str(points)!r}, "GT_COL": "label",
+                                        "OUTPUT": {str(out)!r}, "OUTPUT_CONFIDENCE": {str(confidence)!r},
+                                        "SAVE_MODEL": {str(model)!r}}}, feedback=feedback)
+            print("FINISHED")
+        except QgsProcessingException as exc:
+            print("CANCELLED", f"{{time.monotonic() - state['at']:.3f}}", exc)
+        """
+    result = qgis.pyqgis(script)
+    assert "CANCELLED" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    assert float(result.stdout.split("CANCELLED ")[1].split()[0]) < 1.0
+    assert "IAMAP ml was cancelled" in result.stdout
+    assert model.exists()  # saved before the prediction: LOAD_MODEL goes on without training again
+    assert not out.exists() and not confidence.exists()
+    assert not list(tmp_path.glob("*.partial.tif")) and not list(tmp_path.glob("*.tmp"))
