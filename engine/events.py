@@ -27,12 +27,12 @@ from typing import IO, Any
 from .contract import EventKind
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Make numpy scalars, paths and non-finite floats JSON-safe."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -59,7 +59,7 @@ class Reporter:
         self._last_time = 0.0
 
     def emit(self, event: dict) -> None:
-        event = _clean(event)
+        event = json_safe(event)
         with self._lock:
             self.events.append(event)
             if self.stream is not None:

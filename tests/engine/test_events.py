@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from engine import events
-from engine.events import NULL_REPORTER, NullReporter, Reporter, StageReporter, _clean
+from engine.events import NULL_REPORTER, NullReporter, Reporter, StageReporter, json_safe
 
 from ..conftest import REPO
 
@@ -71,7 +71,7 @@ def test_clean_makes_numpy_scalars_non_finite_floats_and_paths_json_safe():
         "np_nan": np.float64("nan"), "inf": -math.inf, "path": Path("/data/out.tif"), 3: "key made text",
         "nested": [np.float32(0.25), (np.int16(2), None)], "zero_d": np.array(2.5),
     }
-    cleaned = _clean(value)
+    cleaned = json_safe(value)
     assert cleaned == {"f32": 1.5, "i64": 7, "flag": True, "nan": None, "np_nan": None, "inf": None,
                        "path": "/data/out.tif", "3": "key made text", "nested": [0.25, [2, None]], "zero_d": 2.5}
     assert type(cleaned["i64"]) is int and type(cleaned["flag"]) is bool and type(cleaned["f32"]) is float

@@ -1,0 +1,118 @@
+"""The ``iamap`` command: every tool of the engine from a terminal, without QGIS.
+
+    iamap encoder --INPUT scene.tif --OUTPUT features.tif [--BACKBONE ...]
+    iamap ml --INPUT features.tif --TEMPLATE training.gpkg --GT_COL class --OUTPUT classes.tif
+    iamap TOOL --help          # every parameter: id, dialog label, default, explanation
+
+Parameters are the Processing tools' ids (:mod:`engine.contract`) and are checked by the same code; the run
+is the worker's (:func:`engine.worker.run_tool`: destination checks, locks, the same error messages). Progress
+and messages go to standard error, the outputs as JSON to standard output. Exit status: 0 done, 1 the tool
+failed (the message says why), 2 bad command line.
+
+Installed with the engine (``pip install <plugin folder>``: the ``iamap`` command, the package
+``iamap.engine``); from the plugin folder it also runs as ``python -m engine.cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import sys
+from typing import IO
+
+from . import __version__
+from .contract import TOOLS, Kind, Parameter
+from .events import Reporter, json_safe
+
+#: Tools the command offers: every contract tool (the worker's test tool is left out).
+COMMAND_TOOLS = tuple(TOOLS)
+
+
+def plain(text: str) -> str:
+    """Help text without its HTML."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def add_parameter(parser: argparse.ArgumentParser, spec: Parameter) -> None:
+    shown = "" if spec.default in (None, "") else f" (default: {spec.default})"
+    choices = f" Choices: {', '.join(spec.choices)}." if spec.choices and len(spec.choices) <= 12 else ""
+    kwargs = {"dest": spec.name, "default": None, "metavar": spec.kind.value.upper(),
+              "help": f"{spec.label}{shown}. {plain(spec.help)}{choices}".replace("%", "%%")}
+    if spec.kind is Kind.BANDS:
+        kwargs.update(nargs="+", metavar="BAND")
+    elif spec.kind is Kind.EXTENT:
+        kwargs.update(nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"))
+    parser.add_argument(f"--{spec.name}", **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iamap", description="IAMAP's tools without QGIS: deep-learning features "
+                                     "of rasters, and what to do with them. Parameters are those of the QGIS "
+                                     "Processing tools (iamap:<tool>).")
+    parser.add_argument("--version", action="version", version=f"IAMAP engine {__version__}")
+    tools = parser.add_subparsers(dest="tool", metavar="TOOL", required=True)
+    for name in COMMAND_TOOLS:
+        tool = TOOLS[name]
+        sub = tools.add_parser(name, help=f"iamap:{name}", description=f"iamap:{name}. Outputs: "
+                               + (", ".join(o.name for o in tool.outputs) or "files"))
+        for spec in tool.parameters:
+            add_parameter(sub, spec)
+    return parser
+
+
+class TerminalReporter(Reporter):
+    """Events as a terminal shows them: a progress bar (or a line every 10 % when not a terminal), messages and
+    warnings on standard error; the outputs kept for :func:`main` to print."""
+
+    def __init__(self, stream: IO[str] | None = None):
+        super().__init__(None)
+        self.terminal = stream or sys.stderr
+        self.outputs, self.error_message = None, ""
+        self._tty = self.terminal.isatty()
+        self._shown = -10.0
+
+    def emit(self, event: dict) -> None:
+        event = json_safe(event)
+        kind = event["type"]
+        if kind == "progress":
+            self._progress(event["percent"])
+        elif kind in ("text", "warning"):
+            self._line(("warning: " if kind == "warning" else "") + event["message"])
+        elif kind == "error":
+            self.error_message = event["message"]
+            self._line(f"error: {event['message']}")
+            if event.get("internal") and event.get("traceback"):
+                self._line(event["traceback"])
+        elif kind == "result":
+            self.outputs = event["outputs"]
+
+    def _progress(self, percent: float) -> None:
+        if self._tty:
+            done = int(percent / 2.5)
+            self.terminal.write(f"\r[{'#' * done}{'.' * (40 - done)}] {percent:5.1f} %")
+            self.terminal.flush()
+        elif percent >= self._shown + 10 or percent >= 100 > self._shown:
+            self._shown = percent
+            self.terminal.write(f"{percent:.0f} %\n")
+
+    def _line(self, text: str) -> None:
+        self.terminal.write(("\r" + " " * 52 + "\r" if self._tty else "") + text + "\n")
+        self.terminal.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .worker import run_tool
+
+    args = build_parser().parse_args(argv)
+    params = {name: value for name, value in vars(args).items() if name != "tool" and value is not None}
+    reporter = TerminalReporter()
+    status = run_tool(args.tool, params, reporter)
+    if status == 0:
+        print(json.dumps(reporter.outputs, indent=1))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

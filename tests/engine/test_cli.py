@@ -1,0 +1,81 @@
+"""The ``iamap`` command: the engine installed on its own (a wheel of the engine only) runs a tool with the
+Processing parameter ids, shows progress and messages on the terminal, and fails with the tools' messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import rasterio
+
+from engine.cli import COMMAND_TOOLS, main
+from engine.contract import TOOLS
+
+from ..fixtures import regions_raster
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The plugin folder built as a wheel and installed (without dependencies: they are this Python's) into a
+    folder of its own; returns that folder."""
+    root = tmp_path_factory.mktemp("installed")
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            str(root / "wheel"), str(REPO)], capture_output=True, text=True, cwd=root)
+    assert build.returncode == 0, build.stderr
+    wheel = next((root / "wheel").glob("iamap_engine-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "iamap/engine/cli.py" in names and "iamap/engine/ml.py" in names
+    assert not [n for n in names if n.startswith("iamap/") and not n.startswith("iamap/engine/")]  # no QGIS side
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+                              str(root / "site"), str(wheel)], capture_output=True, text=True, cwd=root)
+    assert install.returncode == 0, install.stderr
+    return root / "site"
+
+
+def run_command(installed: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    return subprocess.run([str(installed / "bin" / "iamap"), *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+
+
+def test_the_installed_command_clusters_a_raster_outside_the_plugin_folder(installed, tmp_path):
+    raster, _ = regions_raster(tmp_path / "r.tif", 60, 40, regions=3)
+    result = run_command(installed, "cluster", "--INPUT", str(raster), "--N_CLUSTERS", "3", "--BANDS", "1", "2",
+                         "3", "--OUTPUT", str(tmp_path / "c.tif"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    outputs = json.loads(result.stdout)
+    assert outputs["OUTPUT"] == str(tmp_path / "c.tif") and outputs["CLUSTERS"] == 3
+    assert "100 %" in result.stderr and "3 cluster(s); pixels per cluster" in result.stderr
+    with rasterio.open(tmp_path / "c.tif") as src:
+        assert src.shape == (40, 60)
+
+
+def test_a_bad_parameter_fails_with_the_tools_message(installed, tmp_path):
+    raster, _ = regions_raster(tmp_path / "r.tif", 20, 20)
+    result = run_command(installed, "cluster", "--INPUT", str(raster), "--N_CLUSTERS", "zero", "--OUTPUT",
+                         str(tmp_path / "c.tif"), cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "error: N_CLUSTERS: 'zero' is not a valid whole number." in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "c.tif").exists()
+
+
+def test_every_tool_and_every_parameter_is_offered(capsys):
+    assert set(COMMAND_TOOLS) == set(TOOLS)
+    for tool in TOOLS:
+        with pytest.raises(SystemExit) as exit_status:
+            main([tool, "--help"])
+        assert exit_status.value.code == 0
+        shown = capsys.readouterr().out
+        assert all(f"--{name}" in shown for name in TOOLS[tool].names), tool
+
+def test_missing_parameters_are_named_by_the_tool(capsys):
+    assert main(["cluster"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and ("INPUT" in error or "OUTPUT" in error) and "Traceback" not in error
