@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 from .engine import catalog, contract
-from .utils.estimator_algorithm import EstimatorAlgorithm
+from .utils.algorithm import IamapAlgorithm
 from .utils.loading import load_styled
 from .utils.styles import style_continuous, style_paletted
 
 
-class MlAlgorithm(EstimatorAlgorithm):
+class MlAlgorithm(IamapAlgorithm):
     TOOL = contract.ML
     DISPLAY_NAME = "Classify or map from labelled data (random forest...)"
     ICON = "ml"

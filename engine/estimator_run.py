@@ -1,5 +1,6 @@
-"""The flow shared by the estimator tools (reduction, cluster; later ml): check the parameters, open the input,
-then load ``LOAD_MODEL`` or sample the raster and fit (saving to ``SAVE_MODEL``). The tool then writes its
+"""The flow shared by the unsupervised estimator tools (reduction, cluster; ml trains on labelled pixels in
+:mod:`engine.ml`): check the parameters, open the input, then load ``LOAD_MODEL`` or sample the raster and fit
+(saving to ``SAVE_MODEL``). The tool then writes its
 raster from :class:`EstimatorRun` with :func:`engine.fitting.apply_model`."""
 
 from __future__ import annotations

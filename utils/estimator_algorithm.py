@@ -1,4 +1,4 @@
-"""Base class of the tools that fit a scikit-learn estimator on pixels (reduction, cluster; later ml): what
+"""Base class of the tools that fit a scikit-learn estimator on a pixel sample (reduction, cluster): what
 their QGIS side shares besides the contract's parameters."""
 
 from __future__ import annotations
