@@ -15,6 +15,7 @@ import rasterio
 
 from .destinations import ensure_space, partial_path
 from .raster_writing import OUTPUT_OPTIONS, RowWriter
+from .prefetch import prefetched
 from .rasters import iter_strips, strip_rows, window_transform
 
 #: Integer outputs (labels) are not floating point: no floating-point predictor.
@@ -79,7 +80,7 @@ def apply_to_rasters(src, bands: list[int], window, targets: list[RasterTarget],
         writers.append(RowWriter(partial))
     # the strip also holds the function's copies (scaled pixels, float64 distances): keep it smaller
     rows = max(1, strip_rows(window, len(bands)) // 2)
-    for row, pixels, valid in iter_strips(src, bands, window, rows):
+    for row, pixels, valid in prefetched(iter_strips(src, bands, window, rows)):
         height = len(valid) // window.width
         inputs = pixels[valid]
         values = [np.asarray(v) for v in function(inputs)] if valid.any() else None

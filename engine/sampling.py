@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from rasterio.windows import Window
 
+from .prefetch import prefetched
 from .rasters import iter_strips
 from .events import NULL_REPORTER
 
@@ -53,7 +54,7 @@ def sample_pixels(src, bands: list[int], window: Window, size: int, seed: int,
         keys[:size], values[:size], positions[:size] = keys[keep], values[keep], positions[keep]
         count, threshold = size, keys[:size].max()
 
-    for row, pixels, valid in iter_strips(src, bands, window):
+    for row, pixels, valid in prefetched(iter_strips(src, bands, window)):
         index = np.flatnonzero(valid)
         valid_pixels += index.size
         # a key for every valid pixel, so the sample does not depend on the strip height
