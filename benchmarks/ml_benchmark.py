@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -44,14 +44,22 @@ def labelled_points(raster: Path, path: Path, count: int, seed: int = 0) -> None
 
 
 def own_predict_rate(model_path: Path, bands: int, pixels: int = 200_000) -> float:
-    """Pixels per second of the saved model's pipeline on pixels already in memory."""
-    from engine.model_files import load_model
-
-    model = load_model(str(model_path), "ml", bands)
-    values = np.random.default_rng(1).normal(0, 1, (pixels, bands)).astype(np.float32)
-    start = time.perf_counter()
-    model["pipeline"].predict(values)
-    return pixels / (time.perf_counter() - start)
+    """Pixels per second of the saved model's pipeline on pixels already in memory, measured in a process of its
+    own: done here, the model and the pixels would stay in this process, and a worker forked from it would count
+    them in its peak RSS."""
+    script = f"""
+import sys, time
+import numpy as np
+sys.path.insert(0, {str(REPO)!r})
+from engine.model_files import load_model
+model = load_model({str(model_path)!r}, "ml", {bands})
+values = np.random.default_rng(1).normal(0, 1, ({pixels}, {bands})).astype(np.float32)
+start = time.perf_counter()
+model["pipeline"].predict(values)
+print({pixels} / (time.perf_counter() - start))
+"""
+    return float(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                check=True).stdout.split()[-1])
 
 
 def done_seconds(events: list[dict], prefix: str) -> float:
