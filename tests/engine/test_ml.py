@@ -102,6 +102,14 @@ def test_a_continuous_target_is_mapped_back_by_a_regressor(tmp_path):
     assert target.min() < low < high < target.max()
     forest = ml(tmp_path, raster, tmp_path / "t.gpkg", "forest.tif", METHOD="RandomForestRegressor")[2]
     assert forest["R2"] > 0.8 and forest["VALIDATED_ON"].startswith("cross-validation: 5-fold by feature")
+    rows, cols = rng.integers(5, 80, 50), rng.integers(5, 100, 50)
+    x, y = pixel_centres(raster, rows, cols)
+    gpd.GeoDataFrame({"label": target[rows, cols]}, geometry=gpd.points_from_xy(x, y), crs="EPSG:32633").to_file(
+        tmp_path / "test.gpkg")
+    tested = ml(tmp_path, raster, tmp_path / "t.gpkg", "tested.tif", METHOD="LinearRegression", CV="none",
+                TEMPLATE_TEST=str(tmp_path / "test.gpkg"), REPORT=str(tmp_path / "r.html"))[2]
+    assert tested["VALIDATED_ON"] == "independent test layer test.gpkg" and tested["R2"] > 0.99
+    assert "Predicted against observed" in (tmp_path / "r.html").read_text()
 
 
 @pytest.mark.parametrize("method, sk_param", [
