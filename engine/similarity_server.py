@@ -124,9 +124,13 @@ class Session:
             shape = wkt.loads(request["wkt"])
         except Exception as exc:
             raise ParameterError("wkt", f"not a WKT geometry: {exc}") from None
-        inside = ~geometry_mask([mapping(shape)], (self.store.height, self.store.width), self.store.transform,
-                                all_touched=True)
-        picked = np.flatnonzero(inside.ravel())
+        picked = []
+        for all_touched in (False, True):  # pixels whose centre is inside; those touched when no centre is
+            inside = ~geometry_mask([mapping(shape)], (self.store.height, self.store.width), self.store.transform,
+                                    all_touched=all_touched)
+            picked = np.flatnonzero(inside.ravel())
+            if len(picked):
+                break
         if not len(picked):
             raise Outside("outside", "the region does not cover any pixel of the raster.")
         picked = picked[self.store.valid[picked]]
