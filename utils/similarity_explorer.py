@@ -20,7 +20,7 @@ from qgis.core import (Qgis, QgsApplication, QgsCoordinateTransform, QgsDataProv
                        QgsProject, QgsRasterLayer, QgsRectangle, QgsVectorLayer, QgsWkbTypes)
 from qgis.gui import QgsMapLayerComboBox, QgsMapTool, QgsRubberBand
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QObject, QProcess, QProcessEnvironment, Qt, pyqtSignal
+from qgis.PyQt.QtCore import QObject, QProcess, QProcessEnvironment, Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton,
                                  QSlider, QVBoxLayout, QWidget)
@@ -241,7 +241,7 @@ class SimilarityExplorer(QObject):
         self.tool.clicked.connect(self._click)
         self.tool.dragged.connect(self._drag)
         self.panel.closed.connect(self.close)
-        self.panel.raster_combo.layerChanged.connect(self._stop_server)
+        self.panel.raster_combo.layerChanged.connect(self._raster_changed)
         self.panel.aggregation_combo.currentIndexChanged.connect(self._aggregation_changed)
         self.panel.threshold_slider.valueChanged.connect(self._restyle)
         self.panel.clear_button.clicked.connect(self.clear)
@@ -269,6 +269,12 @@ class SimilarityExplorer(QObject):
         self.close()
         self.iface.removeDockWidget(self.panel)
         self.panel.deleteLater()
+
+    def _raster_changed(self, layer) -> None:
+        """Another feature raster: its worker starts at the next click. Deferred: this signal also comes while
+        QGIS is removing layers, when removing the similarity layer at once would crash it."""
+        if self.server is not None and (layer is None or layer.source() != self.server.raster):
+            QTimer.singleShot(0, self._stop_server)
 
     def _stop_server(self, *_):
         """End the worker; the similarity layer goes too (its file is in the worker's folder)."""
@@ -392,6 +398,7 @@ class SimilarityExplorer(QObject):
         self._style(reply["map"])
         if not self._layer_alive():
             self.layer = QgsRasterLayer(reply["map"], LAYER_NAME, "gdal")
+            self.panel.raster_combo.setExceptedLayerList([self.layer])  # not a feature raster to explore
             QgsProject.instance().addMapLayer(self.layer)
         else:
             self.layer.setDataSource(reply["map"], LAYER_NAME, "gdal", QgsDataProvider.ProviderOptions(), True)
@@ -410,9 +417,9 @@ class SimilarityExplorer(QObject):
         return self.layer is not None and not sip.isdeleted(self.layer) and self.layer.isValid()
 
     def _remove_layer(self) -> None:
-        if self._layer_alive():
-            QgsProject.instance().removeMapLayer(self.layer.id())
-        self.layer = None
+        layer, self.layer = self.layer, None  # first: removing it emits signals that may lead back here
+        if layer is not None and not sip.isdeleted(layer):
+            QgsProject.instance().removeMapLayer(layer.id())
 
     def _restyle(self, *_):
         if self._layer_alive():
