@@ -47,8 +47,6 @@ from .vectors import pixel_indices, pixels_at
 AGGREGATIONS = ("mean", "max")
 #: Pixels of a region taken as references, drawn at random beyond this: bounds the time of ``max``.
 MAX_REGION_REFERENCES = 5000
-#: Pixels per matrix product: bounds the float32 temporaries of ``max`` (pixels x references).
-CHUNK_PIXELS = 2**20
 #: Similarity maps kept in the work folder (QGIS may still be drawing the previous one).
 KEPT_MAPS = 3
 
@@ -74,7 +72,7 @@ class FeatureStore:
         vectors = np.memmap(workdir / "features.f16", np.float16, "w+", shape=(self.height * self.width, len(bands)))
         for row, pixels, valid in iter_strips(src, bands, self.window):
             start = row * self.width
-            pixels = torch.from_numpy(np.where(valid[:, None], pixels, 0))
+            pixels = torch.from_numpy(pixels if valid.all() else np.where(valid[:, None], pixels, 0))
             vectors[start:start + len(valid)] = torch.nn.functional.normalize(pixels, dim=1, eps=1e-12).half().numpy()
             self.valid[start:start + len(valid)] = valid
         vectors.flush()
@@ -84,9 +82,9 @@ class FeatureStore:
         """The (height, width) float32 map of cosine similarity to ``references`` (n, bands), NaN on nodata."""
         import torch
 
-        references = torch.from_numpy(references)
-        result = torch.cat([cosine_similarity(part, references, aggregation, unit_pixels=True).float()
-                            for part in self.vectors.split(CHUNK_PIXELS)]).numpy()
+        # one product over all pixels (``max`` bounds its own temporaries): splitting it only adds copies
+        result = cosine_similarity(self.vectors, torch.from_numpy(references), aggregation, unit_pixels=True)
+        result = result.float().numpy()
         np.clip(result, -1, 1, out=result)  # float16 rounding reaches 1.001
         result[~self.valid] = np.nan
         return result.reshape(self.height, self.width)

@@ -363,7 +363,7 @@ class SimilarityExplorer(QObject):
     def _send(self, request: dict) -> None:
         self.server.send(request)
         if self.server.is_ready:
-            self._status("Computing\u2026")
+            self._status("Writing the mask\u2026" if request["op"] == "mask" else "Computing\u2026")
 
     # -- replies ------------------------------------------------------------------------------------------------
     def _ready(self, reply: dict) -> None:
@@ -388,6 +388,7 @@ class SimilarityExplorer(QObject):
             layer = QgsVectorLayer(reply["output"], "Similarity mask", "ogr")
             QgsProject.instance().addMapLayer(layer)
             self._message(f"{reply['polygons']} polygon(s) written to {reply['output']}.", Qgis.Success)
+            self._status(f"Mask at {self.panel.threshold:.2f}: {reply['polygons']} polygon(s) in {reply['output']}.")
         elif reply.get("op") == "clear":
             self.last_reply = {}
             self._remove_layer()
@@ -395,7 +396,7 @@ class SimilarityExplorer(QObject):
         self.updated.emit(reply)
 
     def _show_map(self, reply: dict) -> None:
-        self._style(reply["map"])
+        self._style(reply["map"], reply)
         if not self._layer_alive():
             self.layer = QgsRasterLayer(reply["map"], LAYER_NAME, "gdal")
             self.panel.raster_combo.setExceptedLayerList([self.layer])  # not a feature raster to explore
@@ -404,11 +405,12 @@ class SimilarityExplorer(QObject):
             self.layer.setDataSource(reply["map"], LAYER_NAME, "gdal", QgsDataProvider.ProviderOptions(), True)
         self.layer.triggerRepaint()
 
-    def _style(self, path: str) -> None:
-        """The map from -1 to 1; with a threshold, only the pixels at or above it (the mask), from it to 1."""
+    def _style(self, path: str, reply: dict) -> None:
+        """The map stretched over its range; with a threshold, only the pixels at or above it (the mask), from it
+        to 1."""
         threshold = self.panel.threshold
         if threshold <= -1:
-            style_continuous(path, -1.0, 1.0, "Viridis")
+            style_continuous(path, reply["minimum"], max(reply["maximum"], reply["minimum"] + 1e-6), "Viridis")
         else:
             style_continuous(path, threshold, 1.0, "Magma", clip=True)
 
@@ -422,8 +424,8 @@ class SimilarityExplorer(QObject):
             QgsProject.instance().removeMapLayer(layer.id())
 
     def _restyle(self, *_):
-        if self._layer_alive():
-            self._style(self.layer.source())
+        if self._layer_alive() and self.last_reply.get("map"):
+            self._style(self.layer.source(), self.last_reply)
             self.layer.loadDefaultStyle()
             self.layer.triggerRepaint()
 
