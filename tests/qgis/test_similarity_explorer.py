@@ -148,3 +148,44 @@ def body():
     assert result["mask_record"] == [0.9, "mean", 1]
     assert not result["worker_alive"] and not result["workdir_left"] and not result["server_after_close"]
     assert not result["tool_after_close"] and not result["layer_after_close"]
+
+
+def test_box_drag_shift_click_with_max_and_a_click_on_nodata(desktop, tmp_path):
+    raster, labels = regions_raster(tmp_path / "features.tif", 256, 256, bands=16, nodata_corner=30)
+    result = desktop(f"""
+def body():
+    layer, explorer = open_explorer({str(raster)!r}, "EPSG:4326")
+    explorer.panel.aggregation_combo.setCurrentIndex(explorer.panel.aggregation_combo.findData("max"))
+    canvas = iface.mapCanvas().viewport()
+    # a box over rows 100-120, columns 70-90 (region 1), dragged with the mouse
+    start, end = screen_point(layer, 500000 + 705, 4000000 - 1005), screen_point(layer, 500000 + 905, 4000000 - 1205)
+    count = len(REPLIES)
+    QTest.mousePress(canvas, Qt.LeftButton, Qt.NoModifier, start)
+    QTest.mouseRelease(canvas, Qt.LeftButton, Qt.NoModifier, end)
+    wait_until(lambda: REPLIES[-1:] and REPLIES[-1]["op"] == "region", 120)  # after the aggregation's reply
+    RESULT["box"] = REPLIES[-1]
+    RESULT["box_map"] = map_values(REPLIES[-1]["map"]).tolist()
+    shift, _ = click_and_wait(screen_point(layer, 500000 + 10 * 220.5, 4000000 - 10 * 200.5), Qt.ShiftModifier)
+    RESULT["shift"] = shift
+    RESULT["shift_map"] = map_values(shift["map"]).tolist()
+    nodata, _ = click_and_wait(screen_point(layer, 500000 + 10 * 5.5, 4000000 - 10 * 5.5))
+    RESULT["nodata"] = nodata
+    RESULT["bar"] = [item.text() for item in iface.messageBar().items()]
+    explorer.panel.clear_button.click()
+    wait_until(lambda: REPLIES[-1]["op"] == "clear", 30)
+    RESULT["cleared_layer"] = bool(QgsProject.instance().mapLayersByName("Similarity (IAMAP explorer)"))
+    explorer.panel.close()
+""")
+    import numpy as np
+
+    box, shift = result["box"], result["shift"]
+    assert box["ok"] and box["op"] == "region" and box["aggregation"] == "max"
+    assert 300 <= box["references"] <= 23 * 23  # ~20 x 20 pixels, as the canvas rounds the box to screen pixels
+    box_map, shift_map = np.array(result["box_map"], float), np.array(result["shift_map"], float)
+    valid = labels >= 0
+    assert box_map[labels == 1].min() > 0.9 and box_map[valid & (labels != 1)].max() < 0.8
+    assert shift["references"] == box["references"] + 1
+    assert shift_map[np.isin(labels, [1, 3])].min() > 0.9 and shift_map[np.isin(labels, [0, 2])].max() < 0.8
+    assert result["nodata"]["ok"] is False and result["nodata"]["reason"] == "nodata"
+    assert any("nodata" in text for text in result["bar"])
+    assert not result["cleared_layer"]
