@@ -57,7 +57,11 @@ def main() -> None:
             server.stdin.write(json.dumps(request) + "\n")
             server.stdin.flush()
             reply = json.loads(server.stdout.readline())
-            print(f"click {click + 1}: {time.perf_counter() - start:.3f} s round trip (compute + write "
+            if reply.get("preview"):
+                print(f"click {click + 1}: preview {time.perf_counter() - start:.3f} s round trip (compute + write "
+                      f"{reply['seconds']} s)")
+                reply = json.loads(server.stdout.readline())
+            print(f"click {click + 1}: full map {time.perf_counter() - start:.3f} s round trip (compute + write "
                   f"{reply['seconds']} s), {reply['references']} reference(s), ok={reply['ok']}")
         start = time.perf_counter()
         server.stdin.write(json.dumps({"id": "mask", "op": "mask", "threshold": 0.8,

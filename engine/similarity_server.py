@@ -16,11 +16,14 @@ Requests (coordinates and WKT in the raster's CRS; ``id`` is echoed back)::
 
 Replies: ``{"id", "ok": true, ...}`` or ``{"id", "ok": false, "reason": "outside"|"nodata"|"parameter"|"error",
 "message"}``. A map reply has ``map`` (the GeoTIFF), ``references``, ``minimum``, ``maximum`` and ``seconds``.
+On a raster of more than :data:`PREVIEW_PIXELS` pixels a map request is answered twice under its id: first a
+``"preview": true`` map on every second row and column (a quarter of the work: the answer a user sees within
+half a second), then the full map.
 
 Memory is bounded by storing every pixel once as a float16 *unit* vector (cosine similarity needs only the
 direction) in a memory-mapped file of the work folder: 2 bytes x bands x pixels (3 GiB for 2048 x 2048 x 384),
-paged by the OS rather than held by the process, so a raster bigger than RAM still works, only slower. A click
-is then one float16 matrix-vector product over that array; the references keep their raw values (read from the
+paged by the OS rather than held by the process, so a raster bigger than RAM still works, only slower (the
+preview's copy adds a quarter). A click is then one float16 matrix-vector product over that array; the references keep their raw values (read from the
 raster), so the prototype is the one the batch similarity tool uses.
 """
 
@@ -36,6 +39,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
 from rasterio.windows import Window
 
 from .errors import IamapError, ParameterError
@@ -47,6 +51,8 @@ from .vectors import pixel_indices, pixels_at
 AGGREGATIONS = ("mean", "max")
 #: Pixels of a region taken as references, drawn at random beyond this: bounds the time of ``max``.
 MAX_REGION_REFERENCES = 5000
+#: Pixels above which each map is preceded by a preview on every second row and column.
+PREVIEW_PIXELS = 2**21
 #: Similarity maps kept in the work folder (QGIS may still be drawing the previous one).
 KEPT_MAPS = 3
 
@@ -59,8 +65,40 @@ class Outside(IamapError):
         self.reason = reason
 
 
+class Grid:
+    """Pixels as float16 unit vectors (pixels, bands) row-major (a torch tensor over a memory-mapped file), which
+    are valid, and where they are: the raster's own grid or the preview's coarser one."""
+
+    def __init__(self, vectors, valid: np.ndarray, height: int, width: int, transform):
+        self.vectors, self.valid, self.height, self.width, self.transform = vectors, valid, height, width, transform
+
+    def similarity(self, references: np.ndarray, aggregation: str) -> np.ndarray:
+        """The (height, width) float32 map of cosine similarity to ``references`` (n, bands), NaN on nodata."""
+        import torch
+
+        # one product over all pixels (``max`` bounds its own temporaries): splitting it only adds copies
+        result = cosine_similarity(self.vectors, torch.from_numpy(references), aggregation, unit_pixels=True)
+        result = result.float().numpy()
+        np.clip(result, -1, 1, out=result)  # float16 rounding reaches 1.001
+        result[~self.valid] = np.nan
+        return result.reshape(self.height, self.width)
+
+    def preview(self, path: Path) -> "Grid":
+        """Every second row and column, copied row by row into the memory-mapped file ``path``."""
+        import torch
+
+        full = self.vectors.numpy().reshape(self.height, self.width, -1)
+        height, width = (self.height + 1) // 2, (self.width + 1) // 2
+        vectors = np.memmap(path, np.float16, "w+", shape=(height * width, full.shape[2]))
+        for row in range(height):
+            vectors[row * width:(row + 1) * width] = full[2 * row, ::2]
+        valid = self.valid.reshape(self.height, self.width)[::2, ::2].ravel()
+        return Grid(torch.from_numpy(vectors), valid, height, width, self.transform * Affine.scale(2))
+
+
 class FeatureStore:
-    """Every valid pixel of the raster as a float16 unit vector, (pixels, bands) row-major, memory-mapped."""
+    """Every valid pixel of the raster as a float16 unit vector (:class:`Grid`), and its preview grid when the
+    raster is large."""
 
     def __init__(self, src, bands: list[int], workdir: Path):
         import torch
@@ -75,19 +113,8 @@ class FeatureStore:
             pixels = torch.from_numpy(pixels if valid.all() else np.where(valid[:, None], pixels, 0))
             vectors[start:start + len(valid)] = torch.nn.functional.normalize(pixels, dim=1, eps=1e-12).half().numpy()
             self.valid[start:start + len(valid)] = valid
-        vectors.flush()
-        self.vectors = torch.from_numpy(vectors)
-
-    def similarity(self, references: np.ndarray, aggregation: str) -> np.ndarray:
-        """The (height, width) float32 map of cosine similarity to ``references`` (n, bands), NaN on nodata."""
-        import torch
-
-        # one product over all pixels (``max`` bounds its own temporaries): splitting it only adds copies
-        result = cosine_similarity(self.vectors, torch.from_numpy(references), aggregation, unit_pixels=True)
-        result = result.float().numpy()
-        np.clip(result, -1, 1, out=result)  # float16 rounding reaches 1.001
-        result[~self.valid] = np.nan
-        return result.reshape(self.height, self.width)
+        self.grid = Grid(torch.from_numpy(vectors), self.valid, self.height, self.width, self.transform)
+        self.preview = self.grid.preview(workdir / "preview.f16") if self.valid.size > PREVIEW_PIXELS else None
 
 
 class Session:
@@ -100,6 +127,7 @@ class Session:
         self.reference_pixels = np.zeros((0, 2), np.int64)  # (row, col): recorded with the exported mask
         self.aggregation = "mean"
         self.last_map: np.ndarray | None = None
+        self.send_preview = None  # set by :func:`answer`: sends a preview reply to the request being answered
         self.maps: list[Path] = []
         self.count = 0
 
@@ -172,22 +200,27 @@ class Session:
         return self._answer()
 
     def _answer(self) -> dict:
-        start = time.perf_counter()
-        self.last_map = self.store.similarity(self.references.astype(np.float32), self.aggregation)
-        path = self._write(self.last_map)
-        finite = self.last_map[np.isfinite(self.last_map)]
-        return {"map": str(path), "references": len(self.references), "aggregation": self.aggregation,
-                "minimum": float(finite.min()), "maximum": float(finite.max()),
-                "seconds": round(time.perf_counter() - start, 4)}
+        if self.store.preview is not None and self.send_preview is not None:
+            self.send_preview({**self._map(self.store.preview)[1], "preview": True})
+        self.last_map, reply = self._map(self.store.grid)
+        return reply
 
-    def _write(self, data: np.ndarray) -> Path:
+    def _map(self, grid: Grid) -> tuple[np.ndarray, dict]:
+        start = time.perf_counter()
+        values = grid.similarity(self.references.astype(np.float32), self.aggregation)
+        path = self._write(values, grid.transform)
+        finite = values[np.isfinite(values)]
+        return values, {"map": str(path), "references": len(self.references), "aggregation": self.aggregation,
+                        "minimum": float(finite.min()), "maximum": float(finite.max()),
+                        "seconds": round(time.perf_counter() - start, 4)}
+
+    def _write(self, data: np.ndarray, transform) -> Path:
         import rasterio
 
         self.count += 1
         path = self.workdir / f"similarity_{self.count}.tif"
-        with rasterio.open(path, "w", driver="GTiff", width=self.store.width, height=self.store.height, count=1,
-                           dtype="float32", crs=self.store.crs, transform=self.store.transform,
-                           nodata=float("nan")) as dst:
+        with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
+                           dtype="float32", crs=self.store.crs, transform=transform, nodata=float("nan")) as dst:
             dst.write(data, 1)
             dst.set_band_description(1, f"cosine similarity ({self.aggregation})")
         self.maps.append(path)
@@ -206,9 +239,11 @@ OPERATIONS = {"click": "click", "region": "region", "aggregation": "aggregation_
               "mask": "mask"}
 
 
-def answer(session: Session, request: dict) -> dict:
-    """The reply to one request (never raises for a bad request: the reply says what is wrong)."""
+def answer(session: Session, request: dict, send=None) -> dict:
+    """The reply to one request (never raises for a bad request: the reply says what is wrong); ``send`` gets the
+    preview replies that come before it."""
     reply = {"id": request.get("id"), "op": request.get("op")}
+    session.send_preview = (lambda preview: send({**reply, "ok": True, **preview})) if send else None
     try:
         if request.get("op") not in OPERATIONS:
             raise ParameterError("op", f"{request.get('op')!r}: one of {', '.join(OPERATIONS)} or quit.")
@@ -246,7 +281,7 @@ def serve(raster: str, bands, workdir: Path, requests, replies) -> None:
                     continue
                 if request.get("op") == "quit":
                     return
-                send(answer(session, request))
+                send(answer(session, request, send))
     except IamapError as exc:
         send({"id": None, "op": "ready", "ok": False, "reason": "parameter", "message": str(exc)})
 

@@ -105,7 +105,8 @@ class ExplorerServer(QObject):
                 self.is_ready = reply.get("ok", False)
                 (self.ready if self.is_ready else self.failed).emit(reply if self.is_ready else reply["message"])
                 continue
-            sent = self.sent.pop(reply.get("id"), None)
+            # a preview comes before the full map, under the same id
+            sent = self.sent.get(reply.get("id")) if reply.get("preview") else self.sent.pop(reply.get("id"), None)
             reply["latency"] = time.perf_counter() - sent if sent is not None else None
             self.replied.emit(reply)
 
@@ -383,7 +384,8 @@ class SimilarityExplorer(QObject):
             self.last_reply = reply
             self._show_map(reply)
             self._status(f"{reply['references']} reference(s), {reply['aggregation']}: similarity "
-                         f"{reply['minimum']:.2f} to {reply['maximum']:.2f}; answered in {reply['latency']:.2f} s.")
+                         f"{reply['minimum']:.2f} to {reply['maximum']:.2f}; answered in {reply['latency']:.2f} s"
+                         + (" (preview on every second pixel; the full map follows)." if reply.get("preview") else "."))
         elif reply.get("op") == "mask":
             layer = QgsVectorLayer(reply["output"], "Similarity mask", "ogr")
             QgsProject.instance().addMapLayer(layer)

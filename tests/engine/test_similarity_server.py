@@ -17,6 +17,7 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
+import engine.similarity_server as similarity_server
 from engine.similarity_server import MAX_REGION_REFERENCES, serve
 
 from ..fixtures import UTM_ORIGIN, regions_raster
@@ -134,6 +135,21 @@ def test_mask_is_exported_as_polygons_of_the_pixels_over_the_threshold_with_its_
     assert replies[4]["ok"] is False and replies[4]["message"].startswith("threshold: no pixel")
     assert not (tmp_path / "none.gpkg").exists()
     assert replies[5]["ok"] is False and replies[5]["message"].startswith("OUTPUT:")
+
+
+def test_a_large_raster_answers_a_preview_on_every_second_pixel_first(raster, tmp_path, monkeypatch):
+    path, labels = raster
+    monkeypatch.setattr(similarity_server, "PREVIEW_PIXELS", 256 * 256 - 1)
+    replies = exchange(path, tmp_path, click(100, 10), {"op": "clear"})
+    preview, final, cleared = replies[1:]
+    assert (preview["id"], preview["preview"], final["id"], cleared["op"]) == (1, True, 1, "clear")
+    assert "preview" not in final and preview["map"] != final["map"]
+    coarse, crs, transform = read_map(preview)
+    values, _, full_transform = read_map(final)
+    assert coarse.shape == (128, 128) and values.shape == (256, 256)
+    assert transform.a == 2 * full_transform.a and (transform.c, transform.f) == (full_transform.c, full_transform.f)
+    np.testing.assert_array_equal(coarse, values[::2, ::2])
+    assert coarse[labels[::2, ::2] == 0].min() > 0.95 and np.isnan(coarse[labels[::2, ::2] == -1]).all()
 
 
 def test_bad_requests_say_what_is_wrong(raster, tmp_path):
