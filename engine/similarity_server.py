@@ -66,6 +66,19 @@ class Outside(IamapError):
         self.reason = reason
 
 
+def prefetched(items):
+    """``items`` with the next one produced in a thread meanwhile: GDAL reads the next strip while torch
+    normalises this one (both release the GIL), which roughly halves the load on two cores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    done = object()
+    with ThreadPoolExecutor(1) as reader:
+        pending = reader.submit(next, items, done)
+        while (item := pending.result()) is not done:
+            pending = reader.submit(next, items, done)
+            yield item
+
+
 class Grid:
     """Pixels as float16 unit vectors (pixels, bands) row-major (a torch tensor over a memory-mapped file), which
     are valid, and where they are: the raster's own grid or the preview's coarser one."""
@@ -109,7 +122,7 @@ class FeatureStore:
         self.window = Window(0, 0, src.width, src.height)
         self.valid = np.zeros(self.height * self.width, bool)
         vectors = np.memmap(workdir / "features.f16", np.float16, "w+", shape=(self.height * self.width, len(bands)))
-        for row, pixels, valid in iter_strips(src, bands, self.window):
+        for row, pixels, valid in prefetched(iter_strips(src, bands, self.window)):
             start = row * self.width
             pixels = torch.from_numpy(pixels if valid.all() else np.where(valid[:, None], pixels, 0))
             vectors[start:start + len(valid)] = torch.nn.functional.normalize(pixels, dim=1, eps=1e-12).half().numpy()
