@@ -45,13 +45,15 @@ from rasterio.windows import Window
 
 from .errors import IamapError, ParameterError
 from .events import claim_stdout
-from .rasters import check_bands, grid_transform, iter_strips, open_raster
+from .rasters import check_bands, grid_transform, iter_strips, open_raster, strip_rows
 from .similarity import cosine_similarity
 from .vectors import pixel_indices, pixels_at
 
 AGGREGATIONS = ("mean", "max")
 #: Pixels of a region taken as references, drawn at random beyond this: bounds the time of ``max``.
 MAX_REGION_REFERENCES = 5000
+#: Threads reading the raster at load (each with its own file handle).
+READERS = 2
 #: Pixels above which each map is preceded by a preview on every second row and column.
 PREVIEW_PIXELS = 2**21
 #: Similarity maps kept in the work folder (QGIS may still be drawing the previous one).
@@ -66,17 +68,46 @@ class Outside(IamapError):
         self.reason = reason
 
 
-def prefetched(items):
-    """``items`` with the next one produced in a thread meanwhile: GDAL reads the next strip while torch
-    normalises this one (both release the GIL), which roughly halves the load on two cores."""
+def read_ahead(src, bands: list[int], window: Window, readers: int = READERS):
+    """:func:`engine.rasters.iter_strips` of ``src``, in order, with the next strips read meanwhile by ``readers``
+    threads, each on its own handle of the file (a handle is not shared between threads). GDAL releases the GIL
+    while it reads and de-interleaves, so reading overlaps itself and the normalisation: the load is bounded by
+    the reads on all cores, not on one. Memory: ``readers`` + 1 strips of :data:`engine.rasters.STRIP_BYTES`."""
+    import queue
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    done = object()
-    with ThreadPoolExecutor(1) as reader:
-        pending = reader.submit(next, items, done)
-        while (item := pending.result()) is not done:
-            pending = reader.submit(next, items, done)
-            yield item
+    import rasterio
+
+    rows = strip_rows(window, len(bands))
+    starts = list(range(0, window.height, rows))
+    handles: queue.Queue = queue.Queue()
+    opened = [src] + [rasterio.open(src.name) for _ in range(readers - 1)] if readers > 1 else [src]
+    for handle in opened:
+        handles.put(handle)
+
+    def read(row: int):
+        handle = handles.get()
+        try:
+            strip = Window(window.col_off, window.row_off + row, window.width, min(rows, window.height - row))
+            _, pixels, valid = next(iter_strips(handle, bands, strip, rows))
+            return row, pixels, valid
+        finally:
+            handles.put(handle)
+
+    try:
+        with ThreadPoolExecutor(readers) as pool:
+            pending = deque(pool.submit(read, row) for row in starts[:readers])
+            later = iter(starts[readers:])
+            while pending:
+                item = pending.popleft().result()
+                row = next(later, None)
+                if row is not None:
+                    pending.append(pool.submit(read, row))
+                yield item
+    finally:
+        for handle in opened[1:]:
+            handle.close()
 
 
 class Grid:
@@ -122,7 +153,7 @@ class FeatureStore:
         self.window = Window(0, 0, src.width, src.height)
         self.valid = np.zeros(self.height * self.width, bool)
         vectors = np.memmap(workdir / "features.f16", np.float16, "w+", shape=(self.height * self.width, len(bands)))
-        for row, pixels, valid in prefetched(iter_strips(src, bands, self.window)):
+        for row, pixels, valid in read_ahead(src, bands, self.window):
             start = row * self.width
             pixels = torch.from_numpy(pixels if valid.all() else np.where(valid[:, None], pixels, 0))
             vectors[start:start + len(valid)] = torch.nn.functional.normalize(pixels, dim=1, eps=1e-12).half().numpy()
