@@ -17,7 +17,7 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
-import engine.similarity_server as similarity_server
+import engine.feature_store as feature_store
 from engine.similarity_server import MAX_REGION_REFERENCES, serve
 
 from ..fixtures import UTM_ORIGIN, regions_raster
@@ -139,7 +139,7 @@ def test_mask_is_exported_as_polygons_of_the_pixels_over_the_threshold_with_its_
 
 def test_a_large_raster_answers_a_preview_on_every_second_pixel_first(raster, tmp_path, monkeypatch):
     path, labels = raster
-    monkeypatch.setattr(similarity_server, "PREVIEW_PIXELS", 256 * 256 - 1)
+    monkeypatch.setattr(feature_store, "PREVIEW_PIXELS", 256 * 256 - 1)
     replies = exchange(path, tmp_path, click(100, 10), {"op": "clear"})
     preview, final, cleared = replies[1:]
     assert (preview["id"], preview["preview"], final["id"], cleared["op"]) == (1, True, 1, "clear")
@@ -194,23 +194,3 @@ def test_process_answers_line_by_line_prints_second_click_latency_and_quits(rast
     finally:
         server.kill()
 
-
-def test_read_ahead_gives_the_strips_of_iter_strips_in_order(raster, monkeypatch):
-    import engine.rasters
-    from rasterio.windows import Window
-
-    from engine.rasters import iter_strips, open_raster
-    from engine.similarity_server import read_ahead
-
-    path, _ = raster
-    monkeypatch.setattr(engine.rasters, "STRIP_BYTES", 256 * 8 * 4 * 10)  # 10 rows a strip: 26 strips
-    with open_raster(str(path)) as src:
-        bands, window = list(range(1, 9)), Window(0, 0, 256, 256)
-        expected = list(iter_strips(src, bands, window))
-        for readers in (1, 2, 3):
-            strips = list(read_ahead(src, bands, window, readers))
-            assert [row for row, *_ in strips] == list(range(0, 256, 10))
-            for (_, pixels, valid), (_, want_pixels, want_valid) in zip(strips, expected):
-                np.testing.assert_array_equal(pixels, want_pixels)
-                np.testing.assert_array_equal(valid, want_valid)
-        assert not src.closed  # the caller's handle stays open; the readers' own are closed
