@@ -29,6 +29,7 @@ class IamapPlugin:
         self.actions = []
         self.install_dialog = None
         self.message_item = None
+        self.explorer = None
 
     def initProcessing(self):  # noqa: N802 (QGIS's name)
         if self.provider is None:
@@ -45,6 +46,8 @@ class IamapPlugin:
                            ("Diagnostics\u2026", self._open_diagnostics), ("Documentation", self._open_documentation),
                            ("Sample data", self._load_sample_data)):
             self._add_action(text, slot)
+        self.iface.addToolBarIcon(self._add_action("Similarity explorer (click on a feature raster)\u2026",
+                                                   self.show_explorer))
         # never during start-up: once the main window is shown (at once when the plugin is enabled later)
         if self.iface.mainWindow().isVisible():
             QTimer.singleShot(0, self._offer_install)
@@ -58,6 +61,15 @@ class IamapPlugin:
         action.triggered.connect(slot)
         self.iface.addPluginToMenu(MENU, action)
         self.actions.append(action)
+        return action
+
+    def show_explorer(self):
+        """Open the similarity explorer (panel and map tool) on the active raster layer."""
+        if self.explorer is None:
+            from .utils.similarity_explorer import SimilarityExplorer
+
+            self.explorer = SimilarityExplorer(self.iface)
+        self.explorer.open()
 
     def _offer_install(self):
         from .engine.host_environment import check_environment
@@ -144,6 +156,9 @@ class IamapPlugin:
             self.install_dialog.close()
             self.install_dialog.deleteLater()
             self.install_dialog = None
+        if self.explorer is not None:
+            self.explorer.unload()  # ends its worker
+            self.explorer = None
         if self.iface is not None:
             self._clear_message()
             try:
@@ -152,6 +167,7 @@ class IamapPlugin:
                 pass
             for action in self.actions:
                 self.iface.removePluginMenu(MENU, action)
+                self.iface.removeToolBarIcon(action)
         self.actions = []
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)

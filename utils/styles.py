@@ -21,11 +21,14 @@ def _save_style(path: str, make_renderer) -> bool:
     return bool(ok)
 
 
-def style_continuous(path: str, minimum: float, maximum: float, ramp_name: str = "Viridis") -> bool:
-    """Single-band pseudocolour with ``ramp_name`` from ``minimum`` to ``maximum``."""
+def style_continuous(path: str, minimum: float, maximum: float, ramp_name: str = "Viridis", clip: bool = False
+                     ) -> bool:
+    """Single-band pseudocolour with ``ramp_name`` from ``minimum`` to ``maximum``; with ``clip`` the values
+    outside that range are not drawn (a mask: only what reaches a threshold shows)."""
     def renderer(layer):
         shader_function = QgsColorRampShader(minimum, maximum, QgsStyle.defaultStyle().colorRamp(ramp_name))
         shader_function.classifyColorRamp(8, -1)
+        shader_function.setClip(clip)
         shader = QgsRasterShader(minimum, maximum)
         shader.setRasterShaderFunction(shader_function)
         result = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)

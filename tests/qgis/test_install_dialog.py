@@ -100,7 +100,8 @@ def body():
     assert result["buttons"] == ["Not now", "Install"]
     assert result["closed"] and result["dont_show"] and result["reopened"]
     assert result["bar"] == [["Its Python environment is not ready: the IAMAP tools need it.", ["Install\u2026"]]]
-    assert result["menu"] == ["Install / repair environment\u2026", "Diagnostics\u2026", "Documentation", "Sample data"]
+    assert result["menu"] == ["Install / repair environment\u2026", "Diagnostics\u2026", "Documentation", "Sample data",
+                              "Similarity explorer (click on a feature raster)\u2026"]
 
     again = desktop("""
 def body():
