@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import platform
 import sys
@@ -47,18 +48,30 @@ class DiagnosticsAlgorithm(IamapAlgorithm):
             "reported, with the command that installs the environment.")
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        # the log shows the report once, as lines (the worker's side comes as its own message); the outputs are
+        # files, so Processing's "Results" lists their paths instead of printing the report again
         report = {"qgis side": qgis_side_info()}
-        for key, value in report["qgis side"].items():
-            feedback.pushInfo(f"{key}: {value}")
+        feedback.pushInfo("\n".join(f"{key}: {value}" for key, value in report["qgis side"].items()))
         try:
             report["worker side"] = self.run_engine({}, feedback)["worker"]
         except QgsProcessingException as exc:
             feedback.reportError(str(exc))
             report["worker side"] = {"error": str(exc)}
-        text = json.dumps(report, indent=2)
-        outputs = {"REPORT": text}
-        path = self.parameterAsFileOutput(parameters, "OUTPUT", context)
-        if path:
-            write_text_atomically(path, text, "OUTPUT")
-            outputs["OUTPUT"] = path
+        outputs = {}
+        for name, text in (("OUTPUT", json.dumps(report, indent=2)), ("REPORT", report_page(report))):
+            path = self.parameterAsFileOutput(parameters, name, context)
+            if path:
+                write_text_atomically(path, text, name)
+                outputs[name] = path
         return outputs
+
+
+def report_page(report: dict) -> str:
+    """The report as an HTML page: a table per side."""
+    tables = "".join(
+        f"<h2>{html.escape(side)}</h2><table>" + "".join(
+            f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(str(value))}</td></tr>" for key, value in
+            info.items()) + "</table>" for side, info in report.items())
+    return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>IAMAP diagnostics</title><style>"
+            "body{font:14px sans-serif}th{text-align:left;padding-right:12px}td,th{border-bottom:1px solid #ddd}"
+            f"</style></head><body><h1>IAMAP diagnostics</h1>{tables}</body></html>")

@@ -71,11 +71,15 @@ def test_help_explains_every_parameter_of_every_algorithm(qgis):
     assert "Paste the report into bug reports" in diagnostics
 
 
-def test_diagnostics_reports_both_sides(qgis, tmp_path):
-    report_path = tmp_path / "report.json"
-    result = qgis.run("iamap:diagnostics", {"OUTPUT": report_path})
+def test_diagnostics_reports_both_sides_once_in_the_log_and_as_json_and_html_files(qgis, tmp_path):
+    report_path, page_path = tmp_path / "report.json", tmp_path / "report.html"
+    result = qgis.run("iamap:diagnostics", {"OUTPUT": report_path, "REPORT": page_path})
+    assert result["results"] == {"OUTPUT": str(report_path), "REPORT": str(page_path)}
     report = json.loads(report_path.read_text())
-    assert report == json.loads(result["results"]["REPORT"])
+    log = qgis.process("run", "iamap:diagnostics").stdout
+    assert log.count("qgis python:") == 1 and log.count("timm:") == 1 and "\\n" not in log  # once, not escaped
+    page = page_path.read_text()
+    assert "<h2>worker side</h2>" in page and f"<td>{report['worker side']['torch']}</td>" in page
     assert report["qgis side"]["qgis"].startswith("3.")
     assert report["qgis side"]["worker environment ready"] is True
     worker = report["worker side"]
@@ -89,8 +93,8 @@ def test_plugin_loads_without_environment_and_tools_say_how_to_install(qgis, tmp
     no_env = {"IAMAP_PYTHON": "", "IAMAP_ENV_DIR": str(tmp_path / "nothing-here")}
     listing = qgis.process("list", env=no_env)
     assert listing.returncode == 0 and "iamap:diagnostics" in listing.stdout
-    result = qgis.run("iamap:diagnostics", {}, env=no_env)
-    error = json.loads(result["results"]["REPORT"])["worker side"]["error"]
+    qgis.run("iamap:diagnostics", {"OUTPUT": tmp_path / "r.json"}, env=no_env)
+    error = json.loads((tmp_path / "r.json").read_text())["worker side"]["error"]
     assert "not installed" in error and "python3 -m engine.host_environment install" in error
 
 
