@@ -8,6 +8,7 @@ from pathlib import Path
 from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsSettings
 
 from .provider import IamapProvider
+from .utils.algorithm import plugin_icon
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 MENU = "&IAMAP"
@@ -46,8 +47,12 @@ class IamapPlugin:
                            ("Diagnostics\u2026", self._open_diagnostics), ("Documentation", self._open_documentation),
                            ("Sample data", self._load_sample_data)):
             self._add_action(text, slot)
-        self.iface.addToolBarIcon(self._add_action("Similarity explorer (click on a feature raster)\u2026",
-                                                   self.show_explorer))
+        explorer = self._add_action("Similarity explorer (click on a feature raster)\u2026", self.show_explorer)
+        explorer.setIcon(plugin_icon("similarity"))
+        self.iface.addToolBarIcon(explorer)
+        for action in self.iface.pluginMenu().actions():  # the IAMAP submenu that addPluginToMenu made
+            if action.text() == MENU:
+                action.setIcon(plugin_icon("iamap"))
         # never during start-up: once the main window is shown (at once when the plugin is enabled later)
         if self.iface.mainWindow().isVisible():
             QTimer.singleShot(0, self._offer_install)

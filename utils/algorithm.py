@@ -3,7 +3,9 @@ the worker."""
 
 from __future__ import annotations
 
+import configparser
 import errno
+import functools
 import os
 from pathlib import Path
 
@@ -16,6 +18,17 @@ from .parameters import engine_value, qgis_output, qgis_parameter
 from .worker_runner import WorkerCancelled, WorkerError, run_worker
 
 ICONS_DIR = Path(__file__).resolve().parent.parent / "icons"
+METADATA = Path(__file__).resolve().parent.parent / "metadata.txt"
+#: The page of the documentation with one section per tool (anchor: the tool id), under the repository.
+TOOLS_PAGE = "blob/main/docs/tools.md"
+
+
+@functools.lru_cache(maxsize=None)
+def repository_url() -> str:
+    """The plugin's repository, as metadata.txt gives it (what the Plugin Manager links to)."""
+    metadata = configparser.ConfigParser(interpolation=None)
+    metadata.read(METADATA, encoding="utf-8")
+    return metadata.get("general", "repository", fallback="").rstrip("/")
 
 
 def plugin_icon(name: str) -> QIcon:
@@ -80,6 +93,10 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
         """The name the input layer has in the project (its file name when it is not in the project)."""
         layer = self.parameterAsLayer(parameters, name, context)
         return layer.name() if layer is not None else Path(str(parameters.get(name, ""))).stem
+
+    def helpUrl(self):  # noqa: N802 (QGIS's name)
+        """The tool's section of the documentation (the dialog's Help button)."""
+        return f"{repository_url()}/{TOOLS_PAGE}#{self.name()}" if repository_url() else ""
 
     def createInstance(self):  # noqa: N802
         return type(self)()

@@ -83,6 +83,7 @@ def body():
     install.click()  # the message bar's button brings the dialog back
     RESULT["reopened"] = dialog.isVisible() and not bar.items()
     RESULT["menu"] = [action.text() for action in plugins["iamap"].actions]
+    RESULT["menu_icon"] = [not a.icon().isNull() for a in iface.pluginMenu().actions() if a.text() == "&IAMAP"]
 """)
     assert result["found"] and result["visible"] and not result["modal"] and result["modal_widget"] == "None", str(result)
     assert result["main_window_visible"]
@@ -102,6 +103,7 @@ def body():
     assert result["bar"] == [["Its Python environment is not ready: the IAMAP tools need it.", ["Install\u2026"]]]
     assert result["menu"] == ["Install / repair environment\u2026", "Diagnostics\u2026", "Documentation", "Sample data",
                               "Similarity explorer (click on a feature raster)\u2026"]
+    assert result["menu_icon"] == [True]  # the Plugins > IAMAP submenu has the plugin's icon
 
     again = desktop("""
 def body():

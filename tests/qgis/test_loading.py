@@ -96,7 +96,8 @@ processing.runAndLoadResults("iamap:encoder", params)
 @pytest.mark.parametrize("search, algorithm", [
     ("kmeans", "iamap:cluster"), ("pca", "iamap:reduction"), ("umap", "iamap:reduction"),
     ("embedding", "iamap:encoder"), ("segmentation", "iamap:cluster"), ("dinov2", "iamap:encoder"),
-    ("similarity", "iamap:similarity"), ("bug report", "iamap:diagnostics"),
+    ("similarity", "iamap:similarity"), ("bug report", "iamap:diagnostics"), ("random forest", "iamap:ml"),
+    ("land cover", "iamap:ml"), ("regression", "iamap:ml"),
 ])
 def test_toolbox_search_finds_each_tool_by_what_users_type(qgis, search, algorithm):
     result = qgis.pyqgis(f"""

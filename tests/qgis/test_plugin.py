@@ -31,7 +31,8 @@ def test_metadata_has_every_field_the_plugin_repository_requires():
 def test_qgis_process_lists_the_iamap_algorithms(qgis):
     listing = qgis.process("list").stdout
     assert "IAMAP" in listing
-    for algorithm in ("iamap:encoder", "iamap:reduction", "iamap:cluster", "iamap:similarity", "iamap:diagnostics"):
+    for algorithm in ("iamap:encoder", "iamap:reduction", "iamap:cluster", "iamap:ml", "iamap:similarity",
+                      "iamap:diagnostics"):
         assert algorithm in listing
 
 
@@ -62,8 +63,8 @@ def unexplained_parameters(text: str) -> list[str]:
 
 def test_help_explains_every_parameter_of_every_algorithm(qgis):
     algorithms = sorted(set(re.findall(r"\b(iamap:\w+)", qgis.process("list").stdout)))
-    assert {"iamap:encoder", "iamap:reduction", "iamap:cluster", "iamap:similarity", "iamap:diagnostics"} <= \
-        set(algorithms)
+    assert {"iamap:encoder", "iamap:reduction", "iamap:cluster", "iamap:ml", "iamap:similarity",
+            "iamap:diagnostics"} <= set(algorithms)
     unexplained = {algorithm: unexplained_parameters(qgis.process("help", algorithm).stdout)
                    for algorithm in algorithms}
     assert {algorithm: ids for algorithm, ids in unexplained.items() if ids} == {}
@@ -148,3 +149,25 @@ def _processes() -> str:
     import subprocess
 
     return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+
+
+def test_help_has_no_paragraph_break_inside_a_sentence_and_links_to_the_tools_page(qgis):
+    """The help panel turns every line break into a paragraph break: each line of the help (and each paragraph)
+    must end a sentence, a heading or a list item. The Help button opens the tool's section of docs/tools.md."""
+    result = qgis.pyqgis("""
+        import json
+        from qgis.core import QgsApplication
+        provider = QgsApplication.processingRegistry().providerById("iamap")
+        print("HELP", json.dumps({a.id(): [a.shortHelpString(), a.helpUrl()] for a in provider.algorithms()}))
+        """)
+    assert "HELP" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+    helps = json.loads(result.stdout.split("HELP ", 1)[1].splitlines()[0])
+    assert len(helps) == 6
+    broken = {}
+    for algorithm, (text, url) in helps.items():
+        assert url.endswith(f"/blob/main/docs/tools.md#{algorithm.split(':')[1]}"), url
+        for piece in re.split(r"\n|</p>|<p>|<h3>|</h3>", text):
+            words = re.sub(r"<[^>]+>", "", piece).strip()
+            if words and not re.search(r"[.!?:)]$|^[A-Z][a-z]+$", words):  # a sentence ends, or a heading
+                broken.setdefault(algorithm, []).append(words[-60:])
+    assert broken == {}
