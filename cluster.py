@@ -13,7 +13,7 @@ from .utils.styles import style_paletted
 
 class ClusterAlgorithm(EstimatorAlgorithm):
     TOOL = contract.CLUSTER
-    DISPLAY_NAME = "Cluster pixels (KMeans, HDBSCAN...)"
+    DISPLAY_NAME = "Cluster pixels (KMeans...)"
     ICON = "cluster"
     SHORT_DESCRIPTION = "Unsupervised classes from pixel vectors: KMeans, HDBSCAN or another scikit-learn clusterer"
     TAGS = ("cluster", "clustering", "kmeans", "k-means", "hdbscan", "dbscan", "unsupervised", "classification",

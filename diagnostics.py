@@ -37,7 +37,7 @@ def qgis_side_info() -> dict:
 
 class DiagnosticsAlgorithm(IamapAlgorithm):
     TOOL = contract.DIAGNOSTICS
-    DISPLAY_NAME = "Diagnostics (versions for bug reports)"
+    DISPLAY_NAME = "Diagnostics for bug reports"
     SHORT_DESCRIPTION = "Versions of QGIS and of IAMAP's worker environment, to paste into bug reports"
     TAGS = ("diagnostics", "versions", "bug report", "cuda", "gpu", "install")
     GROUP = "Help"

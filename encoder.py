@@ -12,7 +12,7 @@ BACKBONE_LIST = "".join(f"<li><code>{b.key}</code>: {b.label}</li>" for b in cat
 
 class EncoderAlgorithm(IamapAlgorithm):
     TOOL = contract.ENCODER
-    DISPLAY_NAME = "Encode a raster (deep-learning features)"
+    DISPLAY_NAME = "Encode raster (deep features)"
     GROUP = "1 \u2013 Encode"
     GROUP_ID = "encode"
     ICON = "encoder"

@@ -13,7 +13,7 @@ from .utils.styles import style_continuous, style_paletted
 
 class MlAlgorithm(IamapAlgorithm):
     TOOL = contract.ML
-    DISPLAY_NAME = "Classify or map from labelled data (random forest...)"
+    DISPLAY_NAME = "Classify from labelled data"
     ICON = "ml"
     SHORT_DESCRIPTION = ("Supervised classification or regression from labelled points or polygons, cross-validated, "
                          "with an HTML report")

@@ -13,7 +13,7 @@ from .utils.styles import style_continuous, style_rgb
 
 class ReductionAlgorithm(EstimatorAlgorithm):
     TOOL = contract.REDUCTION
-    DISPLAY_NAME = "Reduce dimensions (PCA, UMAP...)"
+    DISPLAY_NAME = "Reduce dimensions (PCA...)"
     ICON = "reduction"
     SHORT_DESCRIPTION = "Fewer bands from many: PCA, UMAP or another scikit-learn decomposition"
     TAGS = ("reduction", "dimensionality reduction", "pca", "umap", "tsne", "ica", "nmf", "embedding", "features",

@@ -10,7 +10,7 @@ from .utils.styles import style_continuous
 
 class SimilarityAlgorithm(IamapAlgorithm):
     TOOL = contract.SIMILARITY
-    DISPLAY_NAME = "Similarity map to reference locations"
+    DISPLAY_NAME = "Similarity map"
     ICON = "similarity"
     SHORT_DESCRIPTION = "Cosine similarity of every pixel to reference points, lines or polygons"
     TAGS = ("similarity", "cosine", "search", "template", "prototype", "query by example", "features", "embedding")

@@ -171,3 +171,16 @@ def test_help_has_no_paragraph_break_inside_a_sentence_and_links_to_the_tools_pa
             if words and not re.search(r"[.!?:)]$|^[A-Z][a-z]+$", words):  # a sentence ends, or a heading
                 broken.setdefault(algorithm, []).append(words[-60:])
     assert broken == {}
+
+
+
+def test_toolbox_names_fit_the_toolbox_width(qgis):
+    """The toolbox, at its default width, shows about 30 characters of a name: longer ones were cut off."""
+    result = qgis.pyqgis("""
+        import json
+        from qgis.core import QgsApplication
+        provider = QgsApplication.processingRegistry().providerById("iamap")
+        print("NAMES", json.dumps({a.id(): a.displayName() for a in provider.algorithms()}))
+        """)
+    names = json.loads(result.stdout.split("NAMES ", 1)[1].splitlines()[0])
+    assert len(names) == 6 and {name: len(text) for name, text in names.items() if len(text) > 30} == {}
