@@ -174,9 +174,12 @@ ENCODER = Tool("encoder", (
               help="Step between tiles in input pixels; empty = SIZE (no overlap). Smaller values overlap the tiles "
                    "(more tiles, smoother features); larger than SIZE is refused. Must fall on the feature grid (a "
                    "multiple of SIZE divided by the model's patches per tile)."),
-    Parameter("BACKBONE", "Backbone", Kind.ENUM, catalog.BACKBONE_KEYS[0], choices=catalog.BACKBONE_KEYS,
-              help="Curated model (see the list above); the value is usable as text from the command line."),
-    Parameter("BACKBONE_NAME", "Other model (timm name or hf-hub:owner/repo)", Kind.STRING, "", optional=True,
+    Parameter("BACKBONE", "Backbone (curated; the help describes each)", Kind.ENUM, catalog.BACKBONE_KEYS[0],
+              choices=catalog.BACKBONE_KEYS,
+              help="Curated model (see the list above: size and what each is good for); the value is usable as text "
+                   "from the command line. Not used when \u201cOther model\u201d is filled in."),
+    Parameter("BACKBONE_NAME", "Other model, used instead of Backbone (timm name or hf-hub:owner/repo)", Kind.STRING,
+              "", optional=True,
               help="Any timm model name (e.g. vit_base_patch16_224.augreg_in21k) or hf-hub:owner/repo; overrides "
                    "BACKBONE."),
     Parameter("PRETRAINED", "Use pretrained weights", Kind.BOOL, True,

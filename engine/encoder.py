@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import __version__
+from .contract import ENCODER
 from .destinations import ensure_space, partial_path
 from .devices import choose_device, choose_precision
 from .errors import ParameterError
@@ -104,6 +105,8 @@ def plan_encoding(p: EncoderParams, reporter: Reporter) -> EncodingPlan:
         reporter.text(f"Input {Path(p.INPUT).name}: {src.width}x{src.height} px, {src.count} band(s) "
                       f"{src.dtypes[bands[0] - 1]}, {src.crs}; processing bands {bands} over a "
                       f"{window.width}x{window.height} px window.")
+        if p.BACKBONE_NAME and p.BACKBONE != ENCODER["BACKBONE"].default:
+            reporter.warning(f"BACKBONE_NAME ({p.BACKBONE_NAME}) is used; BACKBONE ({p.BACKBONE}) is not.")
         backbone = load_backbone(p.BACKBONE, p.BACKBONE_NAME, p.PRETRAINED, p.CKPT, in_chans=len(bands),
                                  reporter=reporter)
         grid = TileGrid.create(window.width, window.height, p.SIZE, p.STRIDE, *backbone.grid)

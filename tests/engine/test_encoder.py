@@ -264,3 +264,17 @@ def test_features_of_a_raster_without_geotransform_lie_where_qgis_shows_it(tmp_p
         # QGIS shows the input over x 0..448, y -224..0 (origin top-left, y down): the 16-pixel cells cover it
         assert tuple(features.transform)[:6] == (16.0, 0.0, 0.0, 0.0, -16.0, 0.0)
         assert features.shape == (14, 28) and features.crs is None
+
+
+def test_a_backbone_chosen_beside_another_model_is_said_to_be_unused(tmp_path):
+    from engine.encoder import run_encoder
+    from engine.events import Reporter
+
+    from ..fixtures import random_raster
+
+    raster = random_raster(tmp_path / "in.tif", 32, 32)
+    reporter = Reporter()
+    run_encoder({"INPUT": str(raster), "OUTPUT": str(tmp_path / "f.tif"), "SIZE": 32, "PRETRAINED": False,
+                 "BACKBONE": "vit_base_patch16_224.mae", "BACKBONE_NAME": "vit_tiny_patch16_224"}, reporter)
+    warnings = [e["message"] for e in reporter.events if e["type"] == "warning"]
+    assert "BACKBONE_NAME (vit_tiny_patch16_224) is used; BACKBONE (vit_base_patch16_224.mae) is not." in warnings
