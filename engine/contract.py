@@ -77,6 +77,9 @@ class Parameter:
         Bounds of numbers (checked by both sides).
     choices : tuple of str
         Allowed values of an ``ENUM``.
+    choice_labels : tuple of str
+        What the dialog shows for each choice, when the value itself is not readable (the curated backbones'
+        keys); scripts still give the value.
     file_filter : str
         File dialog filter of ``FILE`` and ``FILE_DESTINATION``.
     parent : str
@@ -99,6 +102,7 @@ class Parameter:
     file_filter: str = ""
     parent: str = ""
     created_by_default: bool = False
+    choice_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ ENCODER = Tool("encoder", (
                    "(more tiles, smoother features); larger than SIZE is refused. Must fall on the feature grid (a "
                    "multiple of SIZE divided by the model's patches per tile)."),
     Parameter("BACKBONE", "Backbone (curated; the help describes each)", Kind.ENUM, catalog.BACKBONE_KEYS[0],
-              choices=catalog.BACKBONE_KEYS,
+              choices=catalog.BACKBONE_KEYS, choice_labels=tuple(b.label for b in catalog.BACKBONES),
               help="Curated model (see the list above: size and what each is good for); the value is usable as text "
                    "from the command line. Not used when \u201cOther model\u201d is filled in."),
     Parameter("BACKBONE_NAME", "Other model, used instead of Backbone (timm name or hf-hub:owner/repo)", Kind.STRING,

@@ -17,6 +17,9 @@ from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingOutpu
 
 from ..engine.contract import Kind, Output, Parameter
 
+#: The widget wrapper of enum parameters whose choices have labels, as Processing imports it (by module path).
+LABELLED_CHOICE_WRAPPER = f"{__package__}.labelled_choice.LabelledChoiceWrapper"
+
 
 def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     """The Processing parameter of ``spec``: widget, default, bounds, choices and the advanced flag."""
@@ -52,6 +55,9 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     elif spec.kind is Kind.ENUM:
         parameter = QgsProcessingParameterEnum(name, label, list(spec.choices), defaultValue=default,
                                                optional=optional, usesStaticStrings=True)
+        if spec.choice_labels:  # the dialogs show the labels; the value stays the choice (utils.labelled_choice)
+            parameter.setMetadata({"widget_wrapper": {"class": LABELLED_CHOICE_WRAPPER,
+                                                      "labels": list(spec.choice_labels)}})
     elif spec.kind is Kind.CRS:
         parameter = QgsProcessingParameterCrs(name, label, default or None, optional=optional)
     elif spec.kind is Kind.RASTER_DESTINATION:
