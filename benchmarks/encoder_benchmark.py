@@ -1,14 +1,19 @@
-"""Encoder benchmark: end-to-end throughput against the model's own forward, peak memory against raster size,
-and bf16 against fp32 features. Prints numbers; asserts nothing.
+"""Encoder benchmark: the pipeline's own ceiling (a model that costs nothing), end-to-end throughput against the
+model's bare forward in the same run, peak memory against raster size, and bf16 against fp32 features.
+Prints numbers; asserts nothing.
 
-    <worker python> benchmarks/encoder_benchmark.py [--sizes 2048 4096] [--model vit_small_patch16_224]
+    <worker python> benchmarks/encoder_benchmark.py [--sizes 2048 4096] [--models vit_small_patch16_224 ...]
+        [--batch 8] [--formats] [--quick]
 
-Each encoder run is a separate worker process (as in QGIS), so its peak RSS is its own.
+Each encoder run is a separate worker process (as in QGIS), so its peak RSS is its own. Rasters are 3-band
+uint8 with random values; the throughput is the encoder's own count (tiles encoded over the streaming time,
+model loading and file creation excluded), the same figure the tool logs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -42,7 +47,7 @@ def bare_forward(model_name: str, batch: int, precision: str, seconds: float = 8
 
     model = timm.create_model(model_name, pretrained=False, num_classes=0).eval()
     x = torch.randn(batch, 3, 224, 224)
-    dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
     with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=precision != "fp32"):
         model.forward_features(x)
         n, start = 0, time.perf_counter()
@@ -52,48 +57,77 @@ def bare_forward(model_name: str, batch: int, precision: str, seconds: float = 8
     return n / (time.perf_counter() - start)
 
 
-def run_encoder_process(params: dict) -> tuple[dict, float]:
+def encode(params: dict, null_model: bool = False) -> tuple[dict, float]:
     """Run the encoder tool in a worker process; return its outputs and peak RSS (MiB)."""
-    outputs, _, _, peak = run_tool("encoder", params)
+    module = "benchmarks.null_model_worker" if null_model else "engine.worker"
+    outputs, _, _, peak = run_tool("encoder", params, module=module)
     return outputs, peak
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096])
-    parser.add_argument("--model", default="vit_small_patch16_224")
+    parser.add_argument("--models", nargs="+", default=["vit_small_patch16_224", "vit_tiny_patch16_224"])
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--formats", action="store_true", help="also compare the OUTPUT_FORMAT choices")
+    parser.add_argument("--quick", action="store_true", help="null model only")
     args = parser.parse_args()
-    from engine.devices import choose_precision
-
     import torch
+
+    from engine.devices import choose_precision
 
     precision = choose_precision("auto", torch.device("cpu"))
     work = Path(tempfile.mkdtemp(prefix="iamap-bench-"))
-    print(f"model {args.model}, batch {args.batch}, precision {precision}, threads {torch.get_num_threads()}")
-    bare = {p: bare_forward(args.model, args.batch, p) for p in ("fp32", "bf16")}
-    print(f"bare forward_features: fp32 {bare['fp32']:.2f} tiles/s, bf16 {bare['bf16']:.2f} tiles/s")
-    common = {"BACKBONE_NAME": args.model, "PRETRAINED": False, "BATCH_SIZE": args.batch, "RESUME": False}
+    print(f"CPU {os.cpu_count()} cores, torch threads {torch.get_num_threads()}; batch {args.batch}, "
+          f"precision {precision}; rasters 3-band uint8")
+    rasters = {}
     for size in sorted(args.sizes):
-        raster = work / f"r{size}.tif"
-        make_raster(raster, size)
-        for stride in (224, 112):
-            out, peak = run_encoder_process({**common, "INPUT": str(raster), "OUTPUT": str(work / f"f{size}_{stride}.tif"),
-                                             "STRIDE": stride, "PRECISION": precision})
-            print(f"{size}x{size} stride {stride}: {out['tiles']} tiles, {out['tiles_per_second']:.2f} tiles/s "
-                  f"end to end = {out['tiles_per_second'] / bare[precision]:.2f} x bare forward ({precision}); "
-                  f"peak RSS {peak:.0f} MiB")
-    raster = work / f"r{min(args.sizes)}.tif"
+        rasters[size] = work / f"r{size}.tif"
+        make_raster(rasters[size], size)
+    big = max(rasters)
+    common = {"PRETRAINED": False, "BATCH_SIZE": args.batch, "RESUME": False, "PRECISION": precision}
+
+    print(f"\n== pipeline ceiling (model replaced by zeros of its token shape), {big}x{big}, 384 features")
+    for stride in (224, 112):
+        out, peak = encode({**common, "BACKBONE_NAME": "vit_small_patch16_224", "INPUT": str(rasters[big]),
+                            "OUTPUT": str(work / f"null_{stride}.tif"), "STRIDE": stride}, null_model=True)
+        print(f"stride {stride}: {out['tiles_encoded']} tiles, {out['tiles_per_second']:.0f} tiles/s; "
+              f"peak RSS {peak:.0f} MiB")
+    if args.formats:
+        from engine.catalog import OUTPUT_FORMATS
+
+        print(f"\n== output formats, pipeline ceiling, stride 224, {big}x{big}")
+        for fmt in OUTPUT_FORMATS:
+            path = work / f"fmt_{fmt}.tif"
+            out, _ = encode({**common, "BACKBONE_NAME": "vit_small_patch16_224", "INPUT": str(rasters[big]),
+                             "OUTPUT": str(path), "OUTPUT_FORMAT": fmt}, null_model=True)
+            print(f"{fmt}: {out['tiles_per_second']:.0f} tiles/s, {path.stat().st_size / 2**20:.1f} MiB")
+    if args.quick:
+        return
+
+    for model in args.models:
+        bare = bare_forward(model, args.batch, precision)
+        print(f"\n== {model}: bare forward_features {bare:.1f} tiles/s ({precision}, batch {args.batch})")
+        strides = (224, 112) if "small" in model else (224,)
+        for size in sorted(rasters):
+            for stride in strides:
+                out, peak = encode({**common, "BACKBONE_NAME": model, "INPUT": str(rasters[size]),
+                                    "OUTPUT": str(work / f"{model}_{size}_{stride}.tif"), "STRIDE": stride})
+                print(f"{size}x{size} stride {stride}: {out['tiles_encoded']} tiles, "
+                      f"{out['tiles_per_second']:.1f} tiles/s end to end = "
+                      f"{out['tiles_per_second'] / bare:.2f} x bare forward; peak RSS {peak:.0f} MiB")
+
+    small = min(rasters)
     outs = {}
     for p in ("fp32", "bf16"):
-        outs[p], _ = run_encoder_process({**common, "INPUT": str(raster), "OUTPUT": str(work / f"q_{p}.tif"),
-                                          "PRECISION": p, "BACKBONE_NAME": args.model})
+        outs[p], _ = encode({**common, "BACKBONE_NAME": args.models[0], "INPUT": str(rasters[small]),
+                             "OUTPUT": str(work / f"q_{p}.tif"), "PRECISION": p})
     import rasterio
 
     with rasterio.open(outs["fp32"]["OUTPUT"]) as a, rasterio.open(outs["bf16"]["OUTPUT"]) as b:
         fa, fb = a.read().reshape(a.count, -1), b.read().reshape(b.count, -1)
     cos = (fa * fb).sum(0) / (np.linalg.norm(fa, axis=0) * np.linalg.norm(fb, axis=0))
-    print(f"bf16 vs fp32 features, per-pixel cosine similarity: min {cos.min():.6f}, "
+    print(f"\nbf16 vs fp32 features, per-pixel cosine similarity: min {cos.min():.6f}, "
           f"mean {cos.mean():.6f}, 1st percentile {np.percentile(cos, 1):.6f}; "
           f"max abs difference {np.abs(fa - fb).max():.4g} (features' std {fa.std():.4g})")
 

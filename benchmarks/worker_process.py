@@ -13,12 +13,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_tool(tool: str, params: dict) -> tuple[dict, list[dict], float, float]:
-    """Returns (outputs, events, wall seconds, peak RSS in MiB of this process only)."""
+def run_tool(tool: str, params: dict, module: str = "engine.worker") -> tuple[dict, list[dict], float, float]:
+    """Returns (outputs, events, wall seconds, peak RSS in MiB of this process only).
+
+    ``module`` is the worker run with ``python -m`` (``benchmarks.null_model_worker``: the model costs nothing).
+    """
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(params, f)
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "engine.worker", tool, f.name], cwd=REPO,
+    process = subprocess.Popen([sys.executable, "-m", module, tool, f.name], cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     stdout = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage, not the maximum over all children

@@ -72,6 +72,36 @@ MERGE_METHODS = ("average", "first", "last", "min", "max", "centre", "cosine")
 #: How pixel values are scaled before the model; see engine.normalize.
 NORMALIZATIONS = ("auto", "model", "dataset", "none")
 
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """How the encoder stores its feature raster (``OUTPUT_FORMAT``): GeoTIFF creation options."""
+
+    key: str
+    label: str
+    options: dict
+
+
+#: sparse_ok: blocks not written yet take no space and read as nodata (GDAL would otherwise fill the whole file
+#: with NaN blocks when it is created, gigabytes for a large uncompressed output)
+_FEATURE_TIFF = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 16, "interleave": "pixel",
+                 "bigtiff": "if_safer", "sparse_ok": True}
+#: Measured with benchmarks/encoder_benchmark.py --formats (the closing note of the pipeline issue and the FAQ
+#: give the figures): features are noisy floats that compress poorly (float32 deflate or zstd saves about 10 %)
+#: while compressing costs more than the model's forward on a fast device, so the default is uncompressed;
+#: float16 halves the file for a relative error under 0.1 % (GDAL truncates to 11 significant bits).
+OUTPUT_FORMATS = {f.key: f for f in (
+    OutputFormat("float32", "Float32, uncompressed (fastest; default)", dict(_FEATURE_TIFF, compress="none")),
+    OutputFormat("float32_zstd", "Float32, ZSTD-compressed (lossless, slower)",
+                 dict(_FEATURE_TIFF, compress="zstd", zstd_level=1, predictor=3)),
+    OutputFormat("float32_deflate", "Float32, DEFLATE-compressed (lossless, slowest, readable by any GDAL)",
+                 dict(_FEATURE_TIFF, compress="deflate", zlevel=1, predictor=3)),
+    OutputFormat("float16", "Float16 (half the size; about 3 significant digits)", dict(_FEATURE_TIFF, compress="none",
+                                                                                        nbits=16)),
+    OutputFormat("float16_zstd", "Float16, ZSTD-compressed (smallest)",
+                 dict(_FEATURE_TIFF, compress="zstd", zstd_level=1, nbits=16, predictor=3)),
+)}
+
 #: scikit-learn decompositions and manifolds that share the fit/transform API, plus UMAP (umap-learn).
 #: Methods in REDUCTION_TRANSDUCTIVE cannot transform new points: fitted on the sample, the rest of the
 #: pixels get the embedding of their nearest sampled neighbours.

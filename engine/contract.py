@@ -196,7 +196,8 @@ ENCODER = Tool("encoder", (
     Parameter("DEVICE", "Device", Kind.ENUM, "auto", choices=catalog.DEVICES,
               help="auto (GPU when available), cpu or cuda."),
     Parameter("BATCH_SIZE", "Batch size", Kind.INT, 8, minimum=1,
-              help="Tiles per model call (CPU and GPU). Larger is faster until memory runs out."),
+              help="Tiles per model call. 8 suits CPUs (larger batches gain little there); on a GPU use 32 to 64 "
+                   "(faster until GPU memory runs out: the error then says so)."),
     Parameter("MERGE_METHOD", "Merge overlapping tiles", Kind.ENUM, "average", choices=catalog.MERGE_METHODS,
               help="How overlapping tiles are combined: average (weighted mean), first, last, min, max, centre "
                    "(each cell from the tile whose centre covers it: no seams) or cosine (mean weighted by a "
@@ -216,10 +217,16 @@ ENCODER = Tool("encoder", (
                   help="Reproject the input to this CRS before encoding (optional)."),
         Parameter("TARGET_RESOLUTION", "Target resolution", Kind.FLOAT, 0.0, optional=True, minimum=0,
                   help="Resample the input to this pixel size, in units of the target CRS (optional, 0 = keep)."),
+        Parameter("OUTPUT_FORMAT", "Feature storage", Kind.ENUM, "float32", choices=tuple(catalog.OUTPUT_FORMATS),
+                  choice_labels=tuple(f.label for f in catalog.OUTPUT_FORMATS.values()),
+                  help="How the feature GeoTIFF is stored: float32 uncompressed (default: fastest; features barely "
+                       "compress), float32 with ZSTD or DEFLATE (lossless, about 10 % smaller, slower), float16 "
+                       "(half the size, about 3 significant digits; read as float32 by GDAL and QGIS) or float16 "
+                       "with ZSTD."),
     ),
     Parameter("OUTPUT", "Features", Kind.RASTER_DESTINATION,
-              help="Feature GeoTIFF (float32, one band per feature, NaN nodata). A <name>.iamap.json file beside it "
-                   "records every parameter."),
+              help="Feature GeoTIFF (one band per feature, NaN nodata; see Feature storage). A <name>.iamap.json "
+                   "file beside it records every parameter."),
 ))
 
 # reduction and cluster: the tools that fit an estimator on a pixel sample ---------------------------------------

@@ -35,7 +35,7 @@ from .merge import FeatureStrip
 from .models import LoadedBackbone, load_backbone
 from .normalize import Normalization, resolve_normalization
 from .parameters import parameter_class
-from .raster_writing import RowWriter, check_output, finalize
+from .raster_writing import BackgroundRowWriter, RowWriter, check_output, finalize
 from .rasters import check_bands, extent_window, open_raster, window_transform
 from .resume import Manifest, reusable_output
 from .tile_pipeline import TileEncoder, TileReader, create_feature_raster
@@ -120,7 +120,7 @@ def plan_encoding(p: EncoderParams, reporter: Reporter) -> EncodingPlan:
             "size": p.SIZE, "stride": p.STRIDE, "model": backbone.name, "weights": backbone.weights,
             "checkpoint": file_identity(p.CKPT) if p.CKPT else None, "merge": p.MERGE_METHOD,
             "normalization": p.NORMALIZATION, "precision": precision, "target_crs": p.TARGET_CRS,
-            "target_resolution": p.TARGET_RESOLUTION,
+            "target_resolution": p.TARGET_RESOLUTION, "output_format": p.OUTPUT_FORMAT,
         }
         plan = EncodingPlan(p, output, open_args, bands, window, src.crs, window_transform(src, window), backbone,
                             grid, device, precision, record, params_hash(record))
@@ -162,8 +162,8 @@ def stream_tiles(plan: EncodingPlan, manifest: Manifest, rows_done: int, reporte
     """Encode every tile from the resume point on and write the merged rows; returns (tiles encoded, seconds)."""
     p, grid = plan.p, plan.grid
     first_row = grid.first_row_touching(rows_done) if rows_done else 0
-    writer = RowWriter(plan.partial, next_row=rows_done,
-                       on_durable=lambda rows: manifest.write(rows, writer.last_chunk))
+    rows = RowWriter(plan.partial, next_row=rows_done, on_durable=lambda done: manifest.write(done, rows.last_chunk))
+    writer = BackgroundRowWriter(rows)
     strip = FeatureStrip(grid, plan.backbone.dim, p.MERGE_METHOD, first_tile_row=first_row)
     tile_encoder = TileEncoder(plan.backbone, plan.device, plan.precision, plan.norm, p.SIZE, grid)
     reader = TileReader(p.INPUT, plan.open_args, plan.bands, plan.window, grid, first_row,
@@ -188,6 +188,7 @@ def stream_tiles(plan: EncodingPlan, manifest: Manifest, rows_done: int, reporte
         writer.close()
     finally:
         reader.stopped.set()
+        writer.stop()
     return progress.encoded, progress.elapsed
 
 

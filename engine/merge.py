@@ -40,6 +40,10 @@ def tile_weights(method: str, grid: TileGrid) -> np.ndarray:
 class FeatureStrip:
     """Accumulator for the open output rows.
 
+    Held channels-last (rows, width, dim), as the model's tokens come out and as the pixel-interleaved output
+    stores them, so merging and writing move whole feature vectors. Without overlap (STRIDE = SIZE) every cell
+    has one tile and every method keeps its features as they are: they are copied, never weighted and divided.
+
     Parameters
     ----------
     grid : TileGrid
@@ -55,10 +59,11 @@ class FeatureStrip:
         if method not in MERGE_METHODS:
             raise ParameterError("MERGE_METHOD", f"unknown method {method!r}; choose one of {', '.join(MERGE_METHODS)}.")
         self.grid, self.dim, self.method = grid, dim, method
+        self.single_cover = grid.step_h == grid.grid_h and grid.step_w == grid.grid_w
         self.base = first_tile_row * grid.step_h  # output row of buffer row 0
         self.rows = grid.grid_h + grid.step_h
         width = grid.out_width
-        self.values = np.zeros((dim, self.rows, width), np.float32)
+        self.values = np.zeros((self.rows, width, dim), np.float32)
         self.weights = np.zeros((self.rows, width), np.float32)  # summed weights, or tile counts
         self.tile_weights = tile_weights(method, grid)
 
@@ -71,22 +76,29 @@ class FeatureStrip:
         w = min(g.grid_w, g.out_width - left)
         if h <= 0 or w <= 0:
             return
-        feats = features[:, :h, :w]
+        feats = np.moveaxis(features, 0, -1)[:h, :w]  # (h, w, dim): a view, contiguous for channels-last input
         valid = cell_valid[:h, :w]
-        values = self.values[:, top:top + h, left:left + w]
+        values = self.values[top:top + h, left:left + w]
         seen = self.weights[top:top + h, left:left + w]
+        if self.single_cover:
+            if valid.all():
+                values[...] = feats
+            else:
+                values[valid] = feats[valid]
+            seen += valid
+            return
         if self.method in _WEIGHTED:
             weight = self.tile_weights[:h, :w] * valid
-            values += feats * weight
+            values += feats * weight[..., None]
             seen += weight
             return
         if self.method == "last":
-            take = valid
+            take = valid[..., None]
         elif self.method == "first":
-            take = valid & (seen == 0)
+            take = (valid & (seen == 0))[..., None]
         else:
             better = feats < values if self.method == "min" else feats > values
-            take = valid & ((seen == 0) | better)  # per feature for min/max
+            take = valid[..., None] & ((seen == 0)[..., None] | better)  # per feature for min/max
         np.copyto(values, feats, where=np.broadcast_to(take, values.shape))
         seen += valid
 
@@ -94,25 +106,25 @@ class FeatureStrip:
         """Hand out the finished output rows from the buffer start up to ``end_row`` (exclusive).
 
         Returns the output row of the first row handed out and an array (dim, k, out_width) with NaN where no
-        valid tile contributed.
+        valid tile contributed (a view of channels-last memory, owned by the caller).
         """
         wanted = max(0, end_row - self.base)
         k = min(wanted, self.rows)
         start = self.base
         seen = self.weights[:k]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if self.method in _WEIGHTED:
-                rows = self.values[:, :k] / seen
-            else:
-                rows = self.values[:, :k].copy()
-        rows[:, seen == 0] = np.nan
+        if self.method in _WEIGHTED and not self.single_cover:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rows = self.values[:k] / seen[..., None]
+        else:
+            rows = self.values[:k].copy()
+        rows[seen == 0] = np.nan
         if wanted > k:  # tile rows with no valid pixel were skipped: their rows are all nodata
-            gap = np.full((self.dim, wanted - k, rows.shape[2]), np.nan, np.float32)
-            rows = np.concatenate([rows, gap], axis=1)
-        # shift the open rows up
-        self.values[:, :self.rows - k] = self.values[:, k:].copy()
-        self.values[:, self.rows - k:] = 0
-        self.weights[:self.rows - k] = self.weights[k:].copy()
+            gap = np.full((wanted - k, rows.shape[1], self.dim), np.nan, np.float32)
+            rows = np.concatenate([rows, gap], axis=0)
+        # shift the open rows up (numpy copies overlapping slices correctly)
+        self.values[:self.rows - k] = self.values[k:]
+        self.values[self.rows - k:] = 0
+        self.weights[:self.rows - k] = self.weights[k:]
         self.weights[self.rows - k:] = 0
         self.base += wanted
-        return start, rows
+        return start, np.moveaxis(rows, -1, 0)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 import zlib
 from pathlib import Path
 
@@ -96,15 +98,17 @@ def write_json(path: Path, record: dict) -> None:
 
 
 def rows_checksum(rows: np.ndarray) -> int:
-    """CRC-32 of rows (bands, k, width) as stored: detects rows that are missing or changed on disk."""
-    return zlib.crc32(np.ascontiguousarray(rows).tobytes())
+    """CRC-32 of rows (bands, k, width), pixel by pixel as a pixel-interleaved file stores them: detects rows that
+    are missing or changed on disk. Free of copies for rows held channels-last (see :class:`RowWriter`)."""
+    return zlib.crc32(np.ascontiguousarray(np.moveaxis(rows, 0, -1)))
 
 
 class RowWriter:
     """Writes full-width rows of a GeoTIFF in order, in block-aligned chunks, and makes each chunk durable.
 
     The file is reopened for every chunk and closed after it, so a killed process leaves on disk every row
-    reported through ``on_durable`` (the resume manifest relies on this).
+    reported through ``on_durable`` (the resume manifest relies on this). Rows are held channels-last
+    (k, width, bands) until written, which costs nothing for the encoder's rows (they come channels-last).
 
     Parameters
     ----------
@@ -122,35 +126,85 @@ class RowWriter:
         self.last_chunk: dict | None = None
         with rasterio.open(path) as dst:
             self.height, self.block = dst.height, dst.block_shapes[0][0]
-        self.pending: list[np.ndarray] = []
+        self.pending: list[np.ndarray] = []  # channels-last (k, width, bands)
 
     def add(self, first_row: int, rows: np.ndarray) -> None:
         """Queue ``rows`` (bands, k, width) starting at ``first_row``; rows before ``next_row`` are skipped."""
-        queued = self.next_row + sum(p.shape[1] for p in self.pending)
+        queued = self.next_row + sum(p.shape[0] for p in self.pending)
         skip = queued - first_row
         if skip < 0:
             raise ValueError(f"rows must come in order: expected row {queued}, got {first_row}")
         if skip < rows.shape[1]:
-            self.pending.append(rows[:, skip:])
+            self.pending.append(np.moveaxis(rows, 0, -1)[skip:])
         self._write(final=False)
 
     def close(self) -> None:
         self._write(final=True)
 
     def _write(self, final: bool) -> None:
-        queued = sum(p.shape[1] for p in self.pending)
+        queued = sum(p.shape[0] for p in self.pending)
         end = self.next_row + queued
         if not final and end < self.height:
             end -= end % self.block  # only whole blocks, so no block is written twice
         count = end - self.next_row
         if count <= 0:
             return
-        data = np.concatenate(self.pending, axis=1)
+        data = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending, axis=0)
+        chunk = np.moveaxis(data[:count], -1, 0)  # (bands, count, width), as rasterio takes it
         with rasterio.open(self.path, "r+") as dst:
-            dst.write(data[:, :count], window=Window(0, self.next_row, data.shape[2], count))
-        self.pending = [data[:, count:]] if count < data.shape[1] else []
+            dst.write(chunk, window=Window(0, self.next_row, data.shape[1], count))
+        self.pending = [data[count:]] if count < data.shape[0] else []
         if self.on_durable is not None:
-            self.last_chunk = {"first_row": self.next_row, "rows": count, "crc32": rows_checksum(data[:, :count])}
+            self.last_chunk = {"first_row": self.next_row, "rows": count, "crc32": rows_checksum(chunk)}
         self.next_row = end
         if self.on_durable is not None:
             self.on_durable(end)
+
+
+class BackgroundRowWriter(threading.Thread):
+    """A :class:`RowWriter` in its own thread behind a bounded queue, so compressing and writing overlap the model.
+
+    :meth:`add` blocks when ``depth`` batches of rows wait (memory stays bounded); a writing error is raised by
+    the next :meth:`add` or by :meth:`close`. :meth:`stop` (on an error elsewhere) still writes the rows already
+    queued, which are complete, so a resume keeps them.
+    """
+
+    def __init__(self, writer: RowWriter, depth: int = 2):
+        super().__init__(daemon=True)
+        self.writer = writer
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.start()
+
+    _STOP = object()
+
+    def run(self) -> None:
+        while (item := self.queue.get()) is not None and item is not self._STOP:
+            if self.error is None:
+                try:
+                    self.writer.add(*item)
+                except BaseException as exc:  # raised in the main thread
+                    self.error = exc
+        if item is None and self.error is None:  # closing: the last rows, even if they end inside a block
+            try:
+                self.writer.close()
+            except BaseException as exc:
+                self.error = exc
+
+    def add(self, first_row: int, rows: np.ndarray) -> None:
+        self._raise()
+        self.queue.put((first_row, rows))
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.join()
+        self._raise()
+
+    def stop(self) -> None:
+        if self.is_alive():
+            self.queue.put(self._STOP)
+            self.join()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error

@@ -145,24 +145,50 @@ def read_padded(src, bands: list[int], window: Window, row_off: int, height: int
 
     Returns (data float32 (bands, height, width), valid bool (bands, height, width)).
     """
+    data, valid = read_padded_native(src, bands, window, row_off, height, col_off, width, np.float32)
+    return data, np.ones(data.shape, bool) if valid is None else valid
+
+
+def read_padded_native(src, bands: list[int], window: Window, row_off: int, height: int, col_off: int, width: int,
+                       dtype=None):
+    """:func:`read_padded` in the bands' own data type (or ``dtype``), with ``valid`` None when every pixel is
+    valid: integer bands without a nodata value and nothing padded are never compared pixel by pixel.
+
+    Padding is zeros marked invalid.
+    """
+    dtype = np.dtype(dtype or np.result_type(*(src.dtypes[b - 1] for b in bands)))
     r0, r1 = max(row_off, 0), min(row_off + height, window.height)
     c0, c1 = max(col_off, 0), min(col_off + width, window.width)
     if r0 >= r1 or c0 >= c1:
-        return np.zeros((len(bands), height, width), np.float32), np.zeros((len(bands), height, width), bool)
+        return np.zeros((len(bands), height, width), dtype), np.zeros((len(bands), height, width), bool)
     read = Window(window.col_off + c0, window.row_off + r0, c1 - c0, r1 - r0)
-    block = src.read(bands, window=read, out_dtype=np.float32)
-    ok = np.isfinite(block)
-    for i, band in enumerate(bands):
-        nodata = src.nodatavals[band - 1]
-        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
-            ok[i] &= block[i] != np.float32(nodata)
+    block = src.read(bands, window=read, out_dtype=dtype)
+    ok = valid_pixels(src, bands, block)
     if block.shape == (len(bands), height, width):  # nothing to pad: no copy
         return block, ok
-    data = np.zeros((len(bands), height, width), np.float32)
+    data = np.zeros((len(bands), height, width), dtype)
     valid = np.zeros((len(bands), height, width), bool)
     data[:, r0 - row_off:r1 - row_off, c0 - col_off:c1 - col_off] = block
-    valid[:, r0 - row_off:r1 - row_off, c0 - col_off:c1 - col_off] = ok
+    valid[:, r0 - row_off:r1 - row_off, c0 - col_off:c1 - col_off] = True if ok is None else ok
     return data, valid
+
+
+def valid_pixels(src, bands: list[int], block: np.ndarray):
+    """Per-band validity of ``block`` (bands, h, w) read from ``src``: False on the band's nodata value and on
+    NaN/inf. None when nothing can be invalid (integer data, no nodata value in the bands' range)."""
+    floating = block.dtype.kind == "f"
+    nodatas = [src.nodatavals[band - 1] for band in bands]
+    if not floating:  # an integer band cannot hold NaN, nor a nodata value outside its range or with a fraction
+        info = np.iinfo(block.dtype)
+        nodatas = [n if n is not None and not math.isnan(n) and float(n).is_integer() and info.min <= n <= info.max
+                   else None for n in nodatas]
+        if all(n is None for n in nodatas):
+            return None
+    ok = np.isfinite(block) if floating else np.ones(block.shape, bool)
+    for i, nodata in enumerate(nodatas):
+        if nodata is not None and not math.isnan(nodata):
+            ok[i] &= block[i] != block.dtype.type(nodata)
+    return ok
 
 
 #: Bytes of float32 pixel data per strip read: bounds the memory of every block-wise pass.

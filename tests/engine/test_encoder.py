@@ -278,3 +278,73 @@ def test_a_backbone_chosen_beside_another_model_is_said_to_be_unused(tmp_path):
                  "BACKBONE": "vit_base_patch16_224.mae", "BACKBONE_NAME": "vit_tiny_patch16_224"}, reporter)
     warnings = [e["message"] for e in reporter.events if e["type"] == "warning"]
     assert "BACKBONE_NAME (vit_tiny_patch16_224) is used; BACKBONE (vit_base_patch16_224.mae) is not." in warnings
+
+
+def straightforward_encoding(path, bands, size, stride):
+    """The encoder's result computed the plain way, tile by tile in float32 with full masks (as IAMAP did before
+    the pipeline was made fast): normalise each tile, nodata to the band mean, one forward per tile, cells valid
+    where at least half their pixels are (adaptive pooling), overlapping cells averaged."""
+    import torch
+    import torch.nn.functional as F
+
+    from engine.normalize import resolve_normalization
+    from engine.rasters import extent_window, read_padded
+    from engine.tiling import TileGrid
+
+    backbone = models.load_backbone("", TINY, pretrained=False, in_chans=len(bands))
+    with rasterio.open(path) as src:
+        window = extent_window(src, None)
+        norm = resolve_normalization("auto", src, bands, window, backbone)
+        grid = TileGrid.create(window.width, window.height, size, stride, *backbone.grid)
+        data, valid = read_padded(src, bands, window, 0, (grid.rows - 1) * stride + size, 0,
+                                  (grid.cols - 1) * stride + size)
+    gh, gw = backbone.grid
+    total = np.zeros((backbone.dim, grid.rows * grid.step_h + gh, grid.cols * grid.step_w + gw))
+    count = np.zeros(total.shape[1:])
+    scale, mean, std = (v[:, None, None] for v in (norm.scale, norm.mean, norm.std))
+    for row in range(grid.rows):
+        for col in range(grid.cols):
+            tile = data[:, row * stride:row * stride + size, col * stride:col * stride + size]
+            ok = valid[:, row * stride:row * stride + size, col * stride:col * stride + size]
+            if not ok.any():
+                continue
+            x = np.where(ok, (tile * scale - mean) / std, 0).astype(np.float32)
+            with torch.inference_mode():
+                features = backbone.features(torch.from_numpy(x)[None])[0].numpy()
+            pooled = F.adaptive_avg_pool2d(torch.from_numpy(ok.any(0)).float()[None, None], (gh, gw))[0, 0]
+            cells = (pooled >= 0.5).numpy()
+            top, left = row * grid.step_h, col * grid.step_w
+            total[:, top:top + gh, left:left + gw] += features * cells
+            count[top:top + gh, left:left + gw] += cells
+    with np.errstate(invalid="ignore"):
+        result = (total / count)[:, :grid.out_height, :grid.out_width]
+    return result.astype(np.float32)
+
+
+@pytest.mark.parametrize("output_format", ["float32", "float32_deflate"])
+def test_the_pipeline_gives_the_straightforward_result_with_nodata_overlap_and_five_bands(tmp_path, output_format):
+    rng = np.random.default_rng(7)
+    data = rng.integers(1, 4000, (5, 330, 290)).astype("uint16")
+    data[:, 100:180, 40:200] = 0  # a nodata hole: whole cells and part cells
+    data[2, 250:, :] = 0  # one band missing at the bottom: those pixels still count as valid
+    path = write_raster(tmp_path / "in.tif", data, nodata=0)
+    outputs, _ = encode(tmp_path, path, STRIDE=112, OUTPUT_FORMAT=output_format)
+    features, profile, _ = read(outputs["OUTPUT"])
+    expected = straightforward_encoding(path, [1, 2, 3, 4, 5], 224, 112)
+    assert features.shape == expected.shape == (192, 21, 19)
+    np.testing.assert_array_equal(np.isnan(features), np.isnan(expected))
+    assert np.isnan(features).any() and not np.isnan(features).all()
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=2e-5, equal_nan=True)
+
+
+def test_float16_storage_halves_the_file_and_keeps_three_significant_digits(tmp_path):
+    path = random_raster(tmp_path / "in.tif", 300, 300, seed=2)
+    full, _ = encode(tmp_path, path, "f32.tif")
+    half, _ = encode(tmp_path, path, "f16.tif", OUTPUT_FORMAT="float16")
+    (a, _, _), (b, profile, _) = read(full["OUTPUT"]), read(half["OUTPUT"])
+    assert profile["dtype"] == "float32" and np.isnan(profile["nodata"])  # GDAL reads half floats as float32
+    with rasterio.open(half["OUTPUT"]) as src:
+        assert src.tags(1, ns="IMAGE_STRUCTURE").get("NBITS") == "16"
+    np.testing.assert_allclose(b, a, rtol=2 ** -10, atol=2 ** -24)  # GDAL truncates to 11 significant bits
+    sizes = [tmp_path.joinpath(n).stat().st_size for n in ("f32.tif", "f16.tif")]
+    assert 0.45 < sizes[1] / sizes[0] < 0.55

@@ -107,8 +107,12 @@ def test_a_manifest_claiming_more_rows_than_written_starts_over(tmp_path, scene,
 def test_a_truncated_partial_file_starts_over(tmp_path, scene, monkeypatch):
     path, reference, _ = scene
     partial = interrupted_at_row_32(tmp_path, path, monkeypatch)
+    import rasterio
+
+    with rasterio.open(partial) as src:  # cut the file inside the second block row (rows 16-31, durable)
+        cut = int(src.get_tag_item("BLOCK_OFFSET_0_1", "TIFF", bidx=1)) + 100
     with open(partial, "r+b") as f:
-        f.truncate(partial.stat().st_size * 2 // 3)
+        f.truncate(cut)
     outputs, reporter = encode(tmp_path, path, "out.tif")
     assert any("cannot be continued" in m for m in messages(reporter))
     np.testing.assert_array_equal(read(outputs["OUTPUT"])[0], reference)
