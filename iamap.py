@@ -1,6 +1,5 @@
 """The plugin object QGIS creates: registers the Processing provider and its graphical models (models/) and, in
-the desktop, the Plugins > IAMAP menu
-and the offer to install the worker environment when it is missing."""
+the desktop, the Plugins > IAMAP menu and the offer to install the worker environment when it is missing."""
 
 from __future__ import annotations
 
