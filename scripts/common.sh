@@ -45,8 +45,8 @@ ensure_worker_env() {
   # pip's output goes to the log (IAMAP_INSTALL_LOG), the terminal gets one progress line.
   local log="${IAMAP_INSTALL_LOG:-$REPO/build/logs/environment-install.log}"
   (cd "$REPO" && quietly "IAMAP worker environment" "$log" \
-    /usr/bin/python3 -m engine.host_environment install --torch-build "${IAMAP_TORCH_BUILD:-default}" "$@")
-  WORKER_PYTHON="$(cd "$REPO" && /usr/bin/python3 -m engine.host_environment python)"
+    /usr/bin/python3 -m engine.host_environment install --torch-build "${IAMAP_TORCH_BUILD:-default}" "$@") || exit
+  WORKER_PYTHON="$(cd "$REPO" && /usr/bin/python3 -m engine.host_environment python)" || exit
   export WORKER_PYTHON
 }
 
