@@ -1,4 +1,5 @@
-"""Make the graphical models shipped in models/ (run with QGIS's Python: ``/usr/bin/python3 scripts/make_models.py``).
+"""Make the graphical models shipped in models/ (run with QGIS's Python: ``/usr/bin/python3 scripts/make_models.py
+[FOLDER]``, FOLDER default models/).
 
 The .model3 files are committed; this script is how they are made, so that a change of a tool's parameters is a
 re-run rather than an edit of XML by hand. The models are built with PyQGIS's model API with the plugin and
@@ -12,10 +13,13 @@ use the pretrained weights (on by default: a user wants them; the tests switch t
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
 
+# Qt writes XML attributes in hash order: a fixed seed gives the same file from the same model (a clean diff)
+os.environ["QT_HASH_SEED"] = "0"
 REPO = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO / "models"
 GROUP = "IAMAP"
@@ -206,13 +210,13 @@ def encode_classify() -> ModelBuilder:
 MODELS = {"encode_reduce_cluster.model3": encode_reduce_cluster, "encode_classify.model3": encode_classify}
 
 
-def main() -> None:
+def main(out_dir: Path = MODELS_DIR) -> None:
     app, plugin = start_qgis()
     for file_name, build in MODELS.items():
-        print(build().save(MODELS_DIR / file_name))
+        print(build().save(out_dir / file_name))
     plugin.unload()
     app.exitQgis()
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else MODELS_DIR)  # another folder: to compare with models/

@@ -4,12 +4,13 @@ then), and each one run through ``qgis_process run file.model3`` on the bundled 
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
 import rasterio
 
-from .conftest import REPO
+from .conftest import QGIS_PYTHON, REPO
 
 pytestmark = pytest.mark.qgis
 
@@ -111,3 +112,41 @@ def test_encode_classify_runs_through_qgis_process_and_maps_the_labelled_classes
         mapped = [int(v[0]) for v in src.sample([p["geometry"]["coordinates"] for p in points])]
     right = sum(m == codes[p["properties"]["landcover"]] for m, p in zip(mapped, points))
     assert right >= 0.9 * len(points), list(zip(mapped, [p["properties"]["landcover"] for p in points]))
+
+
+def test_when_the_plugin_loads_before_processings_model_provider_the_provider_finds_the_folder_in_the_settings(
+        qgis):
+    # the desktop may load the plugin before Processing: the folder then goes to QgsSettings, which the model
+    # provider reads when it loads
+    script = """
+        import json
+        from qgis.core import QgsSettings
+        from processing.core.ProcessingConfig import ProcessingConfig
+        registry = QgsApplication.processingRegistry()
+        plugin.unload()
+        models = registry.providerById("model")
+        registry.removeProvider(models)  # Processing not loaded yet: no model provider, no setting registered
+        del ProcessingConfig.settings["MODELS_FOLDER"]
+        plugin = iamap.classFactory(None)
+        plugin.initProcessing()
+        saved = QgsSettings().value("Processing/Configuration/MODELS_FOLDER")
+        from processing.modeler.ModelerAlgorithmProvider import ModelerAlgorithmProvider
+        models = ModelerAlgorithmProvider()
+        registry.addProvider(models)  # Processing loads now: its provider registers and reads the setting
+        names = sorted(a.name() for a in models.algorithms() if a.group() == "IAMAP")
+        print("STATE", json.dumps({"saved": saved, "names": names}))
+        """
+    result = qgis.pyqgis(script)
+    assert "STATE" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    state = json.loads(result.stdout.split("STATE ", 1)[1].splitlines()[0])
+    assert state["saved"].split(";")[-1] == str(MODELS) and len(state["saved"].split(";")) >= 2
+    assert set(state["names"]) == NAMES
+
+
+def test_the_shipped_models_are_what_make_models_makes_from_the_tools_of_today(qgis, tmp_path):
+    made = subprocess.run([QGIS_PYTHON, str(REPO / "scripts" / "make_models.py"), str(tmp_path)], capture_output=True,
+                          text=True, env=qgis.env, timeout=300)
+    assert made.returncode == 0, made.stdout + made.stderr
+    for model in ("encode_reduce_cluster.model3", "encode_classify.model3"):
+        assert (tmp_path / model).read_text() == (MODELS / model).read_text(), \
+            f"models/{model} is out of date: run /usr/bin/python3 scripts/make_models.py and commit it"
