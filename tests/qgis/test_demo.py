@@ -89,3 +89,23 @@ def test_a_failed_install_shows_the_end_of_its_log_with_pips_error(tmp_path):
     assert f"The end of its log, {log}:" in result.stderr
     assert "iamap-no-such-package-anywhere" in result.stderr  # pip's error, visible without opening the log
     assert not (tmp_path / "env").exists()
+
+
+def test_on_a_terminal_a_step_is_one_line_that_shows_its_progress(tmp_path):
+    # the qgis_process bar (no line end until done) and the install's "[ 40 %]" lines, through a pseudo-terminal
+    log = tmp_path / "step.log"
+    (tmp_path / "step.sh").write_text(
+        "printf 'Inputs\\n0...10...'; sleep 0.3; printf '20...30...'; sleep 0.3; printf '40...100 - done.\\n'\n"
+        "printf '== Installing\\n[ 70 %%]\\n'\n")
+    (tmp_path / "run.sh").write_text(f"source '{REPO}/scripts/common.sh'\n"
+                                     f"quietly 'a step' '{log}' bash '{tmp_path / 'step.sh'}'\n")
+    result = subprocess.run(["script", "-qec", f"bash '{tmp_path / 'run.sh'}'", "/dev/null"], cwd=str(REPO),
+                            capture_output=True, timeout=60)  # bytes: text mode would turn the \r into line ends
+    shown = result.stdout.decode().replace("\r\n", "\n")
+    assert result.returncode == 0, shown
+    updates = [part for part in shown.split("\r\x1b[K") if part]
+    assert "== a step 10 %" in updates and "== a step 30 %" in updates
+    assert "== a step: Installing 70 %" in updates
+    assert re.fullmatch(r"== a step \.\.\. done in \d+ s\n", updates[-1]), shown
+    assert "Inputs" not in shown and "0...10" not in shown
+    assert log.read_text().startswith("Inputs\n0...10...20...30...40...100 - done.")
