@@ -1,5 +1,5 @@
-"""The plugin object QGIS creates: registers the Processing provider and, in the desktop, the Plugins > IAMAP menu
-and the offer to install the worker environment when it is missing."""
+"""The plugin object QGIS creates: registers the Processing provider and its graphical models (models/) and, in
+the desktop, the Plugins > IAMAP menu and the offer to install the worker environment when it is missing."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsSettings
 
 from .provider import IamapProvider
 from .utils.algorithm import plugin_icon
+from .utils.shipped_models import add_models_folder, remove_models_folder
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 MENU = "&IAMAP"
@@ -36,6 +37,8 @@ class IamapPlugin:
         if self.provider is None:
             self.provider = IamapProvider()
             QgsApplication.processingRegistry().addProvider(self.provider)
+            # after the provider, so that the models find their IAMAP algorithms when they are reloaded
+            add_models_folder()
 
     def initGui(self):  # noqa: N802
         self.initProcessing()
@@ -177,3 +180,4 @@ class IamapPlugin:
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+            remove_models_folder()

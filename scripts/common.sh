@@ -32,12 +32,46 @@ ensure_worker_env() {
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
     fi
   fi
-  echo "== IAMAP worker environment"
+  if [ -n "${IAMAP_PYTHON:-}" ]; then  # a Python the user chose: used as it is, never installed into
+    (cd "$REPO" && /usr/bin/python3 -m engine.host_environment check >/dev/null) \
+      || { (cd "$REPO" && /usr/bin/python3 -m engine.host_environment check) >&2; exit 1; }
+    echo "== IAMAP worker environment: $IAMAP_PYTHON (IAMAP_PYTHON)"
+    WORKER_PYTHON="$IAMAP_PYTHON"
+    export WORKER_PYTHON
+    return
+  fi
   # The package index's PyTorch build, the one constraints.txt is resolved with and the only one reachable where
   # just the package index is; IAMAP_TORCH_BUILD=auto picks CPU-only or CUDA from the driver, as the dialog does.
-  (cd "$REPO" && /usr/bin/python3 -m engine.host_environment install --torch-build "${IAMAP_TORCH_BUILD:-default}" "$@")
-  WORKER_PYTHON="$(cd "$REPO" && /usr/bin/python3 -m engine.host_environment python)"
+  # pip's output goes to the log (IAMAP_INSTALL_LOG), the terminal gets one progress line.
+  local log="${IAMAP_INSTALL_LOG:-$REPO/build/logs/environment-install.log}"
+  (cd "$REPO" && quietly "IAMAP worker environment" "$log" \
+    /usr/bin/python3 -m engine.host_environment install --torch-build "${IAMAP_TORCH_BUILD:-default}" "$@") || exit
+  WORKER_PYTHON="$(cd "$REPO" && /usr/bin/python3 -m engine.host_environment python)" || exit
   export WORKER_PYTHON
+}
+
+# quietly LABEL LOG COMMAND...: runs COMMAND with all its output in LOG, and one line for it here: "== LABEL ...
+# done in N s", with its progress while it runs when this is a terminal. When it fails: the end of LOG (the error)
+# on stderr, and its exit status.
+quietly() {
+  local label="$1" log="$2" started=$SECONDS status=0
+  shift 2
+  mkdir -p "$(dirname "$log")"
+  if [ -t 1 ]; then
+    "$@" 2>&1 | tee "$log" | /usr/bin/python3 "$REPO/scripts/progress_line.py" "$label" || status=$?
+    printf '\r\033[K'
+  else
+    printf '== %s ... ' "$label"
+    "$@" >"$log" 2>&1 || status=$?
+  fi
+  if [ "$status" != 0 ]; then
+    [ -t 1 ] && printf '== %s ... ' "$label"
+    echo "FAILED (exit status $status)"
+    { echo "The end of its log, $log:"; tail -n 30 "$log" | sed 's/^/  | /'; } >&2
+    return "$status"
+  fi
+  [ -t 1 ] && printf '== %s ... ' "$label"
+  echo "done in $((SECONDS - started)) s"
 }
 
 ensure_xvfb() {
