@@ -21,7 +21,7 @@ class EncoderAlgorithm(IamapAlgorithm):
             "backbone", "segmentation", "gpu")
     HELP = f"""
 <p>Cuts the raster into tiles, runs each tile through a pretrained vision transformer and writes one
-float32 GeoTIFF with one band per feature. One output pixel is one model patch: with a ViT-S/16 and
+GeoTIFF with one band per feature (float32, or float16 to halve the file: see Feature storage). One output pixel is one model patch: with a ViT-S/16 and
 224 px tiles, one output pixel covers 16 x 16 input pixels. The output is aligned with the input and keeps
 its CRS; nodata stays nodata (a feature cell is nodata when most of its pixels are), and tiles that are all
 nodata are not run through the model.</p>

@@ -225,8 +225,8 @@ ENCODER = Tool("encoder", (
                        "with ZSTD."),
     ),
     Parameter("OUTPUT", "Features", Kind.RASTER_DESTINATION,
-              help="Feature GeoTIFF (one band per feature, NaN nodata; see Feature storage). A <name>.iamap.json "
-                   "file beside it records every parameter."),
+              help="Feature GeoTIFF (one band per feature, NaN nodata; see Feature storage). A file of the same name "
+                   "ending in .iamap.json beside it records every parameter."),
 ))
 
 # reduction and cluster: the tools that fit an estimator on a pixel sample ---------------------------------------
