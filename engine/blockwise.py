@@ -7,6 +7,7 @@ final name when complete (:func:`engine.rasters.finalize`).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,57 @@ from .rasters import iter_strips, strip_rows, window_transform
 
 #: Integer outputs (labels) are not floating point: no floating-point predictor.
 INTEGER_OPTIONS = dict(OUTPUT_OPTIONS, predictor=2)
+
+
+def _apply_fitted(data, pixels):
+    from .fitting import apply_model
+
+    model, dtype = data
+    return (apply_model(model, pixels).astype(dtype),)
+
+
+def _predict(pipeline, pixels):
+    return (pipeline.predict(pixels),)
+
+
+def _predict_class_and_probability(pipeline, pixels):
+    probability = pipeline.predict_proba(pixels)
+    best = probability.argmax(axis=1)
+    return np.asarray(pipeline.classes_)[best], probability[np.arange(len(best)), best]
+
+
+def _cosine_similarity(data, pixels):
+    import torch
+
+    from .devices import choose_device
+    from .similarity import cosine_similarity
+
+    references, aggregation, device = data
+    device = choose_device(device, 0)
+    return (cosine_similarity(torch.from_numpy(pixels).to(device), torch.from_numpy(references).to(device),
+                              aggregation).float().cpu().numpy(),)
+
+
+#: What a tool computes from the valid pixels (n, bands) of a strip, by name: one array per output raster.
+PIXEL_FUNCTIONS = {
+    "apply_fitted": _apply_fitted,  #: data (fitted model dict, output dtype): embedding or labels
+    "predict": _predict,  #: data: a fitted pipeline
+    "predict_class_and_probability": _predict_class_and_probability,  #: data: a fitted classifier pipeline
+    "cosine_similarity": _cosine_similarity,  #: data (references (m, bands), aggregation, DEVICE)
+}
+
+
+@dataclass(frozen=True)
+class PixelFunction:
+    """A function of the pixels given by name (:data:`PIXEL_FUNCTIONS`) and data, so that the workers of a Dask
+    cluster can run it too (:mod:`engine.scale_out` sends the name and the data, plain objects, never code).
+    Called on pixels (n, bands) float32, returns one array per output raster."""
+
+    name: str
+    data: object
+
+    def __call__(self, pixels: np.ndarray) -> tuple:
+        return PIXEL_FUNCTIONS[self.name](self.data, pixels)
 
 
 @dataclass(frozen=True)
@@ -36,13 +88,15 @@ class RasterTarget:
 
 
 def apply_to_raster(src, bands: list[int], window, output: Path, count: int, dtype: str, nodata, function,
-                    reporter, descriptions=(), tags=None, on_block=None) -> Path:
+                    reporter, descriptions=(), tags=None, on_block=None, scheduler: str = "",
+                    with_inputs: bool = False) -> Path:
     """Write ``function(pixels)`` for every valid pixel of ``window`` to ``output``'s partial file.
 
     Parameters
     ----------
-    function : callable
-        (n, bands) float32 -> (n, count) or (n,) values, for valid pixels only.
+    function : callable or PixelFunction
+        (n, bands) float32 -> (n, count) or (n,) values, for valid pixels only. A :class:`PixelFunction` (a
+        one-array tuple) is needed with ``scheduler``.
     nodata
         Written where any selected band is invalid.
     on_block : callable(inputs, outputs) or None
@@ -52,14 +106,26 @@ def apply_to_raster(src, bands: list[int], window, output: Path, count: int, dty
     Returns the partial file; the caller finalizes it.
     """
     target = RasterTarget(output, count, dtype, nodata, tuple(descriptions))
-    return apply_to_rasters(src, bands, window, [target], lambda pixels: (function(pixels),), reporter, tags,
-                            None if on_block is None else lambda inputs, values: on_block(inputs, values[0]))[0]
+    if not isinstance(function, PixelFunction):
+        function = _one_output(function)
+    return apply_to_rasters(src, bands, window, [target], function, reporter, tags,
+                            None if on_block is None else lambda inputs, values: on_block(inputs, values[0]),
+                            scheduler, with_inputs)[0]
+
+
+def _one_output(function):
+    return lambda pixels: (function(pixels),)
 
 
 def apply_to_rasters(src, bands: list[int], window, targets: list[RasterTarget], function, reporter, tags=None,
-                     on_block=None) -> list[Path]:
+                     on_block=None, scheduler: str = "", with_inputs: bool = False) -> list[Path]:
     """:func:`apply_to_raster` with several outputs from one call per strip: ``function(pixels)`` returns one
-    array per target (a class and its probability...). Returns the partial files, in the order of ``targets``."""
+    array per target (a class and its probability...). Returns the partial files, in the order of ``targets``.
+
+    With ``scheduler`` (SCHEDULER) the strips are computed by the workers of that Dask cluster
+    (:func:`engine.scale_out.cluster_strips`; ``function`` must be a :class:`PixelFunction`) and written here in
+    order, the same file as on this machine. ``on_block`` then gets ``inputs=None`` unless ``with_inputs`` (they
+    travel back from the workers with the values)."""
     for target in targets:
         ensure_space(target.parameter, target.output, window.width * window.height * target.count *
                      np.dtype(target.dtype).itemsize, reporter)
@@ -80,10 +146,44 @@ def apply_to_rasters(src, bands: list[int], window, targets: list[RasterTarget],
         writers.append(RowWriter(partial))
     # the strip also holds the function's copies (scaled pixels, float64 distances): keep it smaller
     rows = max(1, strip_rows(window, len(bands)) // 2)
+    with _strips(src, bands, window, rows, function, scheduler, with_inputs, reporter) as strips:
+        _write_strips(strips, window, targets, writers, on_block, reporter)
+    for writer in writers:
+        writer.close()
+    return partials
+
+
+@contextlib.contextmanager
+def _strips(src, bands, window, rows: int, function, scheduler: str, with_inputs: bool, reporter):
+    """(first row, height, valid, inputs, values) per strip, computed here or by the workers of ``scheduler``."""
+    if not scheduler:
+        strips = _local_strips(src, bands, window, rows, function)
+        try:
+            yield strips
+        finally:
+            strips.close()  # stops the reader thread
+        return
+    from .scale_out import PREDICTION_PACKAGES, cluster_client, cluster_strips
+
+    if not isinstance(function, PixelFunction):
+        raise TypeError("a cluster runs PixelFunctions only")
+    with cluster_client(scheduler, PREDICTION_PACKAGES, reporter) as (client, reports):
+        strips = cluster_strips(client, reports, function, src.name, bands, window, rows, with_inputs, reporter)
+        try:
+            yield strips
+        finally:
+            strips.close()
+
+
+def _local_strips(src, bands, window, rows: int, function):
     for row, pixels, valid in prefetched(iter_strips(src, bands, window, rows)):
-        height = len(valid) // window.width
         inputs = pixels[valid]
         values = [np.asarray(v) for v in function(inputs)] if valid.any() else None
+        yield row, len(valid) // window.width, valid, inputs, values
+
+
+def _write_strips(strips, window, targets: list[RasterTarget], writers: list[RowWriter], on_block, reporter) -> None:
+    for row, height, valid, inputs, values in strips:
         for index, (target, writer) in enumerate(zip(targets, writers)):
             result = np.full((len(valid), target.count), target.nodata, target.dtype)
             if values is not None:
@@ -92,6 +192,3 @@ def apply_to_rasters(src, bands: list[int], window, targets: list[RasterTarget],
         if values is not None and on_block is not None:
             on_block(inputs, values)
         reporter.progress(100 * (row + height) / window.height)
-    for writer in writers:
-        writer.close()
-    return partials

@@ -10,11 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import __version__
-from .blockwise import apply_to_raster
+from .blockwise import PixelFunction, apply_to_raster
 from .catalog import NODATA_LABEL, NOISE_LABEL
 from .errors import ParameterError
 from .estimator_run import estimator_run
-from .fitting import apply_model
 from .raster_writing import finalize
 from .sampling import RunningSample
 
@@ -39,10 +38,12 @@ def run_cluster(params: dict, reporter) -> dict:
 
         partial = apply_to_raster(
             run.src, run.bands, run.window, run.output, 1, "int16", NODATA,
-            lambda pixels: apply_model(model, pixels).astype(np.int16), run.reporter,
+            PixelFunction("apply_fitted", (model, "int16")), run.reporter,
             descriptions=[f"{meta['method']} cluster"],
             tags={"IAMAP_TOOL": "cluster", "IAMAP_VERSION": __version__, "METHOD": meta["method"],
-                  "NOISE_LABEL": NOISE}, on_block=count_labels)
+                  "NOISE_LABEL": NOISE}, on_block=count_labels,
+            # the silhouette score needs a sample of the inputs: on a cluster they travel back with the labels
+            scheduler=run.params.SCHEDULER, with_inputs=True)
     clusters = {k: v for k, v in sorted(sizes.items()) if k != NOISE}
     outputs = {"OUTPUT": str(run.output), "METHOD": meta["method"], "CLUSTERS": len(clusters),
                "CLUSTER_SIZES": clusters, "NOISE_PIXELS": sizes.get(NOISE, 0),

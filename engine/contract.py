@@ -163,6 +163,18 @@ def _trust_model() -> Parameter:
                           "you made yourself. The log names the file, its SHA-256 and what was trusted.")
 
 
+def _scheduler() -> Parameter:
+    return Parameter("SCHEDULER", "Dask scheduler (empty = this machine)", Kind.STRING, "", optional=True,
+                     advanced=True,
+                     help="Address of a running Dask scheduler (tcp://host:8786) whose workers do the heavy step "
+                          "(encoding the tiles, mapping every pixel), for the same output as on this machine; empty = "
+                          "this machine. Start it with \u201cdask scheduler\u201d, then on each machine "
+                          "\u201cdask worker tcp://host:8786\u201d (GPU workers: one per GPU with \u201c--resources "
+                          "GPU=1\u201d), each with the plugin folder installed by \u201cpip install\u201d. The "
+                          "input raster (and CKPT) must be readable by every worker at the same path (a shared "
+                          "disk); fitted models are sent to the workers; the output is written on this machine.")
+
+
 RANDOM_SEED_HELP = ("Seed of the random sample and of the method: the same seed gives the same result. With a seed "
                     "UMAP runs on one core.")
 
@@ -223,6 +235,7 @@ ENCODER = Tool("encoder", (
                        "compress), float32 with ZSTD or DEFLATE (lossless, about 10 % smaller, slower), float16 "
                        "(half the size, about 3 significant digits; read as float32 by GDAL and QGIS) or float16 "
                        "with ZSTD."),
+        _scheduler(),
     ),
     Parameter("OUTPUT", "Features", Kind.RASTER_DESTINATION,
               help="Feature GeoTIFF (one band per feature, NaN nodata; see Feature storage). A file of the same name "
@@ -260,6 +273,7 @@ def _estimator_tool(name: str, methods: tuple[str, ...], method_help: str, size:
                            "whose cost grows with the square of the sample use fewer (the log says how many)."),
             Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0, help=RANDOM_SEED_HELP),
             _trust_model(),
+            _scheduler(),
         ),
         Parameter("OUTPUT", output_label, Kind.RASTER_DESTINATION, help=output_help),
         Parameter("SAVE_MODEL", "Save the fitted model", Kind.FILE_DESTINATION, "", optional=True,
@@ -316,7 +330,7 @@ SIMILARITY = Tool("similarity", (
     Parameter("DEVICE", "Device", Kind.ENUM, "auto", choices=catalog.DEVICES,
               help="auto (the GPU when there is one, else the CPU; default), cpu or cuda."),
     *_advanced(Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0,
-                         help="Seed of the random points drawn in polygons and along lines.")),
+                         help="Seed of the random points drawn in polygons and along lines."), _scheduler()),
     Parameter("OUTPUT", "Similarity", Kind.RASTER_DESTINATION,
               help="Similarity raster (float32 in [-1, 1], NaN nodata), styled with a continuous colour ramp."),
     Parameter("OUTPUT_POINTS", "Reference points used", Kind.VECTOR_DESTINATION, "", optional=True,
@@ -383,6 +397,7 @@ ML = Tool("ml", (
                   help="Seed of the pixels drawn in polygons, of the folds and of the estimator: the same seed gives "
                        "the same result."),
         _trust_model(),
+        _scheduler(),
     ),
     Parameter("OUTPUT", "Prediction", Kind.RASTER_DESTINATION,
               help="Classes (the smallest integer type that holds the class codes and a nodata value; text labels "

@@ -17,6 +17,7 @@ still the file that was written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -87,16 +88,33 @@ class EncodingPlan:
 
 
 def run_encoder(params: dict, reporter: Reporter) -> dict:
-    plan = plan_encoding(EncoderParams.from_dict(params), reporter)
-    if plan.reused:
-        return {"OUTPUT": str(plan.output), "tiles": plan.grid.count, "tiles_encoded": 0, "reused": True}
-    manifest, rows_done = start_or_resume(plan, reporter)
-    encoded, seconds = stream_tiles(plan, manifest, rows_done, reporter)
+    p = EncoderParams.from_dict(params)
+    with encoder_cluster(p, reporter) as cluster:
+        plan = plan_encoding(p, reporter, cluster)
+        if plan.reused:
+            return {"OUTPUT": str(plan.output), "tiles": plan.grid.count, "tiles_encoded": 0, "reused": True}
+        manifest, rows_done = start_or_resume(plan, reporter)
+        encoded, seconds = stream_tiles(plan, manifest, rows_done, reporter, cluster)
     return finish_encoding(plan, manifest, encoded, seconds, reporter)
 
 
-def plan_encoding(p: EncoderParams, reporter: Reporter) -> EncodingPlan:
-    """Check the input, load the model, lay out the tiles; find a complete output to reuse (RESUME)."""
+@contextlib.contextmanager
+def encoder_cluster(p: EncoderParams, reporter: Reporter):
+    """The Dask cluster of SCHEDULER (:class:`engine.scale_out.EncoderCluster`), or None: this machine."""
+    if not p.SCHEDULER:
+        yield None
+        return
+    from .scale_out import ENCODER_PACKAGES, EncoderCluster, cluster_client
+
+    with cluster_client(p.SCHEDULER, ENCODER_PACKAGES, reporter) as (client, reports):
+        yield EncoderCluster(client, reports, reporter)
+
+
+def plan_encoding(p: EncoderParams, reporter: Reporter, cluster=None) -> EncodingPlan:
+    """Check the input, load the model, lay out the tiles; find a complete output to reuse (RESUME).
+
+    With ``cluster`` the device and precision are the workers' (the model is loaded here only for its shapes).
+    """
     output = check_output(p.OUTPUT)
     open_args = {"target_crs": p.TARGET_CRS, "resolution": p.TARGET_RESOLUTION}
     with open_raster(p.INPUT, **open_args) as src:
@@ -110,9 +128,12 @@ def plan_encoding(p: EncoderParams, reporter: Reporter) -> EncodingPlan:
         backbone = load_backbone(p.BACKBONE, p.BACKBONE_NAME, p.PRETRAINED, p.CKPT, in_chans=len(bands),
                                  reporter=reporter)
         grid = TileGrid.create(window.width, window.height, p.SIZE, p.STRIDE, *backbone.grid)
-        device = choose_device(p.DEVICE, p.CUDA_ID)
-        precision = choose_precision(p.PRECISION, device)
-        check_encoder_memory(len(bands), grid, p.BATCH_SIZE, device, backbone.input_size)
+        if cluster is None:
+            device = choose_device(p.DEVICE, p.CUDA_ID)
+            precision = choose_precision(p.PRECISION, device)
+            check_encoder_memory(len(bands), grid, p.BATCH_SIZE, device, backbone.input_size)
+        else:
+            device, precision = cluster.device_and_precision(p.DEVICE, p.PRECISION)
         ensure_space("OUTPUT", output, grid.out_width * grid.out_height * backbone.dim * 4, reporter)
         record = {
             "tool": "encoder", "iamap_version": __version__, "input": file_identity(p.INPUT),
@@ -158,38 +179,69 @@ def start_or_resume(plan: EncodingPlan, reporter: Reporter) -> tuple[Manifest, i
     return manifest, rows_done
 
 
-def stream_tiles(plan: EncodingPlan, manifest: Manifest, rows_done: int, reporter: Reporter) -> tuple[int, float]:
-    """Encode every tile from the resume point on and write the merged rows; returns (tiles encoded, seconds)."""
+def stream_tiles(plan: EncodingPlan, manifest: Manifest, rows_done: int, reporter: Reporter,
+                 cluster=None) -> tuple[int, float]:
+    """Encode every tile from the resume point on and write the merged rows; returns (tiles encoded, seconds).
+
+    The tiles are encoded here (a reader thread and :class:`TileEncoder`) or, with ``cluster``
+    (:class:`engine.scale_out.EncoderCluster`), by its workers; either way they are merged and written here, in
+    order, by :func:`merge_batches`.
+    """
     p, grid = plan.p, plan.grid
     first_row = grid.first_row_touching(rows_done) if rows_done else 0
     rows = RowWriter(plan.partial, next_row=rows_done, on_durable=lambda done: manifest.write(done, rows.last_chunk))
     writer = BackgroundRowWriter(rows)
     strip = FeatureStrip(grid, plan.backbone.dim, p.MERGE_METHOD, first_tile_row=first_row)
-    tile_encoder = TileEncoder(plan.backbone, plan.device, plan.precision, plan.norm, p.SIZE, grid)
-    reader = TileReader(p.INPUT, plan.open_args, plan.bands, plan.window, grid, first_row,
-                        prefetch_tiles=2 * p.BATCH_SIZE)
-    reader.start()
-    tile_encoder.warm_up(min(p.BATCH_SIZE, grid.count))  # while the reader starts
+    if cluster is None:
+        tile_encoder = TileEncoder(plan.backbone, plan.device, plan.precision, plan.norm, p.SIZE, grid)
+        reader = TileReader(p.INPUT, plan.open_args, plan.bands, plan.window, grid, first_row,
+                            prefetch_tiles=2 * p.BATCH_SIZE)
+        reader.start()
+        tile_encoder.warm_up(min(p.BATCH_SIZE, grid.count))  # while the reader starts
+        batches, stop = encoded_batches(reader, tile_encoder, p.BATCH_SIZE), reader.stopped.set
+    else:
+        batches = cluster.batches(plan, first_row)
+        stop = batches.close
     progress = Throughput((grid.rows - first_row) * grid.cols, reporter)
-    merged_row = first_row  # tile row being merged; rows before it are handed to the writer
-    finished = False
     try:
-        while not finished:
-            batch, seen, finished = next_batch(reader, p.BATCH_SIZE)
-            if batch:
-                features, cell_valid = tile_encoder([t[2] for t in batch], [t[3] for t in batch])
-                for (row, col, _, _), feats, ok in zip(batch, features, cell_valid):
-                    if row != merged_row:  # tile rows before are complete: hand their finished rows out
-                        writer.add(*strip.pop_rows(grid.rows_final_after(row - 1)))
-                        merged_row = row
-                    strip.add(feats, ok, row, col)
-            progress.update(seen, len(batch), finished)
-        writer.add(*strip.pop_rows(grid.out_height))
+        merge_batches(batches, grid, strip, writer, progress, first_row)
         writer.close()
     finally:
-        reader.stopped.set()
+        stop()
         writer.stop()
     return progress.encoded, progress.elapsed
+
+
+def encoded_batches(reader: TileReader, tile_encoder: TileEncoder, batch_size: int):
+    """(positions, features, cell validity, tiles seen) per model batch of the reader's tiles, in reading order.
+
+    ``positions`` are the (tile row, tile column) of the encoded tiles; ``seen`` also counts the tiles without
+    data, which are never run through the model (a batch may then hold no tile).
+    """
+    finished = False
+    while not finished:
+        batch, seen, finished = next_batch(reader, batch_size)
+        if batch:
+            features, cell_valid = tile_encoder([t[2] for t in batch], [t[3] for t in batch])
+            yield [(t[0], t[1]) for t in batch], features, cell_valid, seen
+        elif seen:
+            yield [], None, None, seen
+
+
+def merge_batches(batches, grid: TileGrid, strip: FeatureStrip, writer, progress: "Throughput",
+                  first_row: int) -> None:
+    """Merge the tiles of ``batches`` (as :func:`encoded_batches` yields them, in reading order) into ``strip``
+    and hand the finished output rows to ``writer``, up to the last row."""
+    merged_row = first_row  # tile row being merged; rows before it are handed to the writer
+    for positions, features, cell_valid, seen in batches:
+        for (row, col), feats, ok in zip(positions, features if positions else (), cell_valid if positions else ()):
+            if row != merged_row:  # tile rows before are complete: hand their finished rows out
+                writer.add(*strip.pop_rows(grid.rows_final_after(row - 1)))
+                merged_row = row
+            strip.add(feats, ok, row, col)
+        progress.update(seen, len(positions), False)
+    progress.update(0, 0, True)
+    writer.add(*strip.pop_rows(grid.out_height))
 
 
 def next_batch(reader: TileReader, size: int) -> tuple[list, int, bool]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .blockwise import RasterTarget, apply_to_rasters
+from .blockwise import PixelFunction, RasterTarget, apply_to_rasters
 from .catalog import class_colour
 from .class_codes import ClassCodes, regression_targets
 from .errors import ParameterError
@@ -296,8 +296,9 @@ def predict_raster(p: MlParams, model: dict, classes: ClassCodes | None, src, ba
     if classes is None:
         targets = [RasterTarget(output, 1, "float32", float("nan"), (f"{meta['method']} prediction",))]
         kept = RunningSample(DISPLAY_SAMPLE, window.width * window.height, p.RANDOM_SEED)
-        partials = apply_to_rasters(src, bands, window, targets, lambda pixels: (pipeline.predict(pixels),),
-                                    reporter, tags, on_block=lambda inputs, values: kept.add(values[0], values[0]))
+        partials = apply_to_rasters(src, bands, window, targets, PixelFunction("predict", pipeline), reporter, tags,
+                                    on_block=lambda inputs, values: kept.add(values[0], values[0]),
+                                    scheduler=p.SCHEDULER)
         values = kept.arrays()[1]
         values = values[np.isfinite(values)]
         return partials, {"display_range": [float(v) for v in np.quantile(values, [0.02, 0.98])]
@@ -306,8 +307,7 @@ def predict_raster(p: MlParams, model: dict, classes: ClassCodes | None, src, ba
     tags["CLASSES"] = json.dumps(dict(zip(classes.codes, classes.names)))
     targets = [RasterTarget(output, 1, dtype, nodata, (f"{meta['method']} class",))]
     if confidence is None:
-        def predict(pixels):
-            return (pipeline.predict(pixels),)
+        predict = PixelFunction("predict", pipeline)
     else:
         if not hasattr(pipeline, "predict_proba"):
             raise ParameterError("OUTPUT_CONFIDENCE", f"{meta['method']} gives no class probabilities"
@@ -315,18 +315,14 @@ def predict_raster(p: MlParams, model: dict, classes: ClassCodes | None, src, ba
                                  + "; leave OUTPUT_CONFIDENCE empty or choose another estimator.")
         targets.append(RasterTarget(confidence, 1, "float32", float("nan"), ("probability of the predicted class",),
                                     "OUTPUT_CONFIDENCE"))
-        known = np.asarray(pipeline.classes_)
-
-        def predict(pixels):
-            probability = pipeline.predict_proba(pixels)
-            best = probability.argmax(axis=1)
-            return known[best], probability[np.arange(len(best)), best]
+        predict = PixelFunction("predict_class_and_probability", pipeline)
 
     def count(_, values):
         for code, n in zip(*np.unique(values[0], return_counts=True)):
             counts[int(code)] = counts.get(int(code), 0) + int(n)
 
-    partials = apply_to_rasters(src, bands, window, targets, predict, reporter, tags, on_block=count)
+    partials = apply_to_rasters(src, bands, window, targets, predict, reporter, tags, on_block=count,
+                                scheduler=p.SCHEDULER)
     write_colour_table(partials[0], classes, dtype)
     class_pixels = {classes.name_of(code): n for code, n in sorted(counts.items())}
     total = max(1, sum(class_pixels.values()))

@@ -33,6 +33,10 @@ class ToolParameters:
             values[spec.name] = spec.default if value is None else convert(spec, value, cls.TOOL)
         instance = cls(**values)
         instance.check()
+        if getattr(instance, "SCHEDULER", ""):  # unreachable: fail now, before any work
+            from .scale_out import check_scheduler
+
+            instance.SCHEDULER = check_scheduler(instance.SCHEDULER)
         return instance
 
     def check(self) -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import __version__
-from .blockwise import apply_to_raster
+from .blockwise import PixelFunction, apply_to_raster
 from .estimator_run import estimator_run
-from .fitting import apply_model
 from .raster_writing import finalize
 from .sampling import RunningSample
 
@@ -23,10 +22,11 @@ def run_reduction(params: dict, reporter) -> dict:
         figures = RunningSample(FIGURE_SAMPLE, run.window.width * run.window.height, run.params.RANDOM_SEED)
         partial = apply_to_raster(
             run.src, run.bands, run.window, run.output, count, "float32", float("nan"),
-            lambda pixels: apply_model(model, pixels).astype(np.float32), run.reporter,
+            PixelFunction("apply_fitted", (model, "float32")), run.reporter,
             descriptions=[f"{meta['method']} component {i}" for i in range(1, count + 1)],
             tags={"IAMAP_TOOL": "reduction", "IAMAP_VERSION": __version__, "METHOD": meta["method"]},
-            on_block=figures.add)
+            # only the embedding is used: the sample keeps it twice, so the inputs need not leave a cluster
+            on_block=lambda _, embedding: figures.add(embedding, embedding), scheduler=run.params.SCHEDULER)
     _, embedded = figures.arrays()
     outputs = {"OUTPUT": str(run.output), "METHOD": meta["method"], "COMPONENTS": count,
                # 2nd-98th percentiles: what QGIS's cumulative-cut stretch shows

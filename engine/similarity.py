@@ -14,7 +14,7 @@ import numpy as np
 
 from . import __version__
 from .parameters import parameter_class
-from .blockwise import apply_to_raster
+from .blockwise import PixelFunction, apply_to_raster
 from .raster_writing import check_output, finalize
 from .rasters import check_bands, extent_window, open_raster
 from .vectors import check_points_path, write_points, pixel_values, read_reference_points
@@ -51,13 +51,11 @@ def cosine_similarity(pixels, references, aggregation: str, unit_pixels: bool = 
 
 
 def run_similarity(params: dict, reporter) -> dict:
-    import torch
-
     from .devices import choose_device
 
     p = SimilarityParams.from_dict(params)
     output = check_output(p.OUTPUT)
-    device = choose_device(p.DEVICE, 0)
+    device = f"{p.DEVICE} on each worker of {p.SCHEDULER}" if p.SCHEDULER else choose_device(p.DEVICE, 0)
     with open_raster(p.INPUT) as src:
         bands = check_bands(src, p.BANDS)
         window = extent_window(src, p.EXTENT)
@@ -68,12 +66,9 @@ def run_similarity(params: dict, reporter) -> dict:
         values, used = pixel_values(src, bands, window, points, reporter.stage(0, REFERENCE_PROGRESS))
         reporter.text(f"{len(used)} reference vector(s) of {len(bands)} band(s); aggregation {p.AGGREGATION}; "
                       f"device {device}.")
-        references = torch.from_numpy(values).to(device)
         extremes = [np.inf, -np.inf]
-
-        def similarity(pixels):
-            pixels = torch.from_numpy(pixels).to(device)
-            return cosine_similarity(pixels, references, p.AGGREGATION).float().cpu().numpy()
+        # by name and data, so that the workers of a cluster (SCHEDULER) can compute it too
+        similarity = PixelFunction("cosine_similarity", (np.ascontiguousarray(values), p.AGGREGATION, p.DEVICE))
 
         def track_range(_, result):
             extremes[0], extremes[1] = min(extremes[0], float(result.min())), max(extremes[1], float(result.max()))
@@ -83,7 +78,7 @@ def run_similarity(params: dict, reporter) -> dict:
                                   descriptions=[f"cosine similarity ({p.AGGREGATION})"],
                                   tags={"IAMAP_TOOL": "similarity", "IAMAP_VERSION": __version__,
                                         "AGGREGATION": p.AGGREGATION, "REFERENCES": len(used)},
-                                  on_block=track_range)
+                                  on_block=track_range, scheduler=p.SCHEDULER)
     low, high = extremes
     finalize(partial, output, {"tool": "similarity", "iamap_version": __version__, "parameters": params,
                                "references": len(used)})

@@ -45,10 +45,11 @@ class TileReader(threading.Thread):
     """
 
     def __init__(self, path: str, open_args: dict, bands: list[int], window, grid: TileGrid, first_row: int,
-                 prefetch_tiles: int):
+                 prefetch_tiles: int, end_row: int | None = None):
         super().__init__(daemon=True)
         self.path, self.open_args, self.bands, self.window = path, open_args, bands, window
         self.grid, self.first_row = grid, first_row
+        self.end_row = grid.rows if end_row is None else end_row  #: tile rows [first_row, end_row) are read
         self.queue: queue.Queue = queue.Queue(maxsize=max(2 * grid.cols, prefetch_tiles))
         self.stopped = threading.Event()
 
@@ -56,7 +57,7 @@ class TileReader(threading.Thread):
         g = self.grid
         try:
             with open_raster(self.path, **self.open_args) as src:
-                for row in range(self.first_row, g.rows):
+                for row in range(self.first_row, self.end_row):
                     strip, valid = read_padded_native(src, self.bands, self.window, row * g.stride, g.size, 0,
                                                       (g.cols - 1) * g.stride + g.size)
                     for col in range(g.cols):
