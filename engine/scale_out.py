@@ -122,16 +122,17 @@ def cluster_client(text: str, packages: tuple[str, ...], reporter):
     from distributed import Client
 
     address = check_scheduler(text)
-    try:
-        client = Client(address, timeout=CONNECT_SECONDS, set_as_default=False, name="iamap")
-    except (OSError, TimeoutError) as exc:
-        raise ParameterError("SCHEDULER", f"{address} answers but is not a Dask scheduler, or did not accept the "
-                                          f"connection ({exc}). " + _start_hint(address)) from None
-    try:
-        reports = check_workers(client, address, packages, reporter)
-        yield client, reports
-    finally:
-        client.close()
+    with _canonical_names_for_pickling():
+        try:
+            client = Client(address, timeout=CONNECT_SECONDS, set_as_default=False, name="iamap")
+        except (OSError, TimeoutError) as exc:
+            raise ParameterError("SCHEDULER", f"{address} answers but is not a Dask scheduler, or did not accept "
+                                              f"the connection ({exc}). " + _start_hint(address)) from None
+        try:
+            reports = check_workers(client, address, packages, reporter)
+            yield client, reports
+        finally:
+            client.close()
 
 
 def check_workers(client, address: str, packages: tuple[str, ...], reporter) -> dict:
@@ -484,27 +485,39 @@ def _map_strip(name: str, data, path: str, bands: list[int], box: tuple, row: in
             "inputs": inputs if with_inputs else None}
 
 
-def _canonical_task_names() -> None:
+def _canonical_names_for_pickling():
     """Name the task functions ``iamap.engine.scale_out.*`` in this process, whatever its layout.
 
     Pickle stores a function as (module, name) and checks, when pickling, that the module imported by that name
-    holds that very function. Loaded as ``engine.scale_out`` (the plugin folder), this module is also entered
-    in ``sys.modules`` under its canonical name (with placeholder parents where there are none), so pickling
-    finds it; the workers import the real ``iamap.engine.scale_out``. Nothing else of the engine crosses the
-    wire by name.
+    holds that very function. Loaded as ``engine.scale_out`` (the plugin folder), the task functions say they are
+    ``iamap.engine.scale_out``'s (set once, below), and while a client is open this module is also entered in
+    ``sys.modules`` under that name, with placeholder parents where there are none (removed afterwards: the
+    plugin folder's own ``iamap`` module is QGIS's). The workers import the real ``iamap.engine.scale_out``.
+    Nothing else of the engine crosses the wire by name.
     """
     if __name__ == CANONICAL_MODULE:
-        return
-    parent = "iamap.engine"
-    if "iamap" not in sys.modules:
-        sys.modules["iamap"] = types.ModuleType("iamap", "Placeholder: IAMAP's engine under its installed name.")
-        sys.modules["iamap"].__path__ = []
-    if parent not in sys.modules:
-        sys.modules[parent] = types.ModuleType(parent, "Placeholder: IAMAP's engine under its installed name.")
-        sys.modules[parent].__path__ = []
-    sys.modules[CANONICAL_MODULE] = sys.modules[__name__]
-    for function in (encode_rows, map_strip, worker_report):
-        function.__module__ = CANONICAL_MODULE
+        return contextlib.nullcontext()
+    return _registered({"iamap": None, "iamap.engine": None, CANONICAL_MODULE: sys.modules[__name__]})
 
 
-_canonical_task_names()
+@contextlib.contextmanager
+def _registered(modules: dict):
+    added = []
+    for name, module in modules.items():
+        if name not in sys.modules:
+            if module is None:
+                module = types.ModuleType(name, "Placeholder: IAMAP's engine under its installed name.")
+                module.__path__ = []
+            sys.modules[name] = module
+            added.append(name)
+    try:
+        yield
+    finally:
+        for name in reversed(added):
+            sys.modules.pop(name, None)
+
+
+#: The functions the workers run, by their canonical name (see :func:`_canonical_names_for_pickling`).
+TASK_FUNCTIONS = (encode_rows, map_strip, worker_report)
+for _function in TASK_FUNCTIONS:
+    _function.__module__ = CANONICAL_MODULE
