@@ -48,7 +48,8 @@ def _cosine_similarity(data, pixels):
 
     references, aggregation, device = data
     device = choose_device(device, 0)
-    return (cosine_similarity(torch.from_numpy(pixels).to(device), torch.from_numpy(references).to(device),
+    # a copy of the references: arrays sent to a worker may be read-only, which torch.from_numpy warns about
+    return (cosine_similarity(torch.from_numpy(pixels).to(device), torch.tensor(references, device=device),
                               aggregation).float().cpu().numpy(),)
 
 

@@ -245,7 +245,8 @@ class EncoderCluster:
         block_rows = encoder_block_rows(grid, p.BATCH_SIZE)
         token = uuid.uuid4().hex[:12]
         resources = {"GPU": 1} if plan.device.type == "cuda" else None
-        spec_future = self.client.scatter(spec, broadcast=True, hash=False)
+        # in a list: one future (a dict alone would be scattered key by key)
+        [spec_future] = self.client.scatter([spec], broadcast=True, hash=False)
 
         def submit(start):
             return self.client.submit(encode_rows, spec_future, start, min(start + block_rows, grid.rows),
@@ -302,7 +303,7 @@ def cluster_strips(client, reports: dict, function, path: str, bands: list[int],
     :class:`~engine.blockwise.PixelFunction`: its data goes to every worker once. ``inputs`` is None unless
     ``with_inputs`` (a figure needs them: they travel back with the values)."""
     token = uuid.uuid4().hex[:12]
-    data = client.scatter(function.data, broadcast=True, hash=False)
+    [data] = client.scatter([function.data], broadcast=True, hash=False)  # in a list: one future
     box = (int(window.col_off), int(window.row_off), int(window.width), int(window.height))
 
     def submit(row):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -16,9 +15,8 @@ import rasterio
 from engine.cli import COMMAND_TOOLS, main
 from engine.contract import TOOLS
 
+from ..dask_cluster import install_engine
 from ..fixtures import regions_raster
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +24,12 @@ def installed(tmp_path_factory) -> Path:
     """The plugin folder built as a wheel and installed (without dependencies: they are this Python's) into a
     folder of its own; returns that folder."""
     root = tmp_path_factory.mktemp("installed")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                            str(root / "wheel"), str(REPO)], capture_output=True, text=True, cwd=root)
-    assert build.returncode == 0, build.stderr
+    site = install_engine(root)
     wheel = next((root / "wheel").glob("iamap_engine-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "iamap/engine/cli.py" in names and "iamap/engine/ml.py" in names
     assert not [n for n in names if n.startswith("iamap/") and not n.startswith("iamap/engine/")]  # no QGIS side
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-                              str(root / "site"), str(wheel)], capture_output=True, text=True, cwd=root)
-    assert install.returncode == 0, install.stderr
-    return root / "site"
+    return site
 
 
 def run_command(installed: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
