@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import sys
 import threading
@@ -146,10 +147,12 @@ def check_workers(client, address: str, packages: tuple[str, ...], reporter) -> 
     problems, reports = [], {}
     for worker, answer in sorted(answers.items()):
         if isinstance(answer, BaseException):
-            missing = getattr(answer, "name", "") or ""
-            if isinstance(answer, ImportError) and missing.startswith("iamap"):
+            # an import error while unpickling comes back as a plain Exception naming it
+            missing = re.search(r"No module named '([^']+)'", str(answer))
+            missing = missing.group(1) if missing else ""
+            if missing.startswith("iamap"):
                 problems.append(f"worker {worker} lacks the IAMAP engine (the package iamap.engine)")
-            elif isinstance(answer, ImportError) and missing:
+            elif missing:
                 problems.append(f"worker {worker} lacks the package {missing.split('.')[0]}")
             else:
                 problems.append(f"worker {worker} cannot run IAMAP's tasks: {type(answer).__name__}: {answer}")

@@ -24,7 +24,7 @@ CLUSTER_SCRIPT = textwrap.dedent("""
 
     if __name__ == "__main__":
         workers = int(sys.argv[1])
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                                scheduler_port=0, silence_logs=40)
         print("ADDRESS", cluster.scheduler_address, flush=True)
         sys.stdin.read()  # until the test closes it

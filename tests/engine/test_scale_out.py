@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import threading
 import time
 
 import numpy as np
@@ -48,6 +47,14 @@ def nodata_raster(path):
     return write_raster(path, data, nodata=0)
 
 
+def narrow_raster(path):
+    """3-band uint8 raster of 48 x 168 px with a nodata hole: with SIZE 32 and STRIDE 16, 10 rows of 2 tiles
+    (a block per tile row with BATCH_SIZE 1), cheap enough to encode three times."""
+    data = np.random.default_rng(4).integers(1, 250, (3, 168, 48)).astype(np.uint8)
+    data[:, 40:75, 10:30] = 0
+    return write_raster(path, data, nodata=0)
+
+
 def read(path):
     with rasterio.open(path) as src:
         return src.read(), src.profile
@@ -74,27 +81,27 @@ def test_encoder_on_the_cluster_equals_the_local_encoder_with_nodata_and_overlap
     assert outputs["tiles_encoded"] > 0
 
 
-def test_a_worker_killed_mid_run_costs_only_its_blocks(tmp_path, site):
+def test_a_worker_killed_mid_run_costs_only_its_blocks(tmp_path, scheduler):
     """The worker that returned the first block is killed (SIGKILL) while others are in flight; Dask runs its
-    blocks again and the output is the uninterrupted one."""
-    raster = nodata_raster(tmp_path / "in.tif")
-    params = {"INPUT": str(raster), "SIZE": 32, "STRIDE": 16, "BATCH_SIZE": 4, **TINY}
+    blocks again (its nanny starts a new worker) and the output is the uninterrupted one."""
+    raster = narrow_raster(tmp_path / "in.tif")
+    params = {"INPUT": str(raster), "SIZE": 32, "STRIDE": 16, "BATCH_SIZE": 1, **TINY}
     run_encoder({**params, "OUTPUT": str(tmp_path / "local.tif")}, Reporter())
-    with local_cluster(tmp_path / "cluster", site) as (address, _):
-        pids = worker_pids(address)
-        killed = []
+    pids = worker_pids(scheduler)
+    killed = []
 
-        class KillingReporter(Reporter):
-            def text(self, message):
-                super().text(message)
-                if message.startswith("Worker tcp://") and not killed:  # the first block's result is in
-                    worker = message.split()[1].rstrip(":")
-                    os.kill(pids[worker], signal.SIGKILL)
-                    killed.append(worker)
+    class KillingReporter(Reporter):
+        def text(self, message):
+            super().text(message)
+            if message.startswith("Worker tcp://") and not killed:  # the first block's result is in
+                worker = message.split()[1].rstrip(":")
+                os.kill(pids[worker], signal.SIGKILL)
+                killed.append(worker)
 
-        reporter = KillingReporter()
-        run_encoder({**params, "OUTPUT": str(tmp_path / "cluster.tif"), "SCHEDULER": address}, reporter)
+    reporter = KillingReporter()
+    run_encoder({**params, "OUTPUT": str(tmp_path / "cluster.tif"), "SCHEDULER": scheduler}, reporter)
     assert killed and len(pids) == 2
+    assert killed[0] not in worker_pids(scheduler)  # the worker is gone: a new one took its place
     local, _ = read(tmp_path / "local.tif")
     cluster, _ = read(tmp_path / "cluster.tif")
     np.testing.assert_allclose(cluster, local, rtol=1e-4, atol=1e-5)
@@ -104,8 +111,8 @@ def test_a_worker_killed_mid_run_costs_only_its_blocks(tmp_path, site):
 def test_resume_submits_only_the_blocks_after_the_durable_rows(tmp_path, scheduler, monkeypatch):
     from engine import scale_out
 
-    raster = nodata_raster(tmp_path / "in.tif")
-    params = {"INPUT": str(raster), "SIZE": 32, "STRIDE": 16, "BATCH_SIZE": 4, **TINY}
+    raster = narrow_raster(tmp_path / "in.tif")
+    params = {"INPUT": str(raster), "SIZE": 32, "STRIDE": 16, "BATCH_SIZE": 1, **TINY}
     run_encoder({**params, "OUTPUT": str(tmp_path / "local.tif")}, Reporter())
     starts = []
     original = scale_out._ordered_results
@@ -115,7 +122,7 @@ def test_resume_submits_only_the_blocks_after_the_durable_rows(tmp_path, schedul
         starts.append(block_starts)
         for index, result in enumerate(original(client, submit, block_starts, in_flight)):
             if len(starts) == 1 and index == 6:
-                raise KeyboardInterrupt  # the run is cut after six blocks (of one tile row: 12 tiles)
+                raise KeyboardInterrupt  # the run is cut after six blocks (of one tile row)
             yield result
 
     monkeypatch.setattr(scale_out, "_ordered_results", interrupted)
