@@ -14,12 +14,19 @@ import sys
 from engine import models, worker
 
 
+_TOKENS = {}
+
+
 def null_features(self, batch):
+    """Tokens as a ViT returns them: (n, cells, dim) seen as (n, dim, grid_h, grid_w). Random values made once
+    (features compress like real ones do, and nothing is computed per batch)."""
     import torch
 
-    n = batch.shape[0]
-    tokens = torch.zeros(n, self.grid[0] * self.grid[1], self.dim, device=batch.device)  # as a ViT returns them
-    return tokens.transpose(1, 2).reshape(n, self.dim, *self.grid)
+    n, cells = batch.shape[0], self.grid[0] * self.grid[1]
+    key = (n, batch.device)
+    if key not in _TOKENS:
+        _TOKENS[key] = torch.randn(n, cells, self.dim, generator=torch.Generator().manual_seed(0)).to(batch.device)
+    return _TOKENS[key].transpose(1, 2).reshape(n, self.dim, *self.grid)
 
 
 if __name__ == "__main__":

@@ -149,13 +149,22 @@ class RowWriter:
         count = end - self.next_row
         if count <= 0:
             return
-        data = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending, axis=0)
-        chunk = np.moveaxis(data[:count], -1, 0)  # (bands, count, width), as rasterio takes it
+        # each queued piece goes to its own window (no concatenated copy); GDAL's block cache joins the pieces of a
+        # block, which is complete on disk when the file closes
+        row, crc, left = self.next_row, 0, count
         with rasterio.open(self.path, "r+") as dst:
-            dst.write(chunk, window=Window(0, self.next_row, data.shape[1], count))
-        self.pending = [data[count:]] if count < data.shape[0] else []
+            while left:
+                piece = self.pending[0]
+                take = min(left, piece.shape[0])
+                rows = piece[:take]
+                dst.write(np.moveaxis(rows, -1, 0), window=Window(0, row, rows.shape[1], take))
+                crc = zlib.crc32(np.ascontiguousarray(rows), crc)
+                self.pending[0] = piece[take:]
+                if not self.pending[0].shape[0]:
+                    self.pending.pop(0)
+                row, left = row + take, left - take
         if self.on_durable is not None:
-            self.last_chunk = {"first_row": self.next_row, "rows": count, "crc32": rows_checksum(chunk)}
+            self.last_chunk = {"first_row": self.next_row, "rows": count, "crc32": crc}
         self.next_row = end
         if self.on_durable is not None:
             self.on_durable(end)
