@@ -14,19 +14,25 @@ import sys
 from engine import models, worker
 
 
-_TOKENS = {}
+#: Distinct batches of random tokens, cycled: made once (nothing is computed per batch), and as many as it takes
+#: for no two tiles in one output block to repeat, so compression sees noise-like features, not copies.
+POOL = 16
+_TOKENS: dict = {}
+_calls = [0]
 
 
 def null_features(self, batch):
-    """Tokens as a ViT returns them: (n, cells, dim) seen as (n, dim, grid_h, grid_w). Random values made once
-    (features compress like real ones do, and nothing is computed per batch)."""
+    """Tokens as a ViT returns them: (n, cells, dim) seen as (n, dim, grid_h, grid_w)."""
     import torch
 
     n, cells = batch.shape[0], self.grid[0] * self.grid[1]
     key = (n, batch.device)
     if key not in _TOKENS:
-        _TOKENS[key] = torch.randn(n, cells, self.dim, generator=torch.Generator().manual_seed(0)).to(batch.device)
-    return _TOKENS[key].transpose(1, 2).reshape(n, self.dim, *self.grid)
+        generator = torch.Generator().manual_seed(0)
+        _TOKENS[key] = [torch.randn(n, cells, self.dim, generator=generator).to(batch.device) for _ in range(POOL)]
+    _calls[0] += 1
+    tokens = _TOKENS[key][_calls[0] % POOL]
+    return tokens.transpose(1, 2).reshape(n, self.dim, *self.grid)
 
 
 if __name__ == "__main__":
