@@ -3,7 +3,7 @@
     <worker python> -m benchmarks.null_model_worker encoder PARAMS.json
 
 The model is loaded as usual (so the tile grid, feature size and normalisation are the real ones), then its
-forward is replaced by zeros of the shape its tokens have: what remains is reading, normalising, merging and
+forward is replaced by fixed random tokens of the shape it returns: what remains is reading, normalising, merging and
 writing.
 """
 
