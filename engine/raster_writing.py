@@ -6,9 +6,11 @@ Reading rasters is :mod:`engine.rasters`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import queue
 import threading
 import zlib
@@ -92,9 +94,15 @@ def fingerprint_change(path: Path, recorded: dict | None) -> str:
 
 
 def write_json(path: Path, record: dict) -> None:
+    """Write ``record`` to ``path`` atomically (a temporary file renamed); nothing is left behind when it fails
+    (a full disk)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(record, indent=2, default=str))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def rows_checksum(rows: np.ndarray) -> int:
@@ -151,14 +159,33 @@ class RowWriter:
             return
         data = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending, axis=0)
         chunk = np.moveaxis(data[:count], -1, 0)  # (bands, count, width), as rasterio takes it
+        window = Window(0, self.next_row, data.shape[1], count)
+        # one write of whole blocks, so GDAL writes them at once and a failure raises here; a write GDAL only
+        # caches fails silently when the file closes (GDAL 3.10 through rasterio), hence also the free-space check
+        # and, for the last rows (an edge block, cached), the read-back
+        check_free_space(self.path, chunk.nbytes)
         with rasterio.open(self.path, "r+") as dst:
-            dst.write(chunk, window=Window(0, self.next_row, data.shape[1], count))
+            dst.write(chunk, window=window)
+        crc = rows_checksum(chunk)
+        if final:
+            with rasterio.open(self.path) as src:
+                if rows_checksum(src.read(window=window)) != crc:
+                    raise OSError(errno.EIO, f"rows {self.next_row}-{end} of {self.path.name} did not reach the disk "
+                                             "intact", str(self.path))
         self.pending = [data[count:]] if count < data.shape[0] else []
         if self.on_durable is not None:
-            self.last_chunk = {"first_row": self.next_row, "rows": count, "crc32": rows_checksum(chunk)}
+            self.last_chunk = {"first_row": self.next_row, "rows": count, "crc32": crc}
         self.next_row = end
         if self.on_durable is not None:
             self.on_durable(end)
+
+
+def check_free_space(path: Path, nbytes: int) -> None:
+    """Raise ENOSPC unless the disk holding ``path`` has room for ``nbytes`` more (plus 1 MiB for the file's
+    directory): GDAL reports a full disk only on stderr when it writes a cached block at closing."""
+    free = shutil.disk_usage(path.parent).free
+    if free < nbytes + 2**20:
+        raise OSError(errno.ENOSPC, f"No space left on device: {nbytes} bytes to write, {free} free", str(path))
 
 
 class BackgroundRowWriter(threading.Thread):
