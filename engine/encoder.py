@@ -9,6 +9,9 @@
    Memory is bounded by a strip of tiles.
 3. :func:`finish_encoding`: the partial file takes its final name, with a ``<name>.iamap.json`` record.
 
+With SCHEDULER the tiles of step 2 are encoded by the workers of a Dask cluster (:mod:`engine.scale_out`) and
+merged and written here by the same :func:`merge_batches`, so the output is the same.
+
 Resume (:mod:`engine.resume`): the output is written as ``<name>.partial.tif`` next to a manifest
 ``<name>.partial.json`` (parameter hash, durable rows, checksum of the last ones). Run again with the same
 parameters and it continues from the rows that read back intact; a complete output is reused only when it is
