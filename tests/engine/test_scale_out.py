@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from ..dask_cluster import install_engine, local_cluster, worker_pids
 from ..fixtures import labelled_points, regions_raster, write_raster
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
 TINY = {"BACKBONE_NAME": "vit_tiny_patch16_224", "PRETRAINED": False, "PRECISION": "fp32"}
 
 
@@ -106,6 +108,37 @@ def test_a_worker_killed_mid_run_costs_only_its_blocks(tmp_path, scheduler):
     cluster, _ = read(tmp_path / "cluster.tif")
     np.testing.assert_allclose(cluster, local, rtol=1e-4, atol=1e-5)
     assert np.array_equal(np.isnan(cluster), np.isnan(local))
+
+
+def test_killing_the_client_releases_its_blocks_on_the_cluster(tmp_path, scheduler):
+    """QGIS cancels by killing its worker, the Dask client: the scheduler then drops every block of the run."""
+    import json
+    import subprocess
+    import sys
+
+    from distributed import Client
+
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"INPUT": str(narrow_raster(tmp_path / "in.tif")), "SIZE": 32, "STRIDE": 16,
+                                  "BATCH_SIZE": 1, **TINY, "OUTPUT": str(tmp_path / "o.tif"),
+                                  "SCHEDULER": scheduler}))
+    process = subprocess.Popen([sys.executable, "-m", "engine.worker", "encoder", str(params)], cwd=REPO,
+                               stdout=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if "Worker tcp://" in line:  # blocks are in flight
+            break
+    process.kill()
+    process.wait()
+    with Client(scheduler, timeout=10, set_as_default=False) as client:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            held = [key for keys in client.has_what().values() for key in keys]
+            running = [key for keys in client.processing().values() for key in keys]
+            if not held and not running:
+                break
+            time.sleep(0.2)
+    assert not held and not running, (held, running)
+    assert not (tmp_path / "o.tif").exists()
 
 
 def test_resume_submits_only_the_blocks_after_the_durable_rows(tmp_path, scheduler, monkeypatch):
