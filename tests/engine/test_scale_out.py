@@ -207,6 +207,20 @@ def test_ml_prediction_and_confidence_on_the_cluster_equal_the_local_ones(tmp_pa
     assert outputs["cluster"]["CLASS_PIXELS"] == outputs["local"]["CLASS_PIXELS"]
 
 
+def test_similarity_on_the_cluster_equals_the_local_one(tmp_path, scheduler):
+    raster, truth = regions_raster(tmp_path / "r.tif", 90, 60, regions=3, nodata_corner=8)
+    points = labelled_points(tmp_path / "points.gpkg", raster, truth, 5)
+    for name, scheduler_value in (("local", ""), ("cluster", scheduler)):
+        reporter = Reporter()
+        status = run_tool("similarity", {"INPUT": str(raster), "TEMPLATE": str(points), "AGGREGATION": "max",
+                                         "OUTPUT": str(tmp_path / f"{name}.tif"), "SCHEDULER": scheduler_value},
+                          reporter)
+        assert status == 0, messages(reporter)
+    local, cluster = read(tmp_path / "local.tif")[0], read(tmp_path / "cluster.tif")[0]
+    assert np.isnan(cluster[0, :8, :8]).all() and np.nanmax(cluster) > 0.99
+    np.testing.assert_allclose(cluster, local, rtol=1e-5, atol=1e-6)
+
+
 def test_an_unreachable_scheduler_fails_fast_saying_how_to_start_one(tmp_path):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
