@@ -272,3 +272,33 @@ def test_an_input_the_workers_cannot_read_is_named(tmp_path, scheduler, monkeypa
     message = str(info.value)
     assert message.startswith("INPUT: worker tcp://127.0.0.1:") and "elsewhere/in.tif" in message
     assert "readable by every worker at the same path" in message
+
+
+def report(gpus: int = 0, gpu_resource: bool = False, cuda_bf16: bool = False, cpu_bf16: bool = False) -> dict:
+    return {"engine": "x", "missing": [], "nthreads": 4, "gpus": gpus, "cuda_bf16": cuda_bf16, "cpu_bf16": cpu_bf16,
+            "resources": {"GPU": 1} if gpu_resource else {}}
+
+
+@pytest.mark.parametrize("reports, device, precision, expected", [
+    ({"a": report(), "b": report(cpu_bf16=True)}, "auto", "auto", ("cpu", "fp32")),  # bf16 only where all have it
+    ({"a": report(cpu_bf16=True), "b": report(cpu_bf16=True)}, "auto", "auto", ("cpu", "bf16")),
+    ({"a": report(1, True, cuda_bf16=True), "b": report(1, True)}, "auto", "auto", ("cuda", "fp16")),
+    ({"a": report(1, True, cuda_bf16=True), "b": report()}, "auto", "auto", ("cuda", "bf16")),  # GPU workers only
+    ({"a": report(1, True, cuda_bf16=True)}, "cpu", "fp32", ("cpu", "fp32")),
+])
+def test_device_and_precision_are_the_same_on_every_worker(reports, device, precision, expected):
+    from engine.scale_out import EncoderCluster
+
+    chosen, resolved = EncoderCluster(None, reports, Reporter()).device_and_precision(device, precision)
+    assert (chosen.type, resolved) == expected
+
+
+def test_cuda_without_gpu_workers_says_how_to_start_them():
+    from engine.scale_out import EncoderCluster
+
+    with pytest.raises(ParameterError, match=r"DEVICE: cuda was asked for but no worker of the cluster advertises a "
+                                             r"GPU: start one worker per GPU with .*--resources GPU=1"):
+        EncoderCluster(None, {"a": report(gpus=1)}, Reporter()).device_and_precision("cuda", "auto")
+    with pytest.raises(ParameterError, match=r"DEVICE: worker\(s\) a advertise a GPU resource but PyTorch sees no "
+                                             r"CUDA GPU there"):
+        EncoderCluster(None, {"a": report(gpu_resource=True)}, Reporter()).device_and_precision("cuda", "auto")
