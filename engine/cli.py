@@ -3,6 +3,8 @@
     iamap encoder --INPUT scene.tif --OUTPUT features.tif [--BACKBONE ...]
     iamap ml --INPUT features.tif --TEMPLATE training.gpkg --GT_COL class --OUTPUT classes.tif
     iamap TOOL --help          # every parameter: id, dialog label, default, explanation
+    iamap encoder --INPUT a.tif b.tif --OUTPUT 'features/{name}.tif' --SCHEDULER tcp://head:8786
+                               # several rasters, one after the other, each spread over a Dask cluster
 
 Parameters are the Processing tools' ids (:mod:`engine.contract`) and are checked by the same code; the run
 is the worker's (:func:`engine.worker.run_tool`: destination checks, locks, the same error messages). Progress
@@ -20,10 +22,11 @@ import html
 import json
 import re
 import sys
+from pathlib import Path
 from typing import IO
 
 from . import __version__
-from .contract import TOOLS, Kind, Parameter
+from .contract import DESTINATION_KINDS, TOOLS, Kind, Parameter
 from .events import Reporter, json_safe
 
 #: Tools the command offers: every contract tool (the worker's test tool is left out).
@@ -42,6 +45,11 @@ def add_parameter(parser: argparse.ArgumentParser, spec: Parameter) -> None:
               "help": f"{spec.label}{shown}. {plain(spec.help)}{choices}".replace("%", "%%")}
     if spec.kind is Kind.BANDS:
         kwargs.update(nargs="+", metavar="BAND")
+    elif spec.name == "INPUT" and spec.kind is Kind.RASTER:
+        kwargs.update(nargs="+")
+        kwargs["help"] += (" Several rasters run one after the other with the same parameters (each spread over "
+                           "the cluster with SCHEDULER); every output then names them with {name}, the raster's "
+                           "file name without its extension: --OUTPUT 'features/{name}.tif'.")
     elif spec.kind is Kind.EXTENT:
         kwargs.update(nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"))
     parser.add_argument(f"--{spec.name}", **kwargs)
@@ -105,13 +113,55 @@ class TerminalReporter(Reporter):
 def main(argv: list[str] | None = None) -> int:
     from .worker import run_tool
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     params = {name: value for name, value in vars(args).items() if name != "tool" and value is not None}
-    reporter = TerminalReporter()
-    status = run_tool(args.tool, params, reporter)
-    if status == 0:
-        print(json.dumps(reporter.outputs, indent=1))
-    return status
+    inputs = params.pop("INPUT", None)
+    if inputs is None or len(inputs) == 1:
+        if inputs:
+            params["INPUT"] = inputs[0]
+        reporter = TerminalReporter()
+        status = run_tool(args.tool, params, reporter)
+        if status == 0:
+            print(json.dumps(reporter.outputs, indent=1))
+        return status
+    problem = batch_problem(args.tool, params, inputs)
+    if problem:
+        parser.error(problem)
+    runs = [dict(params, INPUT=path, **{name: params[name].replace("{name}", Path(path).stem)
+                                        for name in destinations(args.tool, params)})
+            for path in inputs]
+    results, failed = [], 0
+    for number, run in enumerate(runs, start=1):
+        sys.stderr.write(f"== {run['INPUT']} ({number} of {len(runs)})\n")
+        reporter = TerminalReporter()
+        status = run_tool(args.tool, run, reporter)
+        failed += status != 0
+        results.append({"INPUT": run["INPUT"], **({"outputs": reporter.outputs} if status == 0 else
+                                                   {"error": reporter.error_message})})
+    print(json.dumps(results, indent=1))
+    if failed:
+        sys.stderr.write(f"{failed} of {len(runs)} rasters failed (see their errors above).\n")
+    return 1 if failed else 0
+
+
+def destinations(tool: str, params: dict) -> list[str]:
+    """The destination parameters given for ``tool``."""
+    return [spec.name for spec in TOOLS[tool].parameters
+            if spec.kind in DESTINATION_KINDS and params.get(spec.name)]
+
+
+def batch_problem(tool: str, params: dict, inputs: list[str]) -> str:
+    """Why several INPUT rasters cannot run with these parameters ("" when they can): outputs must not collide."""
+    missing = [name for name in destinations(tool, params) if "{name}" not in params[name]]
+    if missing:
+        return (f"with several INPUT rasters, {', '.join(missing)} must contain {{name}} (the raster's file name "
+                f"without extension), e.g. --{missing[0]} 'out/{{name}}.tif', so that each raster gets its own.")
+    stems = [Path(path).stem for path in inputs]
+    repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if repeated:
+        return f"several INPUT rasters share the name {repeated[0]!r}: their outputs would collide; rename one."
+    return ""
 
 
 if __name__ == "__main__":

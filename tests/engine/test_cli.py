@@ -72,3 +72,36 @@ def test_missing_parameters_are_named_by_the_tool(capsys):
     assert main(["cluster"]) == 1
     error = capsys.readouterr().err
     assert error.startswith("error: ") and ("INPUT" in error or "OUTPUT" in error) and "Traceback" not in error
+
+
+def test_several_rasters_run_in_turn_each_with_its_own_outputs(tmp_path, capsys):
+    first, _ = regions_raster(tmp_path / "north.tif", 40, 30, regions=3, seed=1)
+    second, _ = regions_raster(tmp_path / "south.tif", 50, 20, regions=3, seed=2)
+    missing = tmp_path / "west.tif"  # fails; the others still run
+    status = main(["cluster", "--INPUT", str(first), str(missing), str(second), "--N_CLUSTERS", "3",
+                   "--OUTPUT", str(tmp_path / "out" / "{name}_clusters.tif")])
+    captured = capsys.readouterr()
+    assert status == 1 and "1 of 3 rasters failed" in captured.err
+    results = json.loads(captured.out)
+    assert [r["INPUT"] for r in results] == [str(first), str(missing), str(second)]
+    assert "west.tif" in results[1]["error"] and "outputs" not in results[1]
+    for result, shape in ((results[0], (30, 40)), (results[2], (20, 50))):
+        with rasterio.open(result["outputs"]["OUTPUT"]) as src:
+            assert src.shape == shape
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.tif")) == ["north_clusters.tif", "south_clusters.tif"]
+
+
+@pytest.mark.parametrize("outputs, message", [
+    (["--OUTPUT", "same.tif"], "OUTPUT must contain {name}"),
+    (["--OUTPUT", "{name}.tif", "--SAVE_MODEL", "model.iamapmodel"], "SAVE_MODEL must contain {name}"),
+])
+def test_several_rasters_need_outputs_named_after_each(tmp_path, capsys, outputs, message):
+    with pytest.raises(SystemExit) as exit_status:
+        main(["reduction", "--INPUT", "a.tif", "b.tif", *outputs])
+    assert exit_status.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_two_rasters_of_the_same_name_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        main(["reduction", "--INPUT", "x/a.tif", "y/a.tif", "--OUTPUT", "{name}.tif"])
+    assert exit_status.value.code == 2 and "share the name 'a'" in capsys.readouterr().err

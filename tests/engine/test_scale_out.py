@@ -7,6 +7,7 @@ pip-installed engine (``iamap.engine``) while this process, the client, runs it 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -302,3 +303,23 @@ def test_cuda_without_gpu_workers_says_how_to_start_them():
     with pytest.raises(ParameterError, match=r"DEVICE: worker\(s\) a advertise a GPU resource but PyTorch sees no "
                                              r"CUDA GPU there"):
         EncoderCluster(None, {"a": report(gpu_resource=True)}, Reporter()).device_and_precision("cuda", "auto")
+
+
+def test_a_list_of_rasters_is_encoded_on_the_cluster_one_after_the_other(tmp_path, scheduler, capsys):
+    from engine.cli import main
+
+    rasters = [nodata_raster(tmp_path / "a.tif"), narrow_raster(tmp_path / "b.tif")]
+    common = ["--SIZE", "64", "--STRIDE", "32", "--BATCH_SIZE", "4", "--BACKBONE_NAME", TINY["BACKBONE_NAME"],
+              "--PRETRAINED", "false", "--PRECISION", "fp32"]
+    assert main(["encoder", "--INPUT", *map(str, rasters), *common, "--SCHEDULER", scheduler,
+                 "--OUTPUT", str(tmp_path / "cluster" / "{name}.tif")]) == 0
+    captured = capsys.readouterr()
+    assert [r["INPUT"] for r in json.loads(captured.out)] == [str(r) for r in rasters]
+    assert captured.err.count("Encoding on the cluster") == 2
+    for raster in rasters:
+        params = {"INPUT": str(raster), "SIZE": 64, "STRIDE": 32, "BATCH_SIZE": 4, **TINY,
+                  "OUTPUT": str(tmp_path / "local" / raster.name)}
+        run_encoder(params, Reporter())
+        local, _ = read(tmp_path / "local" / raster.name)
+        cluster, _ = read(tmp_path / "cluster" / raster.name)
+        np.testing.assert_allclose(cluster, local, rtol=1e-4, atol=1e-5)
