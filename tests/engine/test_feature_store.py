@@ -1,41 +1,62 @@
-"""The explorer's features: strips read ahead in order, unit vectors in float16, the preview grid."""
+"""The explorer's features: pixels read pixel-major, unit vectors in float16 with the nodata test, the store and
+its preview grid whatever the strips and readers."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import rasterio
 from rasterio.windows import Window
 
 import engine.feature_store
 import engine.rasters
-from engine.feature_store import FeatureStore, read_ahead
-from engine.rasters import iter_strips, open_raster
+from engine.feature_store import FeatureStore, read_pixels, unit_vectors
+from engine.rasters import open_raster
 
 from ..fixtures import regions_raster
 
 
-def test_read_ahead_gives_the_strips_of_iter_strips_in_order(tmp_path, monkeypatch):
-    path, _ = regions_raster(tmp_path / "features.tif", nodata_corner=20)
-    monkeypatch.setattr(engine.rasters, "STRIP_BYTES", 256 * 8 * 4 * 10)  # 10 rows a strip: 26 strips
+@pytest.mark.parametrize("interleave", ["pixel", "band"])
+def test_read_pixels_gives_the_window_pixel_major_in_the_bands_asked(tmp_path, interleave):
+    path = tmp_path / "features.tif"
+    data = np.random.default_rng(0).normal(size=(6, 40, 300)).astype(np.float32)
+    with rasterio.open(path, "w", driver="GTiff", width=300, height=40, count=6, dtype="float32", tiled=True,
+                       blockxsize=256, blockysize=16, interleave=interleave) as dst:
+        dst.write(data)
+    window = Window(10, 5, 280, 30)
     with open_raster(str(path)) as src:
-        bands, window = list(range(1, 9)), Window(0, 0, 256, 256)
-        expected = list(iter_strips(src, bands, window))
-        for readers in (1, 2, 3):
-            strips = list(read_ahead(src, bands, window, readers))
-            assert [row for row, *_ in strips] == list(range(0, 256, 10))
-            for (_, pixels, valid), (_, want_pixels, want_valid) in zip(strips, expected):
-                np.testing.assert_array_equal(pixels, want_pixels)
-                np.testing.assert_array_equal(valid, want_valid)
-        assert not src.closed  # the caller's handle stays open; the readers' own are closed
+        pixels = read_pixels(src, [5, 2, 3], window)
+        buffer = np.full((32, 280, 3), -1, np.float32)
+        filled = read_pixels(src, [5, 2, 3], window, buffer)
+    expected = data[[4, 1, 2], 5:35, 10:290].transpose(1, 2, 0)
+    assert pixels.shape == (30, 280, 3) and pixels.flags.c_contiguous
+    np.testing.assert_array_equal(pixels, expected)
+    assert np.shares_memory(filled, buffer) and filled.shape == (30, 280, 3)
+    np.testing.assert_array_equal(filled, expected)
 
 
-def test_store_holds_unit_vectors_valid_pixels_and_a_preview_of_every_second_pixel(tmp_path, monkeypatch):
+def test_unit_vectors_mark_nan_infinite_and_nodata_pixels_invalid_and_zero():
+    pixels = np.array([[3, 4, 0], [np.nan, 1, 1], [1, np.inf, 1], [-9, 1, 2], [0, 0, 0], [3e30, 4e30, 0],
+                       [1, -9, 2]], np.float32)
+    out = np.full((7, 3), 7, np.float16)
+    valid = unit_vectors(pixels, out, np.array([-9, np.nan, np.nan], np.float32))
+    # -9 is nodata in band 1 only; a zero vector is valid (similarity 0); huge values overflow float32 squares
+    assert valid.tolist() == [True, False, False, False, True, True, True]
+    np.testing.assert_allclose(out[[0, 5]].astype(np.float32), [[0.6, 0.8, 0], [0.6, 0.8, 0]], atol=1e-3)
+    np.testing.assert_allclose(out[6].astype(np.float32), np.array([1, -9, 2]) / np.sqrt(86), atol=1e-3)
+    assert not out[[1, 2, 3, 4]].any()
+    assert unit_vectors(pixels[[0, 6]], out[:2]).all()  # no nodata value: only finiteness counts
+
+
+@pytest.mark.parametrize("readers", [1, 2, 3])
+def test_store_holds_unit_vectors_valid_pixels_and_a_preview_of_every_second_pixel(tmp_path, monkeypatch, readers):
     path, labels = regions_raster(tmp_path / "features.tif", 64, 48, bands=5, nodata_corner=6)
     monkeypatch.setattr(engine.feature_store, "PREVIEW_PIXELS", 100)
+    monkeypatch.setattr(engine.rasters, "STRIP_BYTES", 64 * 5 * 4 * 7)  # 7 rows: strips of 6 (even), 8 of them
     with rasterio.open(path) as src:
         data = src.read().reshape(5, -1).T
     with open_raster(str(path)) as src:
-        store = FeatureStore(src, [1, 2, 3, 4, 5], tmp_path)
+        store = FeatureStore(src, [1, 2, 3, 4, 5], tmp_path, readers)
     vectors = store.grid.vectors.numpy()
     assert vectors.dtype == np.float16 and vectors.shape == (48 * 64, 5)
     np.testing.assert_array_equal(store.valid, (labels >= 0).ravel())
