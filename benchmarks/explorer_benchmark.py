@@ -6,10 +6,13 @@ each format asked. Prints numbers; asserts nothing (the goal: the first click in
 <= 0.5 s on 2048 x 2048 x 384).
 
     <worker python> benchmarks/explorer_benchmark.py [--size 2048] [--bands 384] [--clicks 5]
-        [--formats float32,float16,float32_zstd]
+        [--formats float32,float16,float32_zstd] [--keep DIR] [--repo OTHER_CHECKOUT]
 
-Each raster (6.4 GB for the defaults in float32) and the server's features are deleted after its format. The
-raster is in the page cache when the server starts (it was just written), as after an encoder run.
+Each raster (6.4 GB for the defaults in float32) is read once before the server starts, so it is in the page
+cache as just after an encoder run; it and the server's features are deleted after its format (unless --keep).
+The server runs twice per format: on an empty persistent cache of features (the raster's first opening), then
+reopening the raster (served by that cache). --repo runs the server of another checkout once per format on the
+same rasters (a before/after comparison).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def run_server(raster: Path, workdir: Path, size: int, clicks: int) -> dict:
+def run_server(raster: Path, workdir: Path, size: int, clicks: int, repo: Path = REPO, options=()) -> dict:
     """Start the server on ``raster``, click ``clicks`` times across the stripes (every second click adds a
     reference), export a mask, quit; the timings (seconds) and the peak RSS (MiB)."""
     def request(message: dict) -> dict:
@@ -78,10 +81,11 @@ def run_server(raster: Path, workdir: Path, size: int, clicks: int) -> dict:
 
     start = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "engine.similarity_server", str(raster), "--workdir",
-                               str(workdir)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                               str(workdir), *options], cwd=repo, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         ready = json.loads(server.stdout.readline())
-        result = {"ready": time.perf_counter() - start, "load": ready["seconds"], "clicks": []}
+        result = {"ready": time.perf_counter() - start, "load": ready["seconds"], "cached": ready.get("cached"),
+                  "clicks": []}
         for click in range(clicks):
             x = 500000 + 10 * (size * (click + 0.5) / clicks)
             reply = request({"id": click, "op": "click", "x": x, "y": 4000000 - 10 * size / 2,
@@ -108,6 +112,8 @@ def main() -> None:
     parser.add_argument("--formats", default="float32,float16,float32_zstd",
                         help=f"comma-separated, among {', '.join(OUTPUT_FORMATS)}")
     parser.add_argument("--keep", default="", help="folder where the rasters are kept (and reused) between runs")
+    parser.add_argument("--repo", default=str(REPO), help="plugin folder whose server runs (another checkout: a "
+                                                          "before/after comparison on the same rasters)")
     args = parser.parse_args()
     print(f"load average {Path('/proc/loadavg').read_text().strip()}; {os.cpu_count()} CPU(s)")
     rows = []
@@ -122,14 +128,23 @@ def main() -> None:
                 make_feature_raster(raster, args.size, args.bands, output_format)
                 print(f"{output_format}: raster {args.size} x {args.size} x {args.bands} written in "
                       f"{time.perf_counter() - start:.1f} s ({raster.stat().st_size / 2**30:.2f} GiB)", flush=True)
-            result = run_server(raster, work / "server", args.size, args.clicks)
-            later = result["clicks"][1:]
-            row = (f"{output_format:16s} first click {result['clicks'][0]:6.2f} s (ready after {result['ready']:.2f} s, "
-                   f"server's load {result['load']:.2f} s) | later clicks median {statistics.median(later):.3f} s, "
-                   f"max {max(later):.3f} s | mask {result['mask']:.2f} s, {result['polygons']} polygon(s) | "
-                   f"peak RSS {result['rss']:.0f} MiB")
-            print(row, flush=True)
-            rows.append(row)
+            with open(raster, "rb") as f:  # in the page cache, as just after the encoder wrote it
+                while f.read(64 * 2**20):
+                    pass
+            # this checkout's server: first with an empty persistent cache (a raster never opened), then again
+            # (reopened: served by the cache); another checkout's server as it comes
+            options = [["--cache", str(work / "cache")]] * 2 if Path(args.repo).resolve() == REPO else [[]]
+            for run, server_options in enumerate(options):
+                result = run_server(raster, work / f"server{run}", args.size, args.clicks, Path(args.repo),
+                                    server_options)
+                later = result["clicks"][1:]
+                label = output_format + (" reopened" if result["cached"] else "")
+                row = (f"{label:24s} first click {result['clicks'][0]:6.2f} s (ready after {result['ready']:.2f} s, "
+                       f"server's load {result['load']:.2f} s) | later clicks median {statistics.median(later):.3f} "
+                       f"s, max {max(later):.3f} s | mask {result['mask']:.2f} s, {result['polygons']} polygon(s) | "
+                       f"peak RSS {result['rss']:.0f} MiB")
+                print(row, flush=True)
+                rows.append(row)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     print(f"load average {Path('/proc/loadavg').read_text().strip()}")

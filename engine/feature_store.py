@@ -1,9 +1,9 @@
 """The similarity explorer's features: every pixel of a raster loaded once for many similarity maps.
 
 Memory is bounded by storing every pixel once as a float16 *unit* vector (cosine similarity needs only the
-direction) in a memory-mapped file of the work folder: 2 bytes x bands x pixels (3 GiB for 2048 x 2048 x 384),
-paged by the OS rather than held by the process, so a raster bigger than RAM still works, only slower (the
-preview's copy adds a quarter). A click is then one float16 matrix-vector product over that array; the
+direction) in a memory-mapped file of the work folder, or of the persistent cache (below): 2 bytes x bands x
+pixels (3 GiB for 2048 x 2048 x 384), paged by the OS rather than held by the process, so a raster bigger than RAM
+still works, only slower (the preview's copy adds a quarter). A click is then one float16 matrix-vector product over that array; the
 references keep their raw values (read from the raster), so the prototype is the one the batch similarity tool
 uses.
 
@@ -12,11 +12,20 @@ own file handle: GDAL reads a strip straight into pixel-major order (what a pixe
 already is: a copy, not a transpose), then the strip's norms give both the unit vectors and the nodata test (a
 NaN or infinite band makes the norm so), and the unit vectors go to the store and, every second row and column,
 to the preview. GDAL and torch release the GIL, so the threads share the cores.
+
+The persistent cache (:func:`default_cache_dir`) keeps the stores of large rasters between sessions, keyed by
+the raster's fingerprint: opening an unchanged raster again reads nothing but the stored files, when the first
+click needs them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
+import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,6 +40,17 @@ from .similarity import cosine_similarity
 READERS = 2
 #: Pixels above which each map is preceded by a preview on every second row and column.
 PREVIEW_PIXELS = 2**21
+#: The persistent cache of stores (:class:`FeatureStore` ``cache``): at most this many bytes in all (the least
+#: recently used stores go first; 3.75 GiB for a 2048 x 2048 x 384 raster and its preview), only stores of at
+#: least CACHE_MIN_BYTES, and never filling the disk beyond CACHE_FREE_BYTES free.
+CACHE_BYTES = 12 * 2**30
+CACHE_MIN_BYTES = 256 * 2**20
+CACHE_FREE_BYTES = 4 * 2**30
+#: A store's files: its record (written last: a folder without it is incomplete), and what marks a half-built one.
+STORE_RECORD = "store.json"
+PARTIAL = ".partial-"
+#: Changes when the stored layout does (older stores are then never found, and evicted in time).
+STORE_VERSION = 1
 
 
 def read_pixels(src, bands: list[int], window: Window, out: np.ndarray | None = None) -> np.ndarray:
@@ -87,28 +107,56 @@ class Grid:
 
 class FeatureStore:
     """Every valid pixel of the raster as a float16 unit vector (:class:`Grid`), and its preview grid (every second
-    row and column) when the raster is large."""
+    row and column) when the raster is large.
 
-    def __init__(self, src, bands: list[int], workdir: Path, readers: int = READERS):
-        import torch
+    With ``cache`` (a folder) a large raster's store is kept there, under a key made of the raster's path,
+    :func:`engine.raster_writing.file_fingerprint` and bands, so opening the same unchanged raster again maps the
+    stored files instead of reading the raster (``cached`` says so); see :func:`cache_entry` for the bounds.
+    """
 
+    def __init__(self, src, bands: list[int], workdir: Path, readers: int = READERS, cache: Path | None = None):
         self.height, self.width, self.bands = src.height, src.width, bands
         self.transform, self.crs = grid_transform(src), src.crs
         self.window = Window(0, 0, src.width, src.height)
+        self.cached = False
+        entry = cache_entry(src, bands, cache) if cache is not None else None
+        if entry is not None and (entry / STORE_RECORD).exists():
+            try:
+                self._open(entry)
+                self.cached = True
+                os.utime(entry / STORE_RECORD)  # recently used: evicted last
+                return
+            except (OSError, ValueError, KeyError):  # damaged or from another layout: built again
+                shutil.rmtree(entry, ignore_errors=True)
+        staging = None
+        if entry is not None and has_room(cache, self.height * self.width * len(bands) * 2 * 5 // 4):
+            staging = entry.with_name(f"{entry.name}{PARTIAL}{os.getpid()}")
+            staging.mkdir(parents=True, exist_ok=True)
+        try:
+            self._build(src, staging or workdir, readers)
+        except BaseException:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if staging is not None:
+            self._publish(staging, entry)
+
+    def _build(self, src, folder: Path, readers: int) -> None:
+        import rasterio
+        import torch
+
+        bands = self.bands
         height, width, count = self.height, self.width, len(bands)
         self.valid = np.zeros(height * width, bool)
-        vectors = np.memmap(workdir / "features.f16", np.float16, "w+", shape=(height * width, count))
+        vectors = np.memmap(folder / "features.f16", np.float16, "w+", shape=(height * width, count))
         preview_shape = ((height + 1) // 2, (width + 1) // 2)
         preview = preview_valid = None
         if self.valid.size > PREVIEW_PIXELS:
-            preview = np.memmap(workdir / "preview.f16", np.float16, "w+", shape=(math.prod(preview_shape), count))
+            preview = np.memmap(folder / "preview.f16", np.float16, "w+", shape=(math.prod(preview_shape), count))
             preview_valid = np.zeros(math.prod(preview_shape), bool)
         nodata = np.array([np.nan if src.nodatavals[b - 1] is None else src.nodatavals[b - 1] for b in bands],
                           np.float32)
         rows = max(2, strip_rows(self.window, count) // 2 * 2)  # even: every strip starts on a preview row
-
-        import rasterio
-
         handles = [src] + [rasterio.open(src.name) for _ in range(readers - 1)]
         buffers = [np.empty((rows, width, count), np.float32) for _ in handles]
 
@@ -147,3 +195,94 @@ class FeatureStore:
         self.grid = Grid(torch.from_numpy(vectors), self.valid, height, width, self.transform)
         self.preview = None if preview is None else Grid(torch.from_numpy(preview), preview_valid, *preview_shape,
                                                          self.transform * Affine.scale(2))
+
+    def _publish(self, staging: Path, entry: Path) -> None:
+        """Record the store built in ``staging`` and move it to ``entry`` (a rename: the maps stay valid), then
+        evict the least recently used stores beyond :data:`CACHE_BYTES`."""
+        np.save(staging / "valid.npy", self.valid)
+        record = {"height": self.height, "width": self.width, "bands": len(self.bands), "preview": None}
+        if self.preview is not None:
+            np.save(staging / "preview_valid.npy", self.preview.valid)
+            record["preview"] = [self.preview.height, self.preview.width]
+        (staging / STORE_RECORD).write_text(json.dumps(record))
+        try:
+            os.replace(staging, entry)
+        except OSError:  # another explorer published the same store first (or Windows keeps mapped folders)
+            shutil.rmtree(staging, ignore_errors=True)
+        evict(entry.parent, keep=entry)
+
+    def _open(self, entry: Path) -> None:
+        import torch
+
+        record = json.loads((entry / STORE_RECORD).read_text())
+        if (record["height"], record["width"], record["bands"]) != (self.height, self.width, len(self.bands)):
+            raise ValueError(f"{entry} holds another raster's store")
+        # copy-on-write: never written, so shared with the page cache and the cached file stays as it is
+        vectors = np.memmap(entry / "features.f16", np.float16, "c", shape=(self.height * self.width,
+                                                                             len(self.bands)))
+        self.valid = np.load(entry / "valid.npy")
+        self.grid = Grid(torch.from_numpy(vectors), self.valid, self.height, self.width, self.transform)
+        self.preview = None
+        if record["preview"]:
+            height, width = record["preview"]
+            preview = np.memmap(entry / "preview.f16", np.float16, "c", shape=(height * width, len(self.bands)))
+            self.preview = Grid(torch.from_numpy(preview), np.load(entry / "preview_valid.npy"), height, width,
+                                self.transform * Affine.scale(2))
+
+
+def default_cache_dir() -> Path | None:
+    """Where the explorer keeps its stores: ``IAMAP_EXPLORER_CACHE`` (empty: no cache), else the user's cache
+    folder (``%LOCALAPPDATA%`` on Windows, ``$XDG_CACHE_HOME`` or ``~/.cache`` elsewhere) / iamap / explorer."""
+    if "IAMAP_EXPLORER_CACHE" in os.environ:
+        return Path(os.environ["IAMAP_EXPLORER_CACHE"]) if os.environ["IAMAP_EXPLORER_CACHE"] else None
+    base = os.environ.get("LOCALAPPDATA") if os.name == "nt" else os.environ.get("XDG_CACHE_HOME")
+    return Path(base or Path.home() / ".cache") / "iamap" / "explorer"
+
+
+def cache_entry(src, bands: list[int], cache: Path) -> Path | None:
+    """The folder of ``cache`` for the store of ``src``'s ``bands``, None when it is not cached: a raster that is
+    not a plain file (nothing to fingerprint) or whose store is under :data:`CACHE_MIN_BYTES` (loaded in well
+    under a second anyway)."""
+    from .raster_writing import file_fingerprint
+
+    path = Path(src.name)
+    if src.height * src.width * len(bands) * 2 < CACHE_MIN_BYTES or not path.is_file():
+        return None
+    key = {"raster": str(path.resolve()), "file": file_fingerprint(path), "bands": list(bands),
+           "version": STORE_VERSION}
+    return cache / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def has_room(cache: Path, size: int) -> bool:
+    """Whether a store of ``size`` bytes may go to ``cache``: within :data:`CACHE_BYTES` and leaving
+    :data:`CACHE_FREE_BYTES` free on its disk."""
+    if size > CACHE_BYTES:
+        return False
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        return shutil.disk_usage(cache).free - size >= CACHE_FREE_BYTES
+    except OSError:
+        return False
+
+
+def evict(cache: Path, keep: Path) -> None:
+    """Remove the least recently used stores of ``cache`` until they hold at most :data:`CACHE_BYTES` (``keep``
+    stays), and the half-built ones a killed explorer left a day ago or more."""
+    stores, now = [], time.time()
+    for folder in cache.iterdir():
+        try:
+            if PARTIAL in folder.name:
+                if now - folder.stat().st_mtime > 86400:
+                    shutil.rmtree(folder, ignore_errors=True)
+            elif (folder / STORE_RECORD).exists():
+                size = sum(part.stat().st_size for part in folder.iterdir())
+                stores.append(((folder / STORE_RECORD).stat().st_mtime, size, folder))
+        except OSError:  # removed meanwhile by another explorer
+            continue
+    total = sum(size for _, size, _ in stores)
+    for _, size, folder in sorted(stores, key=lambda store: store[0]):
+        if total <= CACHE_BYTES:
+            break
+        if folder != keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            total -= size

@@ -3,6 +3,8 @@ its preview grid whatever the strips and readers."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import rasterio
@@ -68,3 +70,63 @@ def test_store_holds_unit_vectors_valid_pixels_and_a_preview_of_every_second_pix
     np.testing.assert_array_equal(preview.vectors.numpy().reshape(24, 32, 5),
                                   vectors.reshape(48, 64, 5)[::2, ::2])
     np.testing.assert_array_equal(preview.valid, (labels >= 0)[::2, ::2].ravel())
+
+
+def store_files(store):
+    return store.grid.vectors.numpy(), store.valid, store.preview.vectors.numpy(), store.preview.valid
+
+
+def test_cache_keeps_a_store_that_an_unchanged_raster_reopens_and_a_changed_one_does_not(tmp_path, monkeypatch):
+    path, labels = regions_raster(tmp_path / "features.tif", 64, 48, bands=5, nodata_corner=6)
+    monkeypatch.setattr(engine.feature_store, "PREVIEW_PIXELS", 100)
+    monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 0)
+    cache = tmp_path / "cache"
+    stores = []
+    for work in ("a", "b"):
+        (tmp_path / work).mkdir()
+        with open_raster(str(path)) as src:
+            stores.append(FeatureStore(src, [1, 2, 3, 4, 5], tmp_path / work, cache=cache))
+    built, reopened = stores
+    assert not built.cached and reopened.cached
+    assert [p.name for p in (tmp_path / "a").iterdir()] == [] == [p.name for p in (tmp_path / "b").iterdir()]
+    (entry,) = cache.iterdir()
+    assert sorted(p.name for p in entry.iterdir()) == ["features.f16", "preview.f16", "preview_valid.npy",
+                                                       "store.json", "valid.npy"]
+    for mine, stored in zip(store_files(built), store_files(reopened)):
+        np.testing.assert_array_equal(mine, stored)
+    assert (reopened.preview.height, reopened.preview.width) == (24, 32)
+    np.testing.assert_array_equal(reopened.valid, (labels >= 0).ravel())
+    with open_raster(str(path)) as src:  # other bands: another store
+        assert not FeatureStore(src, [1, 2], tmp_path / "a", cache=cache).cached
+    regions_raster(path, 64, 48, bands=5, nodata_corner=6, seed=1)  # rewritten: another fingerprint
+    with open_raster(str(path)) as src:
+        changed = FeatureStore(src, [1, 2, 3, 4, 5], tmp_path / "a", cache=cache)
+    assert not changed.cached and len(list(cache.iterdir())) == 3
+    assert not np.array_equal(changed.grid.vectors.numpy(), built.grid.vectors.numpy())
+
+
+def test_cache_evicts_the_least_recently_used_stores_and_skips_small_rasters(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 0)
+    cache, rasters = tmp_path / "cache", []
+    for name in "abc":
+        rasters.append(regions_raster(tmp_path / f"{name}.tif", 32, 32, bands=4)[0])
+    monkeypatch.setattr(engine.feature_store, "CACHE_BYTES", 2 * (32 * 32 * 4 * 2 + 32 * 32 + 1000))  # 2 stores
+
+    def open_store(path):
+        with open_raster(str(path)) as src:
+            return FeatureStore(src, [1, 2, 3, 4], tmp_path, cache=cache)
+
+    open_store(rasters[0])
+    time.sleep(0.05)
+    open_store(rasters[1])
+    time.sleep(0.05)
+    assert open_store(rasters[0]).cached  # a used again: b is now the least recently used
+    time.sleep(0.05)
+    open_store(rasters[2])
+    assert len(list(cache.iterdir())) == 2
+    assert open_store(rasters[0]).cached and open_store(rasters[2]).cached and not open_store(rasters[1]).cached
+    monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 256 * 2**20)
+    small = tmp_path / "small_cache"
+    with open_raster(str(rasters[0])) as src:
+        assert not FeatureStore(src, [1, 2, 3, 4], tmp_path, cache=small).cached
+    assert not small.exists()
