@@ -81,7 +81,8 @@ def run_server(raster: Path, workdir: Path, size: int, clicks: int, repo: Path =
 
     start = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "engine.similarity_server", str(raster), "--workdir",
-                               str(workdir), *options], cwd=repo, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                               str(workdir), *options], cwd=repo, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
     try:
         ready = json.loads(server.stdout.readline())
         result = {"ready": time.perf_counter() - start, "load": ready["seconds"], "cached": ready.get("cached"),

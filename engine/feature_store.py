@@ -3,9 +3,9 @@
 Memory is bounded by storing every pixel once as a float16 *unit* vector (cosine similarity needs only the
 direction) in a memory-mapped file of the work folder, or of the persistent cache (below): 2 bytes x bands x
 pixels (3 GiB for 2048 x 2048 x 384), paged by the OS rather than held by the process, so a raster bigger than RAM
-still works, only slower (the preview's copy adds a quarter). A click is then one float16 matrix-vector product over that array; the
-references keep their raw values (read from the raster), so the prototype is the one the batch similarity tool
-uses.
+still works, only slower (the preview's copy adds a quarter). A click is then one float16 matrix-vector product
+over that array; the references keep their raw values (read from the raster), so the prototype is the one the
+batch similarity tool uses.
 
 Loading is one pass over the raster in full-width strips, :data:`READERS` strips at a time, each thread with its
 own file handle: GDAL reads a strip straight into pixel-major order (what a pixel-interleaved feature raster
