@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import rasterio
+from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 import engine.feature_store
@@ -23,7 +24,8 @@ def test_read_pixels_gives_the_window_pixel_major_in_the_bands_asked(tmp_path, i
     path = tmp_path / "features.tif"
     data = np.random.default_rng(0).normal(size=(6, 40, 300)).astype(np.float32)
     with rasterio.open(path, "w", driver="GTiff", width=300, height=40, count=6, dtype="float32", tiled=True,
-                       blockxsize=256, blockysize=16, interleave=interleave) as dst:
+                       blockxsize=256, blockysize=16, interleave=interleave, crs="EPSG:32633",
+                       transform=from_origin(500000, 4000000, 10, 10)) as dst:
         dst.write(data)
     window = Window(10, 5, 280, 30)
     with open_raster(str(path)) as src:
