@@ -43,13 +43,18 @@ def test_unit_vectors_mark_nan_infinite_and_nodata_pixels_invalid_and_zero():
     pixels = np.array([[3, 4, 0], [np.nan, 1, 1], [1, np.inf, 1], [-9, 1, 2], [0, 0, 0], [3e30, 4e30, 0],
                        [1, -9, 2]], np.float32)
     out = np.full((7, 3), 7, np.float16)
-    valid = unit_vectors(pixels, out, np.array([-9, np.nan, np.nan], np.float32))
+    valid = unit_vectors(pixels.copy(), out, np.array([-9, np.nan, np.nan], np.float32))  # scales its input
     # -9 is nodata in band 1 only; a zero vector is valid (similarity 0); huge values overflow float32 squares
     assert valid.tolist() == [True, False, False, False, True, True, True]
     np.testing.assert_allclose(out[[0, 5]].astype(np.float32), [[0.6, 0.8, 0], [0.6, 0.8, 0]], atol=1e-3)
     np.testing.assert_allclose(out[6].astype(np.float32), np.array([1, -9, 2]) / np.sqrt(86), atol=1e-3)
     assert not out[[1, 2, 3, 4]].any()
-    assert unit_vectors(pixels[[0, 6]], out[:2]).all()  # no nodata value: only finiteness counts
+    assert unit_vectors(pixels[[0, 6]], np.empty((2, 3), np.float16)).all()  # no nodata value: only finiteness counts
+    many = np.repeat(pixels, 400, axis=0)  # several chunks of UNIT_CHUNK, each with invalid and huge pixels
+    units = np.empty(many.shape, np.float16)
+    nodata = np.array([-9, np.nan, np.nan], np.float32)
+    assert unit_vectors(many.copy(), units, nodata).tolist() == np.repeat(valid, 400).tolist()
+    np.testing.assert_array_equal(units, np.repeat(out, 400, axis=0))
 
 
 @pytest.mark.parametrize("readers", [1, 2, 3])
