@@ -97,6 +97,12 @@ def run_server(raster: Path, workdir: Path, size: int, clicks: int, repo: Path =
         reply = request({"id": "mask", "op": "mask", "threshold": 0.8, "output": str(workdir / "mask.gpkg")})
         result["mask"], result["polygons"] = time.perf_counter() - start, reply["polygons"]
         result["rss"] = peak_rss_mib(server.pid)
+        cache = Path(options[options.index("--cache") + 1]) if "--cache" in options else None
+        waited = time.perf_counter()
+        while cache is not None and not ready.get("cached") and not list(cache.glob("*/store.json")) and \
+                time.perf_counter() - waited < 120:
+            time.sleep(0.5)  # the server writes its cache in the background: quitting before would drop it
+        result["cache_wait"] = time.perf_counter() - waited
         server.stdin.write('{"op": "quit"}\n')
         server.stdin.flush()
         server.wait(60)
@@ -143,7 +149,7 @@ def main() -> None:
                 row = (f"{label:24s} first click {result['clicks'][0]:6.2f} s (ready after {result['ready']:.2f} s, "
                        f"server's load {result['load']:.2f} s) | later clicks median {statistics.median(later):.3f} "
                        f"s, max {max(later):.3f} s | mask {result['mask']:.2f} s, {result['polygons']} polygon(s) | "
-                       f"peak RSS {result['rss']:.0f} MiB")
+                       f"peak RSS {result['rss']:.0f} MiB | cache written {result['cache_wait']:.1f} s after")
                 print(row, flush=True)
                 rows.append(row)
         finally:

@@ -1,9 +1,9 @@
 """The similarity explorer's features: every pixel of a raster loaded once for many similarity maps.
 
 Memory is bounded by storing every pixel once as a float16 *unit* vector (cosine similarity needs only the
-direction) in a memory-mapped file of the work folder, or of the persistent cache (below): 2 bytes x bands x
-pixels (3 GiB for 2048 x 2048 x 384), paged by the OS rather than held by the process, so a raster bigger than RAM
-still works, only slower (the preview's copy adds a quarter). A click is then one float16 matrix-vector product
+direction): 2 bytes x bands x pixels (3 GiB for 2048 x 2048 x 384; the preview's copy adds a quarter), half the
+float32 raster, held in memory when it takes at most half the available memory, else a memory-mapped file of the
+work folder paged by the OS, so a raster bigger than RAM still works, only slower. A click is then one float16 matrix-vector product
 over that array; the references keep their raw values (read from the raster), so the prototype is the one the
 batch similarity tool uses.
 
@@ -20,12 +20,12 @@ click needs them.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,6 +49,10 @@ PREVIEW_PIXELS = 2**21
 CACHE_BYTES = 12 * 2**30
 CACHE_MIN_BYTES = 256 * 2**20
 CACHE_FREE_BYTES = 4 * 2**30
+#: Share of the available memory a store may take (else it is a memory-mapped file), and the bytes of each write
+#: of the background thread that copies an in-memory store to the cache (each checks whether to stop).
+MEMORY_SHARE = 0.5
+CACHE_WRITE_BYTES = 64 * 2**20
 #: A store's files: its record (written last: a folder without it is incomplete), and what marks a half-built one.
 STORE_RECORD = "store.json"
 PARTIAL = ".partial-"
@@ -123,16 +127,25 @@ class FeatureStore:
     """Every valid pixel of the raster as a float16 unit vector (:class:`Grid`), and its preview grid (every second
     row and column) when the raster is large.
 
+    The store is held in memory when it takes at most :data:`MEMORY_SHARE` of the available memory, else it is a
+    memory-mapped file of ``workdir``, paged by the OS (``in_memory`` says which): writing gigabytes to a file runs
+    at the disk's speed once the OS stops buffering them, several times slower than the rest of the load.
+
     With ``cache`` (a folder) a large raster's store is kept there, under a key made of the raster's path,
     :func:`engine.raster_writing.file_fingerprint` and bands, so opening the same unchanged raster again maps the
-    stored files instead of reading the raster (``cached`` says so); see :func:`cache_entry` for the bounds.
+    stored files instead of reading the raster (``cached`` says so); see :func:`cache_entry` for the bounds. An
+    in-memory store is written there by a background thread after the load (:meth:`close` stops it).
     """
 
     def __init__(self, src, bands: list[int], workdir: Path, readers: int = READERS, cache: Path | None = None):
+        from .memory import available_memory
+
         self.height, self.width, self.bands = src.height, src.width, bands
         self.transform, self.crs = grid_transform(src), src.crs
         self.window = Window(0, 0, src.width, src.height)
-        self.cached = False
+        self.cached = self.in_memory = False
+        self.caching: threading.Thread | None = None
+        self._stop = threading.Event()
         entry = cache_entry(src, bands, cache) if cache is not None else None
         if entry is not None and (entry / STORE_RECORD).exists():
             try:
@@ -142,35 +155,60 @@ class FeatureStore:
                 return
             except (OSError, ValueError, KeyError):  # damaged or from another layout: built again
                 shutil.rmtree(entry, ignore_errors=True)
+        pixels = self.height * self.width
+        self.preview_shape = ((self.height + 1) // 2, (self.width + 1) // 2) if pixels > PREVIEW_PIXELS else None
+        size = (pixels + (math.prod(self.preview_shape) if self.preview_shape else 0)) * len(bands) * 2
+        available = available_memory()
+        self.in_memory = available is not None and size <= MEMORY_SHARE * available
         staging = None
-        if entry is not None and has_room(cache, self.height * self.width * len(bands) * 2 * 5 // 4):
+        if entry is not None and has_room(cache, size):
             staging = entry.with_name(f"{entry.name}{PARTIAL}{os.getpid()}")
             staging.mkdir(parents=True, exist_ok=True)
         try:
-            self._build(src, staging or workdir, readers)
+            self._build(src, readers, None if self.in_memory else staging or workdir)
         except BaseException:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
             raise
-        if staging is not None:
-            self._publish(staging, entry)
+        if staging is None:
+            return
+        if self.in_memory:
+            self.caching = threading.Thread(target=self._publish, args=(staging, entry, True), daemon=True,
+                                            name="iamap-explorer-cache")
+            self.caching.start()
+        else:
+            self._publish(staging, entry, False)
 
-    def _build(self, src, folder: Path, readers: int) -> None:
+    def wait_for_cache(self) -> None:
+        """Wait until the background thread has written the cache (tests, benchmarks)."""
+        if self.caching is not None:
+            self.caching.join()
+
+    def close(self) -> None:
+        """Stop writing the cache (its half-written store is removed); the maps stay readable."""
+        self._stop.set()
+        if self.caching is not None:
+            self.caching.join()
+
+    def _build(self, src, readers: int, folder: Path | None) -> None:
+        """Read the raster into the store: arrays in memory, or memory-mapped files of ``folder``."""
         import rasterio
         import torch
 
-        bands = self.bands
-        height, width, count = self.height, self.width, len(bands)
+        bands, height, width, count = self.bands, self.height, self.width, len(self.bands)
+
+        def array(name: str, pixels: int) -> np.ndarray:
+            if folder is None:
+                return np.empty((pixels, count), np.float16)
+            return np.memmap(folder / name, np.float16, "w+", shape=(pixels, count))
+
         self.valid = np.zeros(height * width, bool)
-        files = {"features.f16": height * width}
-        preview_shape = ((height + 1) // 2, (width + 1) // 2)
-        preview_valid = None
-        if self.valid.size > PREVIEW_PIXELS:
-            files["preview.f16"] = math.prod(preview_shape)
-            preview_valid = np.zeros(files["preview.f16"], bool)
-        for name, pixels in files.items():  # written with plain writes: faulting fresh pages of a map in is slower
-            with open(folder / name, "wb") as f:
-                f.truncate(pixels * count * 2)
+        vectors = array("features.f16", height * width)
+        preview = preview_valid = None
+        if self.preview_shape is not None:
+            preview = array("preview.f16", math.prod(self.preview_shape))
+            preview_valid = np.zeros(len(preview), bool)
+        self._arrays = {"features.f16": vectors, "preview.f16": preview}
         nodata = np.array([np.nan if src.nodatavals[b - 1] is None else src.nodatavals[b - 1] for b in bands],
                           np.float32)
         rows = max(2, strip_rows(self.window, count) // 2 * 2)  # even: every strip starts on a preview row
@@ -178,27 +216,19 @@ class FeatureStore:
 
         def load(reader: int) -> None:
             pixels = np.empty((rows, width, count), np.float32)
-            units = np.empty((rows * width, count), np.float16)
             try:
                 # GTIFF_DIRECT_IO: an uncompressed file is read without GDAL's block cache, four times faster
-                with rasterio.Env(GTIFF_DIRECT_IO=True), rasterio.open(src.name) as handle, \
-                        open(folder / "features.f16", "r+b", buffering=0) as store, \
-                        open(folder / "preview.f16", "r+b", buffering=0) if preview_valid is not None else \
-                        contextlib.nullcontext() as preview:
+                with rasterio.Env(GTIFF_DIRECT_IO=True), rasterio.open(src.name) as handle:
                     for row in range(reader * rows, height, rows * readers):
                         if failed:  # another reader failed: its error is raised, no use going on
                             return
                         strip = read_pixels(handle, bands, Window(0, row, width, min(rows, height - row)), pixels)
                         start, end = row * width, (row + strip.shape[0]) * width
-                        strip_units = units[:end - start]
-                        self.valid[start:end] = unit_vectors(strip.reshape(-1, count), strip_units, nodata)
-                        store.seek(start * count * 2)
-                        store.write(strip_units.data)
+                        self.valid[start:end] = unit_vectors(strip.reshape(-1, count), vectors[start:end], nodata)
                         if preview is not None:  # rows and columns 0, 2, 4... (the strip starts on an even row)
-                            first = row // 2 * preview_shape[1]
-                            coarse = np.ascontiguousarray(strip_units.reshape(-1, width, count)[::2, ::2])
-                            preview.seek(first * count * 2)
-                            preview.write(coarse.data)
+                            first = row // 2 * self.preview_shape[1]
+                            coarse = vectors[start:end].reshape(-1, width, count)[::2, ::2]
+                            preview[first:first + coarse.shape[0] * coarse.shape[1]] = coarse.reshape(-1, count)
                             preview_valid[first:first + coarse.shape[0] * coarse.shape[1]] = \
                                 self.valid[start:end].reshape(-1, width)[::2, ::2].ravel()
             except BaseException as exc:
@@ -206,7 +236,7 @@ class FeatureStore:
 
         threads = torch.get_num_threads()
         try:
-            torch.set_num_threads(max(1, threads // readers))  # the readers share the cores already
+            torch.set_num_threads(1)  # the readers are the parallelism: more threads only wait for each other
             with ThreadPoolExecutor(readers) as pool:
                 for reader in range(readers):
                     pool.submit(load, reader)
@@ -214,45 +244,57 @@ class FeatureStore:
                 raise failed[0]
         finally:
             torch.set_num_threads(threads)
-        self._map(folder, preview_valid, preview_shape)
+        self.grid = Grid(torch.from_numpy(vectors), self.valid, height, width, self.transform)
+        self.preview = None if preview is None else Grid(torch.from_numpy(preview), preview_valid,
+                                                         *self.preview_shape, self.transform * Affine.scale(2))
 
-    def _map(self, folder: Path, preview_valid, preview_shape) -> None:
-        """The grids over the files of ``folder`` (copy-on-write maps: never written, so they share the page
-        cache and leave the files as they are)."""
-        import torch
-
-        vectors = np.memmap(folder / "features.f16", np.float16, "c", shape=(self.height * self.width,
-                                                                             len(self.bands)))
-        self.grid = Grid(torch.from_numpy(vectors), self.valid, self.height, self.width, self.transform)
-        self.preview = None
-        if preview_valid is not None:
-            preview = np.memmap(folder / "preview.f16", np.float16, "c", shape=(math.prod(preview_shape),
-                                                                                len(self.bands)))
-            self.preview = Grid(torch.from_numpy(preview), preview_valid, *preview_shape,
-                                self.transform * Affine.scale(2))
-
-    def _publish(self, staging: Path, entry: Path) -> None:
-        """Record the store built in ``staging`` and move it to ``entry`` (a rename: the maps stay valid), then
-        evict the least recently used stores beyond :data:`CACHE_BYTES`."""
-        np.save(staging / "valid.npy", self.valid)
-        record = {"height": self.height, "width": self.width, "bands": len(self.bands), "preview": None}
-        if self.preview is not None:
-            np.save(staging / "preview_valid.npy", self.preview.valid)
-            record["preview"] = [self.preview.height, self.preview.width]
-        (staging / STORE_RECORD).write_text(json.dumps(record))
+    def _publish(self, staging: Path, entry: Path, write: bool) -> None:
+        """Record the store in ``staging`` (``write``: its arrays first, from memory) and move it to ``entry``,
+        then evict the least recently used stores beyond :data:`CACHE_BYTES`. In the background thread, an error
+        only loses the cache."""
         try:
+            for name, array in self._arrays.items():
+                if array is None:
+                    continue
+                if not write:  # memory-mapped in ``staging`` already
+                    array.flush()
+                    continue
+                data = array.reshape(-1).view(np.uint8)
+                with open(staging / name, "wb") as f:
+                    for start in range(0, len(data), CACHE_WRITE_BYTES):
+                        if self._stop.is_set():
+                            raise InterruptedError("the explorer closed")
+                        f.write(data[start:start + CACHE_WRITE_BYTES])
+            np.save(staging / "valid.npy", self.valid)
+            record = {"height": self.height, "width": self.width, "bands": len(self.bands), "preview": None}
+            if self.preview is not None:
+                np.save(staging / "preview_valid.npy", self.preview.valid)
+                record["preview"] = [self.preview.height, self.preview.width]
+            (staging / STORE_RECORD).write_text(json.dumps(record))
             os.replace(staging, entry)
-        except OSError:  # another explorer published the same store first (or Windows keeps mapped folders)
+        except (OSError, InterruptedError):
+            # another explorer published the same store first, the disk is full, Windows keeps mapped folders, or
+            # the explorer closed: no cache this time
             shutil.rmtree(staging, ignore_errors=True)
+            return
         evict(entry.parent, keep=entry)
 
     def _open(self, entry: Path) -> None:
+        """Map the files of the cached store ``entry`` (copy-on-write: never written, so they share the page cache
+        and the files stay as they are)."""
+        import torch
+
         record = json.loads((entry / STORE_RECORD).read_text())
         if (record["height"], record["width"], record["bands"]) != (self.height, self.width, len(self.bands)):
             raise ValueError(f"{entry} holds another raster's store")
         self.valid = np.load(entry / "valid.npy")
-        preview = np.load(entry / "preview_valid.npy") if record["preview"] else None
-        self._map(entry, preview, record["preview"])
+        vectors = np.memmap(entry / "features.f16", np.float16, "c", shape=(self.valid.size, len(self.bands)))
+        self.grid = Grid(torch.from_numpy(vectors), self.valid, self.height, self.width, self.transform)
+        self.preview = None
+        if record["preview"]:
+            valid = np.load(entry / "preview_valid.npy")
+            preview = np.memmap(entry / "preview.f16", np.float16, "c", shape=(valid.size, len(self.bands)))
+            self.preview = Grid(torch.from_numpy(preview), valid, *record["preview"], self.transform * Affine.scale(2))
 
 
 def default_cache_dir() -> Path | None:

@@ -214,17 +214,20 @@ def serve(raster: str, bands, workdir: Path, requests, replies, cache: Path | No
             send({"id": None, "op": "ready", "ok": True, "width": src.width, "height": src.height,
                   "bands": len(session.store.bands), "crs": src.crs.to_wkt() if src.crs else "",
                   "cached": session.store.cached, "seconds": round(time.perf_counter() - start, 3)})
-            for line in requests:
-                if not line.strip():
-                    continue
-                try:
-                    request = json.loads(line)
-                except ValueError as exc:
-                    send({"id": None, "ok": False, "reason": "parameter", "message": f"not JSON: {exc}"})
-                    continue
-                if request.get("op") == "quit":
-                    return
-                send(answer(session, request, send))
+            try:
+                for line in requests:
+                    if not line.strip():
+                        continue
+                    try:
+                        request = json.loads(line)
+                    except ValueError as exc:
+                        send({"id": None, "ok": False, "reason": "parameter", "message": f"not JSON: {exc}"})
+                        continue
+                    if request.get("op") == "quit":
+                        return
+                    send(answer(session, request, send))
+            finally:
+                session.store.close()  # a cache still being written is dropped
     except IamapError as exc:
         send({"id": None, "op": "ready", "ok": False, "reason": "parameter", "message": str(exc)})
 

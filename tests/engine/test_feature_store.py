@@ -83,18 +83,23 @@ def store_files(store):
     return store.grid.vectors.numpy(), store.valid, store.preview.vectors.numpy(), store.preview.valid
 
 
-def test_cache_keeps_a_store_that_an_unchanged_raster_reopens_and_a_changed_one_does_not(tmp_path, monkeypatch):
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_cache_keeps_a_store_that_an_unchanged_raster_reopens_and_a_changed_one_does_not(tmp_path, monkeypatch,
+                                                                                         in_memory):
     path, labels = regions_raster(tmp_path / "features.tif", 64, 48, bands=5, nodata_corner=6)
     monkeypatch.setattr(engine.feature_store, "PREVIEW_PIXELS", 100)
     monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(engine.feature_store, "MEMORY_SHARE", 0.5 if in_memory else 0)
     cache = tmp_path / "cache"
     stores = []
     for work in ("a", "b"):
         (tmp_path / work).mkdir()
         with open_raster(str(path)) as src:
             stores.append(FeatureStore(src, [1, 2, 3, 4, 5], tmp_path / work, cache=cache))
+            stores[-1].wait_for_cache()  # in memory: written by a background thread
     built, reopened = stores
-    assert not built.cached and reopened.cached
+    assert built.in_memory == in_memory and not built.cached and reopened.cached
+    # a memory-mapped store is built in the cache itself: the work folder stays empty either way
     assert [p.name for p in (tmp_path / "a").iterdir()] == [] == [p.name for p in (tmp_path / "b").iterdir()]
     (entry,) = cache.iterdir()
     assert sorted(p.name for p in entry.iterdir()) == ["features.f16", "preview.f16", "preview_valid.npy",
@@ -104,10 +109,13 @@ def test_cache_keeps_a_store_that_an_unchanged_raster_reopens_and_a_changed_one_
     assert (reopened.preview.height, reopened.preview.width) == (24, 32)
     np.testing.assert_array_equal(reopened.valid, (labels >= 0).ravel())
     with open_raster(str(path)) as src:  # other bands: another store
-        assert not FeatureStore(src, [1, 2], tmp_path / "a", cache=cache).cached
+        other = FeatureStore(src, [1, 2], tmp_path / "a", cache=cache)
+        other.wait_for_cache()
+        assert not other.cached
     regions_raster(path, 64, 48, bands=5, nodata_corner=6, seed=1)  # rewritten: another fingerprint
     with open_raster(str(path)) as src:
         changed = FeatureStore(src, [1, 2, 3, 4, 5], tmp_path / "a", cache=cache)
+        changed.wait_for_cache()
     assert not changed.cached and len(list(cache.iterdir())) == 3
     assert not np.array_equal(changed.grid.vectors.numpy(), built.grid.vectors.numpy())
 
@@ -121,7 +129,9 @@ def test_cache_evicts_the_least_recently_used_stores_and_skips_small_rasters(tmp
 
     def open_store(path):
         with open_raster(str(path)) as src:
-            return FeatureStore(src, [1, 2, 3, 4], tmp_path, cache=cache)
+            store = FeatureStore(src, [1, 2, 3, 4], tmp_path, cache=cache)
+        store.wait_for_cache()
+        return store
 
     open_store(rasters[0])
     time.sleep(0.05)
@@ -137,3 +147,14 @@ def test_cache_evicts_the_least_recently_used_stores_and_skips_small_rasters(tmp
     with open_raster(str(rasters[0])) as src:
         assert not FeatureStore(src, [1, 2, 3, 4], tmp_path, cache=small).cached
     assert not small.exists()
+
+
+def test_closing_stops_the_cache_being_written_and_removes_its_half(tmp_path, monkeypatch):
+    path, _ = regions_raster(tmp_path / "features.tif", 64, 48, bands=5)
+    monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(engine.feature_store, "CACHE_WRITE_BYTES", 64)  # many writes: time to stop between them
+    with open_raster(str(path)) as src:
+        store = FeatureStore(src, [1, 2, 3, 4, 5], tmp_path, cache=tmp_path / "cache")
+    store.close()
+    assert store.in_memory and list((tmp_path / "cache").iterdir()) == []
+    assert store.grid.vectors.shape == (48 * 64, 5)  # the store itself stays usable
