@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import mmap
 import os
 import shutil
 import threading
@@ -67,6 +68,17 @@ def read_pixels(src, bands: list[int], window: Window, out: np.ndarray | None = 
     out = np.empty(shape, np.float32) if out is None else out[:shape[0]]
     src.read(bands, window=window, out=out.transpose(2, 0, 1))
     return out
+
+
+def populated_array(shape: tuple, dtype) -> np.ndarray:
+    """An uninitialised array like ``np.empty``, but on Linux with all its pages mapped in at once (MAP_POPULATE):
+    faulting gigabytes in page by page while writing them is slower, and numpy's huge-page advice on large
+    arrays can stall in the kernel's memory compaction (seconds, measured, when the page cache fills the RAM)."""
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    if not size or not hasattr(mmap, "MAP_POPULATE"):
+        return np.empty(shape, dtype)
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
+    return np.frombuffer(memory, dtype).reshape(shape)
 
 
 def unit_vectors(pixels: np.ndarray, out: np.ndarray, nodata: np.ndarray | None = None) -> np.ndarray:
@@ -199,7 +211,7 @@ class FeatureStore:
 
         def array(name: str, pixels: int) -> np.ndarray:
             if folder is None:
-                return np.empty((pixels, count), np.float16)
+                return populated_array((pixels, count), np.float16)
             return np.memmap(folder / name, np.float16, "w+", shape=(pixels, count))
 
         self.valid = np.zeros(height * width, bool)
@@ -216,6 +228,9 @@ class FeatureStore:
 
         def load(reader: int) -> None:
             pixels = np.empty((rows, width, count), np.float32)
+            # the readers are the parallelism: torch's own threads would only wait for each other (the setting is
+            # the calling thread's: OpenMP's)
+            torch.set_num_threads(1)
             try:
                 # GTIFF_DIRECT_IO: an uncompressed file is read without GDAL's block cache, four times faster
                 with rasterio.Env(GTIFF_DIRECT_IO=True), rasterio.open(src.name) as handle:
@@ -236,14 +251,13 @@ class FeatureStore:
 
         threads = torch.get_num_threads()
         try:
-            torch.set_num_threads(1)  # the readers are the parallelism: more threads only wait for each other
             with ThreadPoolExecutor(readers) as pool:
                 for reader in range(readers):
                     pool.submit(load, reader)
             if failed:
                 raise failed[0]
         finally:
-            torch.set_num_threads(threads)
+            torch.set_num_threads(threads)  # the clicks' products use every core again
         self.grid = Grid(torch.from_numpy(vectors), self.valid, height, width, self.transform)
         self.preview = None if preview is None else Grid(torch.from_numpy(preview), preview_valid,
                                                          *self.preview_shape, self.transform * Affine.scale(2))
