@@ -38,8 +38,10 @@ from rasterio.windows import Window
 from .rasters import grid_transform, strip_rows
 from .similarity import cosine_similarity
 
-#: Threads loading the raster (each reads and normalises its own strips, with its own file handle).
-READERS = 2
+#: Threads loading the raster (each reads and normalises its own strips, with its own file handle). One: on this
+#: 2-core machine shared with other jobs, two were slower than one for every format (measured); GDAL decodes
+#: compressed tiles with its own threads meanwhile.
+READERS = 1
 #: Pixels normalised at once (1.5 MiB of float32 for 384 bands: they stay in the CPU's cache between the steps).
 UNIT_CHUNK = 1024
 #: Pixels above which each map is preceded by a preview on every second row and column.
@@ -224,6 +226,7 @@ class FeatureStore:
         nodata = np.array([np.nan if src.nodatavals[b - 1] is None else src.nodatavals[b - 1] for b in bands],
                           np.float32)
         rows = max(2, strip_rows(self.window, count) // 2 * 2)  # even: every strip starts on a preview row
+        gdal_threads = str(max(1, (os.cpu_count() or 1) // readers))
         failed: list[BaseException] = []
 
         def load(reader: int) -> None:
@@ -232,8 +235,11 @@ class FeatureStore:
             # the calling thread's: OpenMP's)
             torch.set_num_threads(1)
             try:
-                # GTIFF_DIRECT_IO: an uncompressed file is read without GDAL's block cache, four times faster
-                with rasterio.Env(GTIFF_DIRECT_IO=True), rasterio.open(src.name) as handle:
+                # GTIFF_DIRECT_IO: an uncompressed file is read without GDAL's block cache (four times faster);
+                # GDAL_NUM_THREADS: compressed or float16 tiles are decoded straight into the strip, by the
+                # reader's share of the cores (twice as fast as through the block cache)
+                with rasterio.Env(GTIFF_DIRECT_IO=True, GDAL_NUM_THREADS=gdal_threads), \
+                        rasterio.open(src.name) as handle:
                     for row in range(reader * rows, height, rows * readers):
                         if failed:  # another reader failed: its error is raised, no use going on
                             return
