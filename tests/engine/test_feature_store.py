@@ -13,7 +13,8 @@ from rasterio.windows import Window
 
 import engine.feature_store
 import engine.rasters
-from engine.feature_store import FeatureStore, read_pixels, unit_vectors
+from engine.catalog import OUTPUT_FORMATS
+from engine.feature_store import FeatureStore, RawTiles, read_pixels, unit_vectors
 from engine.rasters import open_raster
 
 from ..fixtures import regions_raster
@@ -158,3 +159,41 @@ def test_closing_stops_the_cache_being_written_and_removes_its_half(tmp_path, mo
     store.close()
     assert store.in_memory and list((tmp_path / "cache").iterdir()) == []
     assert store.grid.vectors.shape == (48 * 64, 5)  # the store itself stays usable
+
+
+@pytest.mark.parametrize("output_format", list(OUTPUT_FORMATS))
+def test_raw_tiles_read_what_gdal_reads_for_the_encoders_formats_else_none(tmp_path, output_format):
+    path = tmp_path / "features.tif"
+    data = np.random.default_rng(0).normal(size=(5, 70, 600)).astype(np.float32)
+    with rasterio.open(path, "w", width=600, height=70, count=5, dtype="float32", nodata=float("nan"),
+                       crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10),
+                       **OUTPUT_FORMATS[output_format].options) as dst:
+        dst.write(data[:, 16:48, :512], window=Window(0, 16, 512, 32))  # sparse: the other blocks never written
+    with open_raster(str(path)) as src:
+        raw = RawTiles.of(src, [1, 2, 3, 4, 5])
+        assert (raw is not None) == output_format in ("float32", "float16")  # the uncompressed ones
+        assert RawTiles.of(src, [1, 2]) is None  # a subset of the bands: through GDAL
+        if raw is None:
+            return
+        expected = src.read().transpose(1, 2, 0)
+        out = np.empty((32, 600, 5), np.float32)
+        with open(path, "rb") as f:
+            for row, height in ((0, 32), (32, 32), (64, 6)):  # whole blocks, then the last, partial one
+                np.testing.assert_array_equal(raw.read(f, row, height, out), expected[row:row + height])
+    assert np.isnan(expected[:16]).all() and np.isfinite(expected[16:48, :512]).all()
+
+
+def test_store_of_a_float16_raster_read_raw_equals_the_one_read_through_gdal(tmp_path, monkeypatch):
+    path = tmp_path / "features.tif"
+    _, labels = regions_raster(tmp_path / "source.tif", 300, 70, bands=6, nodata_corner=20)
+    with rasterio.open(tmp_path / "source.tif") as src:
+        profile = dict(src.profile, **OUTPUT_FORMATS["float16"].options)
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(src.read())
+    monkeypatch.setattr(engine.rasters, "STRIP_BYTES", 300 * 6 * 4 * 40)  # strips of 32 rows: 3 of them
+    with open_raster(str(path)) as src:
+        raw = FeatureStore(src, list(range(1, 7)), tmp_path)
+        monkeypatch.setattr(RawTiles, "of", classmethod(lambda cls, src, bands: None))
+        gdal = FeatureStore(src, list(range(1, 7)), tmp_path)
+    np.testing.assert_array_equal(raw.grid.vectors.numpy(), gdal.grid.vectors.numpy())
+    np.testing.assert_array_equal(raw.valid, (labels >= 0).ravel())
