@@ -171,7 +171,7 @@ def test_raw_tiles_read_what_gdal_reads_for_the_encoders_formats_else_none(tmp_p
         dst.write(data[:, 16:48, :512], window=Window(0, 16, 512, 32))  # sparse: the other blocks never written
     with open_raster(str(path)) as src:
         raw = RawTiles.of(src, [1, 2, 3, 4, 5])
-        assert (raw is not None) == output_format in ("float32", "float16")  # the uncompressed ones
+        assert (raw is not None) == (output_format in ("float32", "float16"))  # the uncompressed ones
         assert RawTiles.of(src, [1, 2]) is None  # a subset of the bands: through GDAL
         if raw is None:
             return
