@@ -125,7 +125,7 @@ def main() -> None:
     print(f"load average {Path('/proc/loadavg').read_text().strip()}; {os.cpu_count()} CPU(s)")
     rows = []
     for output_format in args.formats.split(","):
-        work = Path(tempfile.mkdtemp(prefix="iamap-bench-"))
+        work = Path(tempfile.mkdtemp(prefix="iamap-explorer-bench-"))
         try:
             folder = Path(args.keep) if args.keep else work
             folder.mkdir(parents=True, exist_ok=True)
