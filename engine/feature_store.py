@@ -226,6 +226,8 @@ class FeatureStore:
         self.cached = self.in_memory = False
         self.caching: threading.Thread | None = None
         self._stop = threading.Event()
+        #: set while a map is computed: the background cache writer waits meanwhile (it would slow the click)
+        self.computing = threading.Event()
         entry = cache_entry(src, bands, cache) if cache is not None else None
         if entry is not None and (entry / STORE_RECORD).exists():
             try:
@@ -342,6 +344,11 @@ class FeatureStore:
         """Record the store in ``staging`` (``write``: its arrays first, from memory) and move it to ``entry``,
         then evict the least recently used stores beyond :data:`CACHE_BYTES`. In the background thread, an error
         only loses the cache."""
+        if write:
+            try:  # Linux: this thread's own priority, lowest (the clicks come first)
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            except (AttributeError, OSError):
+                pass
         try:
             for name, array in self._arrays.items():
                 if array is None:
@@ -352,6 +359,8 @@ class FeatureStore:
                 data = array.reshape(-1).view(np.uint8)
                 with open(staging / name, "wb") as f:
                     for start in range(0, len(data), CACHE_WRITE_BYTES):
+                        while self.computing.is_set() and not self._stop.is_set():
+                            time.sleep(0.02)
                         if self._stop.is_set():
                             raise InterruptedError("the explorer closed")
                         f.write(data[start:start + CACHE_WRITE_BYTES])

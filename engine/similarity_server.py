@@ -149,7 +149,11 @@ class Session:
 
     def _map(self, grid: Grid) -> tuple[np.ndarray, dict]:
         start = time.perf_counter()
-        values = grid.similarity(self.references.astype(np.float32), self.aggregation)
+        self.store.computing.set()
+        try:
+            values = grid.similarity(self.references.astype(np.float32), self.aggregation)
+        finally:
+            self.store.computing.clear()
         path = self._write(values, grid.transform)
         finite = values[np.isfinite(values)]
         return values, {"map": str(path), "references": len(self.references), "aggregation": self.aggregation,
