@@ -214,7 +214,7 @@ class FeatureStore:
     With ``cache`` (a folder) a large raster's store is kept there, under a key made of the raster's path,
     :func:`engine.raster_writing.file_fingerprint` and bands, so opening the same unchanged raster again maps the
     stored files instead of reading the raster (``cached`` says so); see :func:`cache_entry` for the bounds. An
-    in-memory store is written there by a background thread after the load (:meth:`close` stops it).
+    in-memory store is written there by a background thread (:meth:`start_caching`; :meth:`close` stops it).
     """
 
     def __init__(self, src, bands: list[int], workdir: Path, readers: int = READERS, cache: Path | None = None):
@@ -255,14 +255,23 @@ class FeatureStore:
         if staging is None:
             return
         if self.in_memory:
-            self.caching = threading.Thread(target=self._publish, args=(staging, entry, True), daemon=True,
-                                            name="iamap-explorer-cache")
-            self.caching.start()
+            self._pending = (staging, entry)  # written by :meth:`start_caching`'s thread
         else:
             self._publish(staging, entry, False)
 
+    _pending: tuple[Path, Path] | None = None
+
+    def start_caching(self) -> None:
+        """Start writing an in-memory store to the cache in a background thread (the server does once it has
+        said it is ready); it waits while a map is computed."""
+        if self._pending is not None and self.caching is None:
+            self.caching = threading.Thread(target=self._publish, args=(*self._pending, True), daemon=True,
+                                            name="iamap-explorer-cache")
+            self.caching.start()
+
     def wait_for_cache(self) -> None:
-        """Wait until the background thread has written the cache (tests, benchmarks)."""
+        """Write the cache and wait until it is written (tests, benchmarks)."""
+        self.start_caching()
         if self.caching is not None:
             self.caching.join()
 
@@ -271,6 +280,9 @@ class FeatureStore:
         self._stop.set()
         if self.caching is not None:
             self.caching.join()
+        elif self._pending is not None:
+            shutil.rmtree(self._pending[0], ignore_errors=True)
+        self._pending = None
 
     def _build(self, src, readers: int, folder: Path | None) -> None:
         """Read the raster into the store: arrays in memory, or memory-mapped files of ``folder``."""

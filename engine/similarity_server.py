@@ -218,6 +218,7 @@ def serve(raster: str, bands, workdir: Path, requests, replies, cache: Path | No
             send({"id": None, "op": "ready", "ok": True, "width": src.width, "height": src.height,
                   "bands": len(session.store.bands), "crs": src.crs.to_wkt() if src.crs else "",
                   "cached": session.store.cached, "seconds": round(time.perf_counter() - start, 3)})
+            session.store.start_caching()
             try:
                 for line in requests:
                     if not line.strip():

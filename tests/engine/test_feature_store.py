@@ -153,12 +153,17 @@ def test_cache_evicts_the_least_recently_used_stores_and_skips_small_rasters(tmp
 def test_closing_stops_the_cache_being_written_and_removes_its_half(tmp_path, monkeypatch):
     path, _ = regions_raster(tmp_path / "features.tif", 64, 48, bands=5)
     monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 0)
-    monkeypatch.setattr(engine.feature_store, "CACHE_WRITE_BYTES", 64)  # many writes: time to stop between them
-    with open_raster(str(path)) as src:
-        store = FeatureStore(src, [1, 2, 3, 4, 5], tmp_path, cache=tmp_path / "cache")
-    store.close()
-    assert store.in_memory and list((tmp_path / "cache").iterdir()) == []
-    assert store.grid.vectors.shape == (48 * 64, 5)  # the store itself stays usable
+    cache = tmp_path / "cache"
+    for started in (False, True):
+        with open_raster(str(path)) as src:
+            store = FeatureStore(src, [1, 2, 3, 4, 5], tmp_path, cache=cache)
+        assert store.in_memory and len(list(cache.iterdir())) == 1  # the half-built store, nothing written yet
+        if started:
+            store.computing.set()  # a map being computed: the writer waits
+            store.start_caching()
+        store.close()
+        assert list(cache.iterdir()) == []
+        assert store.grid.vectors.shape == (48 * 64, 5)  # the store itself stays usable
 
 
 @pytest.mark.parametrize("output_format", list(OUTPUT_FORMATS))
@@ -197,3 +202,16 @@ def test_store_of_a_float16_raster_read_raw_equals_the_one_read_through_gdal(tmp
         gdal = FeatureStore(src, list(range(1, 7)), tmp_path)
     np.testing.assert_array_equal(raw.grid.vectors.numpy(), gdal.grid.vectors.numpy())
     np.testing.assert_array_equal(raw.valid, (labels >= 0).ravel())
+
+
+def test_a_store_too_big_for_memory_is_a_memory_mapped_file_of_the_work_folder(tmp_path, monkeypatch):
+    path, labels = regions_raster(tmp_path / "features.tif", 64, 48, bands=5, nodata_corner=6)
+    with open_raster(str(path)) as src:
+        in_memory = FeatureStore(src, [1, 2, 3, 4, 5], tmp_path / "unused")
+        monkeypatch.setattr(engine.feature_store, "MEMORY_SHARE", 0)
+        mapped = FeatureStore(src, [1, 2, 3, 4, 5], tmp_path)
+    assert in_memory.in_memory and not mapped.in_memory and not (tmp_path / "unused").exists()
+    stored = np.fromfile(tmp_path / "features.f16", np.float16).reshape(48 * 64, 5)
+    np.testing.assert_array_equal(stored, in_memory.grid.vectors.numpy())
+    np.testing.assert_array_equal(mapped.grid.vectors.numpy(), stored)
+    np.testing.assert_array_equal(mapped.valid, (labels >= 0).ravel())
