@@ -1,28 +1,62 @@
-"""Similarity explorer benchmark: load time (first answer) and per-click latency of the long-lived server
-(``engine.similarity_server``) in its own process, as QGIS runs it, on a generated 384-band float32 feature
-raster; peak RSS of the server. Prints numbers; asserts nothing (the goal: clicks after the first in <= 0.5 s,
-the load in <= 10 s on 2048 x 2048 x 384).
+"""Similarity explorer benchmark: the first click (the server's start and load included, as a user waits for it),
+the later clicks (median and max of their round trips) and the peak RSS of the long-lived server
+(``engine.similarity_server``) in its own process, as QGIS runs it, on a generated 384-band feature raster written
+the way the encoder writes it (:data:`engine.catalog.OUTPUT_FORMATS`: pixel-interleaved, 256 x 16 tiles), for
+each format asked. Prints numbers; asserts nothing (the goal: the first click in <= 10 s, the later ones in
+<= 0.5 s on 2048 x 2048 x 384).
 
     <worker python> benchmarks/explorer_benchmark.py [--size 2048] [--bands 384] [--clicks 5]
+        [--formats float32,float16,float32_zstd] [--keep DIR] [--repo OTHER_CHECKOUT]
 
-The raster (6.4 GB for the defaults, uncompressed) and the server's memory-mapped features are deleted after.
+Each raster (6.4 GB for the defaults in float32) is read once before the server starts, so it is in the page
+cache as just after an encoder run; it and the server's features are deleted after its format (unless --keep).
+The server runs twice per format: on an empty persistent cache of features (the raster's first opening), then
+reopening the raster (served by that cache). --repo runs the server of another checkout once per format on the
+same rasters (a before/after comparison).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.estimator_benchmark import make_feature_raster  # noqa: E402
+from engine.catalog import OUTPUT_FORMATS  # noqa: E402
+
+
+def make_feature_raster(path: Path, size: int, bands: int, output_format: str, regions: int = 6,
+                        seed: int = 0) -> None:
+    """Square raster of ``regions`` vertical stripes with distinct mean vectors plus noise (a stand-in for encoder
+    features), written 16 rows at a time with the encoder's creation options for ``output_format``."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (bands, regions)).astype(np.float32)
+    labels = np.minimum(np.arange(size) * regions // size, regions - 1)
+    base = centres[:, labels]  # (bands, size)
+    rows = 16
+    noise = rng.normal(0, 0.3, (bands, rows, size + 257)).astype(np.float32)  # reused with shifts: fast to make
+    profile = dict(OUTPUT_FORMATS[output_format].options, width=size, height=size, count=bands, dtype="float32",
+                   crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10), nodata=float("nan"))
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path, "w", **profile) as dst:
+        for row in range(0, size, rows):
+            h = min(rows, size - row)
+            shift = (row * 7) % 257
+            block = base[:, None, :] + noise[:, :h, shift:shift + size]
+            dst.write(block, window=rasterio.windows.Window(0, row, size, h))
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -32,50 +66,96 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def run_server(raster: Path, workdir: Path, size: int, clicks: int, repo: Path = REPO, options=()) -> dict:
+    """Start the server on ``raster``, click ``clicks`` times across the stripes (every second click adds a
+    reference), export a mask, quit; the timings (seconds) and the peak RSS (MiB)."""
+    def request(message: dict) -> dict:
+        server.stdin.write(json.dumps(message) + "\n")
+        server.stdin.flush()
+        reply = json.loads(server.stdout.readline())
+        while reply.get("preview"):  # the full map follows under the same id
+            reply = json.loads(server.stdout.readline())
+        if not reply.get("ok"):
+            raise RuntimeError(f"server refused {message}: {reply}")
+        return reply
+
+    start = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "engine.similarity_server", str(raster), "--workdir",
+                               str(workdir), *options], cwd=repo, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        ready = json.loads(server.stdout.readline())
+        result = {"ready": time.perf_counter() - start, "load": ready["seconds"], "cached": ready.get("cached"),
+                  "clicks": []}
+        for click in range(clicks):
+            x = 500000 + 10 * (size * (click + 0.5) / clicks)
+            reply = request({"id": click, "op": "click", "x": x, "y": 4000000 - 10 * size / 2,
+                             "add": click % 2 == 1})
+            result["clicks"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+        result["map_seconds"] = reply["seconds"]
+        reply = request({"id": "mask", "op": "mask", "threshold": 0.8, "output": str(workdir / "mask.gpkg")})
+        result["mask"], result["polygons"] = time.perf_counter() - start, reply["polygons"]
+        result["rss"] = peak_rss_mib(server.pid)
+        cache = Path(options[options.index("--cache") + 1]) if "--cache" in options else None
+        waited = time.perf_counter()
+        while cache is not None and not ready.get("cached") and not list(cache.glob("*/store.json")) and \
+                time.perf_counter() - waited < 120:
+            time.sleep(0.5)  # the server writes its cache in the background: quitting before would drop it
+        result["cache_wait"] = time.perf_counter() - waited
+        server.stdin.write('{"op": "quit"}\n')
+        server.stdin.flush()
+        server.wait(60)
+        return result
+    finally:
+        server.kill()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--bands", type=int, default=384)
     parser.add_argument("--clicks", type=int, default=5)
+    parser.add_argument("--formats", default="float32,float16,float32_zstd",
+                        help=f"comma-separated, among {', '.join(OUTPUT_FORMATS)}")
+    parser.add_argument("--keep", default="", help="folder where the rasters are kept (and reused) between runs")
+    parser.add_argument("--repo", default=str(REPO), help="plugin folder whose server runs (another checkout: a "
+                                                          "before/after comparison on the same rasters)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="iamap-bench-"))
-    try:
-        raster = work / "features.tif"
-        start = time.perf_counter()
-        make_feature_raster(raster, args.size, args.bands)
-        print(f"raster {args.size} x {args.size} x {args.bands} float32 written in {time.perf_counter() - start:.1f} s")
-        start = time.perf_counter()
-        server = subprocess.Popen([sys.executable, "-m", "engine.similarity_server", str(raster), "--workdir",
-                                   str(work / "server")], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True)
-        ready = json.loads(server.stdout.readline())
-        print(f"load: {time.perf_counter() - start:.2f} s (server's own count {ready['seconds']} s)")
-        for click in range(args.clicks):
-            x = 500000 + 10 * (args.size * (click + 0.5) / args.clicks)
-            request = {"id": click, "op": "click", "x": x, "y": 4000000 - 10 * args.size / 2, "add": click % 2 == 1}
-            start = time.perf_counter()
-            server.stdin.write(json.dumps(request) + "\n")
-            server.stdin.flush()
-            reply = json.loads(server.stdout.readline())
-            if reply.get("preview"):
-                print(f"click {click + 1}: preview {time.perf_counter() - start:.3f} s round trip (compute + write "
-                      f"{reply['seconds']} s)")
-                reply = json.loads(server.stdout.readline())
-            print(f"click {click + 1}: full map {time.perf_counter() - start:.3f} s round trip (compute + write "
-                  f"{reply['seconds']} s), {reply['references']} reference(s), ok={reply['ok']}")
-        start = time.perf_counter()
-        server.stdin.write(json.dumps({"id": "mask", "op": "mask", "threshold": 0.8,
-                                       "output": str(work / "mask.gpkg")}) + "\n")
-        server.stdin.flush()
-        reply = json.loads(server.stdout.readline())
-        print(f"mask export: {time.perf_counter() - start:.2f} s, {reply.get('polygons')} polygon(s)")
-        print(f"server peak RSS: {peak_rss_mib(server.pid):.0f} MiB (features memory-mapped: "
-              f"{args.size ** 2 * args.bands * 2 / 2**20:.0f} MiB of float16)")
-        server.stdin.write('{"op": "quit"}\n')
-        server.stdin.flush()
-        server.wait(30)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    print(f"load average {Path('/proc/loadavg').read_text().strip()}; {os.cpu_count()} CPU(s)")
+    rows = []
+    for output_format in args.formats.split(","):
+        work = Path(tempfile.mkdtemp(prefix="iamap-explorer-bench-"))
+        try:
+            folder = Path(args.keep) if args.keep else work
+            folder.mkdir(parents=True, exist_ok=True)
+            raster = folder / f"features_{args.size}_{args.bands}_{output_format}.tif"
+            if not raster.exists():
+                start = time.perf_counter()
+                make_feature_raster(raster, args.size, args.bands, output_format)
+                print(f"{output_format}: raster {args.size} x {args.size} x {args.bands} written in "
+                      f"{time.perf_counter() - start:.1f} s ({raster.stat().st_size / 2**30:.2f} GiB)", flush=True)
+            with open(raster, "rb") as f:  # in the page cache, as just after the encoder wrote it
+                while f.read(64 * 2**20):
+                    pass
+            # this checkout's server: first with an empty persistent cache (a raster never opened), then again
+            # (reopened: served by the cache); another checkout's server as it comes
+            options = [["--cache", str(work / "cache")]] * 2 if Path(args.repo).resolve() == REPO else [[]]
+            for run, server_options in enumerate(options):
+                result = run_server(raster, work / f"server{run}", args.size, args.clicks, Path(args.repo),
+                                    server_options)
+                later = result["clicks"][1:]
+                label = output_format + (" reopened" if result["cached"] else "")
+                row = (f"{label:24s} first click {result['clicks'][0]:6.2f} s (ready after {result['ready']:.2f} s, "
+                       f"server's load {result['load']:.2f} s) | later clicks median {statistics.median(later):.3f} "
+                       f"s, max {max(later):.3f} s | mask {result['mask']:.2f} s, {result['polygons']} polygon(s) | "
+                       f"peak RSS {result['rss']:.0f} MiB | cache written {result['cache_wait']:.1f} s after")
+                print(row, flush=True)
+                rows.append(row)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"load average {Path('/proc/loadavg').read_text().strip()}")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -1,70 +1,187 @@
 """The similarity explorer's features: every pixel of a raster loaded once for many similarity maps.
 
 Memory is bounded by storing every pixel once as a float16 *unit* vector (cosine similarity needs only the
-direction) in a memory-mapped file of the work folder: 2 bytes x bands x pixels (3 GiB for 2048 x 2048 x 384),
-paged by the OS rather than held by the process, so a raster bigger than RAM still works, only slower (the
-preview's copy adds a quarter). A click is then one float16 matrix-vector product over that array; the
-references keep their raw values (read from the raster), so the prototype is the one the batch similarity tool
-uses.
+direction): 2 bytes x bands x pixels (3 GiB for 2048 x 2048 x 384; the preview's copy adds a quarter), half the
+float32 raster, held in memory when it takes at most half the available memory, else a memory-mapped file of the
+work folder paged by the OS, so a raster bigger than RAM still works, only slower. A click is then one float16
+matrix-vector product over that array; the references keep their raw values (read from the raster), so the
+prototype is the one the batch similarity tool uses.
+
+Loading is one pass over the raster in full-width strips, :data:`READERS` strips at a time, each thread with its
+own file handle: the encoder's uncompressed formats are read block by block as they lie in the file
+(:class:`RawTiles`), anything else by GDAL straight into pixel-major order (what a pixel-interleaved feature raster
+already is: a copy, not a transpose), then the strip's norms give both the unit vectors and the nodata test (a
+NaN or infinite band makes the norm so), and the unit vectors go to the store and, every second row and column,
+to the preview. GDAL and torch release the GIL, so the threads share the cores.
+
+The persistent cache (:func:`default_cache_dir`) keeps the stores of large rasters between sessions, keyed by
+the raster's fingerprint: opening an unchanged raster again reads nothing but the stored files, when the first
+click needs them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import mmap
+import os
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from affine import Affine
 from rasterio.windows import Window
 
-from .rasters import grid_transform, iter_strips, strip_rows
+from .rasters import grid_transform, strip_rows
 from .similarity import cosine_similarity
 
-#: Threads reading the raster at load (each with its own file handle).
-READERS = 2
+#: Threads loading the raster (each reads and normalises its own strips, with its own file handle). One: on this
+#: 2-core machine shared with other jobs, two were slower than one for every format (measured); GDAL decodes
+#: compressed tiles with its own threads meanwhile.
+READERS = 1
+#: Pixels normalised at once (1.5 MiB of float32 for 384 bands: they stay in the CPU's cache between the steps).
+UNIT_CHUNK = 1024
 #: Pixels above which each map is preceded by a preview on every second row and column.
 PREVIEW_PIXELS = 2**21
+#: The persistent cache of stores (:class:`FeatureStore` ``cache``): at most this many bytes in all (the least
+#: recently used stores go first; 3.75 GiB for a 2048 x 2048 x 384 raster and its preview), only stores of at
+#: least CACHE_MIN_BYTES, and never filling the disk beyond CACHE_FREE_BYTES free.
+CACHE_BYTES = 12 * 2**30
+CACHE_MIN_BYTES = 256 * 2**20
+CACHE_FREE_BYTES = 4 * 2**30
+#: Share of the available memory a store may take (else it is a memory-mapped file), and the bytes of each write
+#: of the background thread that copies an in-memory store to the cache (each checks whether to stop).
+MEMORY_SHARE = 0.5
+CACHE_WRITE_BYTES = 64 * 2**20
+#: A store's files: its record (written last: a folder without it is incomplete), and what marks a half-built one.
+STORE_RECORD = "store.json"
+PARTIAL = ".partial-"
+#: Changes when the stored layout does (older stores are then never found, and evicted in time).
+STORE_VERSION = 1
 
 
-def read_ahead(src, bands: list[int], window: Window, readers: int = READERS):
-    """:func:`engine.rasters.iter_strips` of ``src``, in order, with the next strips read meanwhile by ``readers``
-    threads, each on its own handle of the file (a handle is not shared between threads). GDAL releases the GIL
-    while it reads and de-interleaves, so reading overlaps itself and the normalisation: the load is bounded by
-    the reads on all cores, not on one. Memory: ``readers`` + 1 strips of :data:`engine.rasters.STRIP_BYTES`."""
-    import queue
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
+def read_pixels(src, bands: list[int], window: Window, out: np.ndarray | None = None) -> np.ndarray:
+    """``window`` of ``src`` as float32 pixels (height, width, bands), pixel-major: GDAL writes that layout itself
+    (``out``, when given, is filled and returned)."""
+    shape = (int(window.height), int(window.width), len(bands))
+    out = np.empty(shape, np.float32) if out is None else out[:shape[0]]
+    src.read(bands, window=window, out=out.transpose(2, 0, 1))
+    return out
 
-    import rasterio
 
-    rows = strip_rows(window, len(bands))
-    starts = list(range(0, window.height, rows))
-    handles: queue.Queue = queue.Queue()
-    opened = [src] + [rasterio.open(src.name) for _ in range(readers - 1)] if readers > 1 else [src]
-    for handle in opened:
-        handles.put(handle)
+class RawTiles:
+    """Where the blocks of an uncompressed, pixel-interleaved, little-endian float32 or float16 (GDAL's NBITS=16)
+    GeoTIFF lie in the file, so that they are read as they are: a block is already pixel-major, so reading it is a
+    copy (float16: a conversion), with none of GDAL's per-block work (float16 through GDAL is five times slower).
+    :meth:`of` gives None for any other raster (read through GDAL)."""
 
-    def read(row: int):
-        handle = handles.get()
+    def __init__(self, path: str, dtype, block: tuple[int, int], offsets: np.ndarray, sizes: np.ndarray,
+                 fill: float, bands: int):
+        self.path, self.dtype, self.block, self.offsets, self.sizes = path, np.dtype(dtype), block, offsets, sizes
+        self.fill, self.bands = fill, bands
+
+    @classmethod
+    def of(cls, src, bands: list[int]) -> "RawTiles | None":
+        from rasterio.enums import Interleaving
+
+        if src.driver != "GTiff" or src.compression is not None or list(bands) != list(range(1, src.count + 1)):
+            return None
+        if (src.count > 1 and src.interleaving != Interleaving.pixel) or set(src.dtypes) != {"float32"}:
+            return None
+        dtype = {None: "<f4", "16": "<f2"}.get(src.tags(1, ns="IMAGE_STRUCTURE").get("NBITS"), None)
+        block_rows, block_cols = src.block_shapes[0]
+        if dtype is None or len(set(src.block_shapes)) != 1 or block_rows % 2:
+            return None
         try:
-            strip = Window(window.col_off, window.row_off + row, window.width, min(rows, window.height - row))
-            _, pixels, valid = next(iter_strips(handle, bands, strip, rows))
-            return row, pixels, valid
-        finally:
-            handles.put(handle)
+            with open(src.name, "rb") as f:
+                if f.read(2) != b"II":
+                    return None
+        except OSError:
+            return None
+        across, down = -(-src.width // block_cols), -(-src.height // block_rows)
+        offsets, sizes = np.zeros((down, across), np.int64), np.zeros((down, across), np.int64)
+        for y in range(down):
+            rows = min(block_rows, src.height - y * block_rows)
+            for x in range(across):
+                offset = src.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=1)
+                size = src.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=1)
+                offsets[y, x], sizes[y, x] = int(offset or 0), int(size or 0)
+                whole = block_rows * block_cols * src.count * np.dtype(dtype).itemsize
+                # a tile is whole; the last strip of a striped file may be shorter; 0: never written (sparse)
+                if sizes[y, x] not in (0, whole, rows * block_cols * src.count * np.dtype(dtype).itemsize):
+                    return None
+        fill = 0.0 if src.nodata is None else src.nodata  # what GDAL gives for a block never written
+        return cls(src.name, dtype, (block_rows, block_cols), offsets, sizes, fill, src.count)
 
-    try:
-        with ThreadPoolExecutor(readers) as pool:
-            pending = deque(pool.submit(read, row) for row in starts[:readers])
-            later = iter(starts[readers:])
-            while pending:
-                item = pending.popleft().result()
-                row = next(later, None)
-                if row is not None:
-                    pending.append(pool.submit(read, row))
-                yield item
-    finally:
-        for handle in opened[1:]:
-            handle.close()
+    def read(self, f, row: int, height: int, out: np.ndarray) -> np.ndarray:
+        """Rows ``row`` (a multiple of the block height) to ``row + height`` as float32 (height, width, bands)
+        into ``out``, from the open file ``f``."""
+        block_rows, block_cols = self.block
+        out = out[:height]
+        width = out.shape[1]
+        for y in range(row // block_rows, -(-(row + height) // block_rows)):
+            top = y * block_rows - row
+            rows = min(block_rows, height - top)
+            for x in range(self.offsets.shape[1]):
+                cols = min(block_cols, width - x * block_cols)
+                target = out[top:top + rows, x * block_cols:x * block_cols + cols]
+                if not self.sizes[y, x]:
+                    target[...] = self.fill
+                    continue
+                f.seek(self.offsets[y, x])
+                data = np.frombuffer(f.read(self.sizes[y, x]), self.dtype).reshape(-1, block_cols, self.bands)
+                target[...] = data[:rows, :cols]
+        return out
+
+
+def populated_array(shape: tuple, dtype) -> np.ndarray:
+    """An uninitialised array like ``np.empty``, but on Linux with all its pages mapped in at once (MAP_POPULATE):
+    faulting gigabytes in page by page while writing them is slower, and numpy's huge-page advice on large
+    arrays can stall in the kernel's memory compaction (seconds, measured, when the page cache fills the RAM)."""
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    if not size or not hasattr(mmap, "MAP_POPULATE"):
+        return np.empty(shape, dtype)
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
+    return np.frombuffer(memory, dtype).reshape(shape)
+
+
+def unit_vectors(pixels: np.ndarray, out: np.ndarray, nodata: np.ndarray | None = None) -> np.ndarray:
+    """Write the unit vectors of ``pixels`` (n, bands) float32 into ``out`` (n, bands) float16, zero vectors for
+    the invalid pixels, and return which are valid (n,): every band finite and none equal to its value in
+    ``nodata`` (bands,) (NaN where a band has none), as :func:`engine.rasters.valid_pixels` decides.
+
+    ``pixels`` is scaled in place (it is a read buffer): float32 all along, float16 only at the end (a band value
+    over 65504 would overflow float16), chunk by chunk so that each chunk stays in the CPU's cache."""
+    import torch
+
+    values, halves = torch.from_numpy(pixels), torch.from_numpy(out)
+    norms = torch.empty(len(pixels))
+    valid = np.ones(len(pixels), bool)
+    used = np.array([], int) if nodata is None else np.flatnonzero(~np.isnan(nodata))
+    for start in range(0, len(pixels), UNIT_CHUNK):
+        chunk, norm = values[start:start + UNIT_CHUNK], norms[start:start + UNIT_CHUNK]
+        torch.linalg.vector_norm(chunk, dim=1, out=norm)
+        if len(used):
+            valid[start:start + len(chunk)] = ~(pixels[start:start + len(chunk), used] == nodata[used]).any(axis=1)
+        if not bool(torch.isfinite(norm).all()):  # a NaN or infinite band makes the norm so: one test per pixel
+            suspect = np.flatnonzero(~torch.isfinite(norm).numpy())
+            raw = pixels[start + suspect].astype(np.float64)
+            finite = np.isfinite(raw).all(axis=1)  # else: finite bands whose squares overflow float32
+            valid[start + suspect[~finite]] = False
+            huge = raw[finite]
+        else:
+            suspect = huge = None
+        chunk.mul_((1 / norm.clamp_min(1e-12))[:, None])
+        halves[start:start + UNIT_CHUNK].copy_(chunk)
+        if huge is not None and len(huge):
+            out[start + suspect[finite]] = huge / np.linalg.norm(huge, axis=1, keepdims=True)
+    if not valid.all():
+        out[~valid] = 0
+    return valid
 
 
 class Grid:
@@ -85,35 +202,265 @@ class Grid:
         result[~self.valid] = np.nan
         return result.reshape(self.height, self.width)
 
-    def preview(self, path: Path) -> "Grid":
-        """Every second row and column, copied row by row into the memory-mapped file ``path``."""
-        import torch
-
-        full = self.vectors.numpy().reshape(self.height, self.width, -1)
-        height, width = (self.height + 1) // 2, (self.width + 1) // 2
-        vectors = np.memmap(path, np.float16, "w+", shape=(height * width, full.shape[2]))
-        for row in range(height):
-            vectors[row * width:(row + 1) * width] = full[2 * row, ::2]
-        valid = self.valid.reshape(self.height, self.width)[::2, ::2].ravel()
-        return Grid(torch.from_numpy(vectors), valid, height, width, self.transform * Affine.scale(2))
-
 
 class FeatureStore:
-    """Every valid pixel of the raster as a float16 unit vector (:class:`Grid`), and its preview grid when the
-    raster is large."""
+    """Every valid pixel of the raster as a float16 unit vector (:class:`Grid`), and its preview grid (every second
+    row and column) when the raster is large.
 
-    def __init__(self, src, bands: list[int], workdir: Path):
-        import torch
+    The store is held in memory when it takes at most :data:`MEMORY_SHARE` of the available memory, else it is a
+    memory-mapped file of ``workdir``, paged by the OS (``in_memory`` says which): writing gigabytes to a file runs
+    at the disk's speed once the OS stops buffering them, several times slower than the rest of the load.
+
+    With ``cache`` (a folder) a large raster's store is kept there, under a key made of the raster's path,
+    :func:`engine.raster_writing.file_fingerprint` and bands, so opening the same unchanged raster again maps the
+    stored files instead of reading the raster (``cached`` says so); see :func:`cache_entry` for the bounds. An
+    in-memory store is written there by a background thread (:meth:`start_caching`; :meth:`close` stops it).
+    """
+
+    def __init__(self, src, bands: list[int], workdir: Path, readers: int = READERS, cache: Path | None = None):
+        from .memory import available_memory
 
         self.height, self.width, self.bands = src.height, src.width, bands
         self.transform, self.crs = grid_transform(src), src.crs
         self.window = Window(0, 0, src.width, src.height)
-        self.valid = np.zeros(self.height * self.width, bool)
-        vectors = np.memmap(workdir / "features.f16", np.float16, "w+", shape=(self.height * self.width, len(bands)))
-        for row, pixels, valid in read_ahead(src, bands, self.window):
-            start = row * self.width
-            pixels = torch.from_numpy(pixels if valid.all() else np.where(valid[:, None], pixels, 0))
-            vectors[start:start + len(valid)] = torch.nn.functional.normalize(pixels, dim=1, eps=1e-12).half().numpy()
-            self.valid[start:start + len(valid)] = valid
+        self.cached = self.in_memory = False
+        self.caching: threading.Thread | None = None
+        self._stop = threading.Event()
+        #: set while a map is computed: the background cache writer waits meanwhile (it would slow the click)
+        self.computing = threading.Event()
+        entry = cache_entry(src, bands, cache) if cache is not None else None
+        if entry is not None and (entry / STORE_RECORD).exists():
+            try:
+                self._open(entry)
+                self.cached = True
+                os.utime(entry / STORE_RECORD)  # recently used: evicted last
+                return
+            except (OSError, ValueError, KeyError):  # damaged or from another layout: built again
+                shutil.rmtree(entry, ignore_errors=True)
+        pixels = self.height * self.width
+        self.preview_shape = ((self.height + 1) // 2, (self.width + 1) // 2) if pixels > PREVIEW_PIXELS else None
+        size = (pixels + (math.prod(self.preview_shape) if self.preview_shape else 0)) * len(bands) * 2
+        available = available_memory()
+        self.in_memory = available is not None and size <= MEMORY_SHARE * available
+        staging = None
+        if entry is not None and has_room(cache, size):
+            staging = entry.with_name(f"{entry.name}{PARTIAL}{os.getpid()}")
+            staging.mkdir(parents=True, exist_ok=True)
+        try:
+            self._build(src, readers, None if self.in_memory else staging or workdir)
+        except BaseException:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if staging is None:
+            return
+        if self.in_memory:
+            self._pending = (staging, entry)  # written by :meth:`start_caching`'s thread
+        else:
+            self._publish(staging, entry, False)
+
+    _pending: tuple[Path, Path] | None = None
+
+    def start_caching(self) -> None:
+        """Start writing an in-memory store to the cache in a background thread (the server does once it has
+        said it is ready); it waits while a map is computed."""
+        if self._pending is not None and self.caching is None:
+            self.caching = threading.Thread(target=self._publish, args=(*self._pending, True), daemon=True,
+                                            name="iamap-explorer-cache")
+            self.caching.start()
+
+    def wait_for_cache(self) -> None:
+        """Write the cache and wait until it is written (tests, benchmarks)."""
+        self.start_caching()
+        if self.caching is not None:
+            self.caching.join()
+
+    def close(self) -> None:
+        """Stop writing the cache (its half-written store is removed); the maps stay readable."""
+        self._stop.set()
+        if self.caching is not None:
+            self.caching.join()
+        elif self._pending is not None:
+            shutil.rmtree(self._pending[0], ignore_errors=True)
+        self._pending = None
+
+    def _build(self, src, readers: int, folder: Path | None) -> None:
+        """Read the raster into the store: arrays in memory, or memory-mapped files of ``folder``."""
+        import rasterio
+        import torch
+
+        bands, height, width, count = self.bands, self.height, self.width, len(self.bands)
+
+        def array(name: str, pixels: int) -> np.ndarray:
+            if folder is None:
+                return populated_array((pixels, count), np.float16)
+            return np.memmap(folder / name, np.float16, "w+", shape=(pixels, count))
+
+        self.valid = np.zeros(height * width, bool)
+        vectors = array("features.f16", height * width)
+        preview = preview_valid = None
+        if self.preview_shape is not None:
+            preview = array("preview.f16", math.prod(self.preview_shape))
+            preview_valid = np.zeros(len(preview), bool)
+        self._arrays = {"features.f16": vectors, "preview.f16": preview}
+        nodata = np.array([np.nan if src.nodatavals[b - 1] is None else src.nodatavals[b - 1] for b in bands],
+                          np.float32)
+        raw = RawTiles.of(src, bands)
+        # even, and whole blocks for the raw reads: every strip starts on a preview row and on a block
+        step = raw.block[0] if raw is not None else 2
+        rows = max(step, strip_rows(self.window, count) // step * step)
+        gdal_threads = str(max(1, (os.cpu_count() or 1) // readers))
+        failed: list[BaseException] = []
+
+        def load(reader: int) -> None:
+            pixels = np.empty((rows, width, count), np.float32)
+            # the readers are the parallelism: torch's own threads would only wait for each other (the setting is
+            # the calling thread's: OpenMP's)
+            torch.set_num_threads(1)
+            try:
+                # GTIFF_DIRECT_IO: an uncompressed file is read without GDAL's block cache (four times faster);
+                # GDAL_NUM_THREADS: compressed or float16 tiles are decoded straight into the strip, by the
+                # reader's share of the cores (twice as fast as through the block cache)
+                with rasterio.Env(GTIFF_DIRECT_IO=True, GDAL_NUM_THREADS=gdal_threads), \
+                        rasterio.open(src.name) if raw is None else open(src.name, "rb") as handle:
+                    for row in range(reader * rows, height, rows * readers):
+                        if failed:  # another reader failed: its error is raised, no use going on
+                            return
+                        strip = (read_pixels(handle, bands, Window(0, row, width, min(rows, height - row)), pixels)
+                                 if raw is None else raw.read(handle, row, min(rows, height - row), pixels))
+                        start, end = row * width, (row + strip.shape[0]) * width
+                        self.valid[start:end] = unit_vectors(strip.reshape(-1, count), vectors[start:end], nodata)
+                        if preview is not None:  # rows and columns 0, 2, 4... (the strip starts on an even row)
+                            first = row // 2 * self.preview_shape[1]
+                            coarse = vectors[start:end].reshape(-1, width, count)[::2, ::2]
+                            preview[first:first + coarse.shape[0] * coarse.shape[1]] = coarse.reshape(-1, count)
+                            preview_valid[first:first + coarse.shape[0] * coarse.shape[1]] = \
+                                self.valid[start:end].reshape(-1, width)[::2, ::2].ravel()
+            except BaseException as exc:
+                failed.append(exc)
+
+        threads = torch.get_num_threads()
+        try:
+            with ThreadPoolExecutor(readers) as pool:
+                for reader in range(readers):
+                    pool.submit(load, reader)
+            if failed:
+                raise failed[0]
+        finally:
+            torch.set_num_threads(threads)  # the clicks' products use every core again
+        self.grid = Grid(torch.from_numpy(vectors), self.valid, height, width, self.transform)
+        self.preview = None if preview is None else Grid(torch.from_numpy(preview), preview_valid,
+                                                         *self.preview_shape, self.transform * Affine.scale(2))
+
+    def _publish(self, staging: Path, entry: Path, write: bool) -> None:
+        """Record the store in ``staging`` (``write``: its arrays first, from memory) and move it to ``entry``,
+        then evict the least recently used stores beyond :data:`CACHE_BYTES`. In the background thread, an error
+        only loses the cache."""
+        if write:
+            try:  # Linux: this thread's own priority, lowest (the clicks come first)
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            except (AttributeError, OSError):
+                pass
+        try:
+            for name, array in self._arrays.items():
+                if array is None:
+                    continue
+                if not write:  # memory-mapped in ``staging`` already
+                    array.flush()
+                    continue
+                data = array.reshape(-1).view(np.uint8)
+                with open(staging / name, "wb") as f:
+                    for start in range(0, len(data), CACHE_WRITE_BYTES):
+                        while self.computing.is_set() and not self._stop.is_set():
+                            time.sleep(0.02)
+                        if self._stop.is_set():
+                            raise InterruptedError("the explorer closed")
+                        f.write(data[start:start + CACHE_WRITE_BYTES])
+            np.save(staging / "valid.npy", self.valid)
+            record = {"height": self.height, "width": self.width, "bands": len(self.bands), "preview": None}
+            if self.preview is not None:
+                np.save(staging / "preview_valid.npy", self.preview.valid)
+                record["preview"] = [self.preview.height, self.preview.width]
+            (staging / STORE_RECORD).write_text(json.dumps(record))
+            os.replace(staging, entry)
+        except (OSError, InterruptedError):
+            # another explorer published the same store first, the disk is full, Windows keeps mapped folders, or
+            # the explorer closed: no cache this time
+            shutil.rmtree(staging, ignore_errors=True)
+            return
+        evict(entry.parent, keep=entry)
+
+    def _open(self, entry: Path) -> None:
+        """Map the files of the cached store ``entry`` (copy-on-write: never written, so they share the page cache
+        and the files stay as they are)."""
+        import torch
+
+        record = json.loads((entry / STORE_RECORD).read_text())
+        if (record["height"], record["width"], record["bands"]) != (self.height, self.width, len(self.bands)):
+            raise ValueError(f"{entry} holds another raster's store")
+        self.valid = np.load(entry / "valid.npy")
+        vectors = np.memmap(entry / "features.f16", np.float16, "c", shape=(self.valid.size, len(self.bands)))
         self.grid = Grid(torch.from_numpy(vectors), self.valid, self.height, self.width, self.transform)
-        self.preview = self.grid.preview(workdir / "preview.f16") if self.valid.size > PREVIEW_PIXELS else None
+        self.preview = None
+        if record["preview"]:
+            valid = np.load(entry / "preview_valid.npy")
+            preview = np.memmap(entry / "preview.f16", np.float16, "c", shape=(valid.size, len(self.bands)))
+            self.preview = Grid(torch.from_numpy(preview), valid, *record["preview"], self.transform * Affine.scale(2))
+
+
+def default_cache_dir() -> Path | None:
+    """Where the explorer keeps its stores: ``IAMAP_EXPLORER_CACHE`` (empty: no cache), else the user's cache
+    folder (``%LOCALAPPDATA%`` on Windows, ``$XDG_CACHE_HOME`` or ``~/.cache`` elsewhere) / iamap / explorer."""
+    if "IAMAP_EXPLORER_CACHE" in os.environ:
+        return Path(os.environ["IAMAP_EXPLORER_CACHE"]) if os.environ["IAMAP_EXPLORER_CACHE"] else None
+    base = os.environ.get("LOCALAPPDATA") if os.name == "nt" else os.environ.get("XDG_CACHE_HOME")
+    return Path(base or Path.home() / ".cache") / "iamap" / "explorer"
+
+
+def cache_entry(src, bands: list[int], cache: Path) -> Path | None:
+    """The folder of ``cache`` for the store of ``src``'s ``bands``, None when it is not cached: a raster that is
+    not a plain file (nothing to fingerprint) or whose store is under :data:`CACHE_MIN_BYTES` (loaded in well
+    under a second anyway)."""
+    from .raster_writing import file_fingerprint
+
+    path = Path(src.name)
+    if src.height * src.width * len(bands) * 2 < CACHE_MIN_BYTES or not path.is_file():
+        return None
+    key = {"raster": str(path.resolve()), "file": file_fingerprint(path), "bands": list(bands),
+           "version": STORE_VERSION}
+    return cache / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def has_room(cache: Path, size: int) -> bool:
+    """Whether a store of ``size`` bytes may go to ``cache``: within :data:`CACHE_BYTES` and leaving
+    :data:`CACHE_FREE_BYTES` free on its disk."""
+    if size > CACHE_BYTES:
+        return False
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        return shutil.disk_usage(cache).free - size >= CACHE_FREE_BYTES
+    except OSError:
+        return False
+
+
+def evict(cache: Path, keep: Path) -> None:
+    """Remove the least recently used stores of ``cache`` until they hold at most :data:`CACHE_BYTES` (``keep``
+    stays), and the half-built ones a killed explorer left a day ago or more."""
+    stores, now = [], time.time()
+    for folder in cache.iterdir():
+        try:
+            if PARTIAL in folder.name:
+                if now - folder.stat().st_mtime > 86400:
+                    shutil.rmtree(folder, ignore_errors=True)
+            elif (folder / STORE_RECORD).exists():
+                size = sum(part.stat().st_size for part in folder.iterdir())
+                stores.append(((folder / STORE_RECORD).stat().st_mtime, size, folder))
+        except OSError:  # removed meanwhile by another explorer
+            continue
+    total = sum(size for _, size, _ in stores)
+    for _, size, folder in sorted(stores, key=lambda store: store[0]):
+        if total <= CACHE_BYTES:
+            break
+        if folder != keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            total -= size

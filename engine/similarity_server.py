@@ -1,5 +1,5 @@
 """The similarity explorer's long-lived worker: ``python -m engine.similarity_server RASTER [--bands 1,2,...]
-[--workdir DIR]``.
+[--workdir DIR] [--cache DIR | --no-cache]``.
 
 It loads the feature raster once, then answers JSON-lines requests on stdin with JSON-lines replies on stdout
 (one reply per request, in order; the first line is a ``ready`` reply, or an error). Each similarity map is a
@@ -20,7 +20,9 @@ On a raster of more than :data:`engine.feature_store.PREVIEW_PIXELS` pixels a ma
 under its id: first a ``"preview": true`` map on every second row and column (a quarter of the work: the answer
 a user sees within half a second), then the full map.
 
-Memory and speed: see :mod:`engine.feature_store`.
+Memory, speed and the persistent cache of features (``--cache``, default
+:func:`engine.feature_store.default_cache_dir`; the ready reply's ``cached`` says whether it served the raster):
+see :mod:`engine.feature_store`.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import numpy as np
 
 from .errors import IamapError, ParameterError
 from .events import claim_stdout
-from .feature_store import FeatureStore, Grid
+from .feature_store import FeatureStore, Grid, default_cache_dir
 from .rasters import check_bands, open_raster
 from .vectors import pixel_indices, pixels_at
 
@@ -60,9 +62,9 @@ class Outside(IamapError):
 class Session:
     """The references chosen so far and the last map; one method per request ``op`` (see the module docstring)."""
 
-    def __init__(self, src, bands: list[int], workdir: Path):
+    def __init__(self, src, bands: list[int], workdir: Path, cache: Path | None = None):
         self.src, self.workdir = src, workdir
-        self.store = FeatureStore(src, bands, workdir)
+        self.store = FeatureStore(src, bands, workdir, cache=cache)
         self.references = np.zeros((0, len(bands)), np.float32)
         self.reference_pixels = np.zeros((0, 2), np.int64)  # (row, col): recorded with the exported mask
         self.aggregation = "mean"
@@ -147,7 +149,11 @@ class Session:
 
     def _map(self, grid: Grid) -> tuple[np.ndarray, dict]:
         start = time.perf_counter()
-        values = grid.similarity(self.references.astype(np.float32), self.aggregation)
+        self.store.computing.set()
+        try:
+            values = grid.similarity(self.references.astype(np.float32), self.aggregation)
+        finally:
+            self.store.computing.clear()
         path = self._write(values, grid.transform)
         finite = values[np.isfinite(values)]
         return values, {"map": str(path), "references": len(self.references), "aggregation": self.aggregation,
@@ -198,8 +204,9 @@ def answer(session: Session, request: dict, send=None) -> dict:
         return {**reply, "ok": False, "reason": "error", "message": f"Internal error: {type(exc).__name__}: {exc}"}
 
 
-def serve(raster: str, bands, workdir: Path, requests, replies) -> None:
-    """Load ``raster``, then answer ``requests`` (an iterable of JSON lines) on ``replies`` until quit or EOF."""
+def serve(raster: str, bands, workdir: Path, requests, replies, cache: Path | None = None) -> None:
+    """Load ``raster`` (its store kept in or taken from ``cache``, when given), then answer ``requests`` (an
+    iterable of JSON lines) on ``replies`` until quit or EOF."""
     def send(reply: dict) -> None:
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
@@ -207,21 +214,25 @@ def serve(raster: str, bands, workdir: Path, requests, replies) -> None:
     start = time.perf_counter()
     try:
         with open_raster(raster) as src:
-            session = Session(src, check_bands(src, bands), workdir)
+            session = Session(src, check_bands(src, bands), workdir, cache)
             send({"id": None, "op": "ready", "ok": True, "width": src.width, "height": src.height,
                   "bands": len(session.store.bands), "crs": src.crs.to_wkt() if src.crs else "",
-                  "seconds": round(time.perf_counter() - start, 3)})
-            for line in requests:
-                if not line.strip():
-                    continue
-                try:
-                    request = json.loads(line)
-                except ValueError as exc:
-                    send({"id": None, "ok": False, "reason": "parameter", "message": f"not JSON: {exc}"})
-                    continue
-                if request.get("op") == "quit":
-                    return
-                send(answer(session, request, send))
+                  "cached": session.store.cached, "seconds": round(time.perf_counter() - start, 3)})
+            session.store.start_caching()
+            try:
+                for line in requests:
+                    if not line.strip():
+                        continue
+                    try:
+                        request = json.loads(line)
+                    except ValueError as exc:
+                        send({"id": None, "ok": False, "reason": "parameter", "message": f"not JSON: {exc}"})
+                        continue
+                    if request.get("op") == "quit":
+                        return
+                    send(answer(session, request, send))
+            finally:
+                session.store.close()  # a cache still being written is dropped
     except IamapError as exc:
         send({"id": None, "op": "ready", "ok": False, "reason": "parameter", "message": str(exc)})
 
@@ -231,16 +242,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("raster")
     parser.add_argument("--bands", default="", help="comma-separated 1-based band numbers (default: all)")
     parser.add_argument("--workdir", default="", help="folder for the maps (default: a new temporary folder)")
+    parser.add_argument("--cache", default="", help="folder of the persistent feature stores (default: "
+                                                    f"{default_cache_dir()})")
+    parser.add_argument("--no-cache", action="store_true", help="neither use nor fill the persistent cache")
     args = parser.parse_args(argv)
+    cache = None if args.no_cache else Path(args.cache) if args.cache else default_cache_dir()
     os.environ.setdefault("GDAL_CACHEMAX", "256")
     replies = claim_stdout()
     bands = [int(b) for b in args.bands.split(",") if b.strip()] or None
     if args.workdir:
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
-        serve(args.raster, bands, Path(args.workdir), sys.stdin, replies)
+        serve(args.raster, bands, Path(args.workdir), sys.stdin, replies, cache)
     else:
         with tempfile.TemporaryDirectory(prefix="iamap-explorer-") as workdir:
-            serve(args.raster, bands, Path(workdir), sys.stdin, replies)
+            serve(args.raster, bands, Path(workdir), sys.stdin, replies, cache)
     return 0
 
 

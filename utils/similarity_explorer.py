@@ -285,8 +285,9 @@ class SimilarityExplorer(QObject):
 
     # -- replies ------------------------------------------------------------------------------------------------
     def _ready(self, reply: dict) -> None:
-        self._status(f"Features loaded in {reply['seconds']:.1f} s ({reply['width']} x {reply['height']} pixels, "
-                     f"{reply['bands']} bands).")
+        source = " from IAMAP's cache" if reply.get("cached") else ""
+        self._status(f"Features loaded{source} in {reply['seconds']:.1f} s ({reply['width']} x {reply['height']} "
+                     f"pixels, {reply['bands']} bands).")
 
     def _failed(self, message: str) -> None:
         self._stop_server()

@@ -35,11 +35,11 @@ def click(row, col, add=False):
     return {"op": "click", "x": x, "y": y, "add": add}
 
 
-def exchange(raster, workdir, *requests, bands=None):
+def exchange(raster, workdir, *requests, bands=None, cache=None):
     """Replies of a server fed ``requests`` in process (ready reply first)."""
     replies = io.StringIO()
     lines = [json.dumps({"id": i, **request}) for i, request in enumerate(requests, start=1)]
-    serve(str(raster), bands, workdir, lines, replies)
+    serve(str(raster), bands, workdir, lines, replies, cache)
     return [json.loads(line) for line in replies.getvalue().splitlines()]
 
 
@@ -150,6 +150,20 @@ def test_a_large_raster_answers_a_preview_on_every_second_pixel_first(raster, tm
     assert transform.a == 2 * full_transform.a and (transform.c, transform.f) == (full_transform.c, full_transform.f)
     np.testing.assert_array_equal(coarse, values[::2, ::2])
     assert coarse[labels[::2, ::2] == 0].min() > 0.95 and np.isnan(coarse[labels[::2, ::2] == -1]).all()
+
+
+def test_a_reopened_raster_is_served_by_the_cache_with_the_same_maps(raster, tmp_path, monkeypatch):
+    path, _ = raster
+    monkeypatch.setattr(feature_store, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(feature_store, "MEMORY_SHARE", 0)  # a memory-mapped store: cached before the first reply
+    runs = []
+    for work in ("first", "again"):
+        (tmp_path / work).mkdir()
+        runs.append(exchange(path, tmp_path / work, click(100, 10), cache=tmp_path / "cache"))
+    (ready, reply), (ready_again, reply_again) = runs
+    assert ready["cached"] is False and ready_again["cached"] is True
+    np.testing.assert_array_equal(read_map(reply)[0], read_map(reply_again)[0])
+    assert exchange(path, tmp_path / "first", click(100, 10))[0]["cached"] is False  # no cache given
 
 
 def test_bad_requests_say_what_is_wrong(raster, tmp_path):
