@@ -191,3 +191,33 @@ def test_features_of_a_raster_without_geotransform_cover_it_in_qgis(qgis, tmp_pa
     qgis.run("iamap:encoder", {"INPUT": path, **TINY, "OUTPUT": out})
     assert qgis_extent(qgis, path) == [0, -224, 448, 0]  # QGIS: origin top-left, y going down
     assert qgis_extent(qgis, out) == [0, -224, 448, 0]
+
+
+def test_float16_features_read_in_qgis_as_the_engine_wrote_them(qgis, tmp_path):
+    """Feature storage float16 (GDAL NBITS=16): QGIS's own GDAL reads it as Float32 with the values the worker's
+    GDAL reads, nodata included."""
+    path = random_raster(tmp_path / "in.tif", 300, 200)
+    out = tmp_path / "f16.tif"
+    qgis.run("iamap:encoder", {"INPUT": path, **TINY, "OUTPUT_FORMAT": "float16", "OUTPUT": out})
+    with rasterio.open(out) as src:
+        expected = src.read([1, 192])
+    result = qgis.pyqgis(f"""
+        import json
+        from qgis.core import Qgis, QgsRasterLayer
+        layer = QgsRasterLayer({str(out)!r}, "f16")
+        provider = layer.dataProvider()
+        values = []
+        for band in (1, 192):
+            block = provider.block(band, layer.extent(), layer.width(), layer.height())
+            values.append([[None if block.isNoData(r, c) else block.value(r, c) for c in range(layer.width())]
+                           for r in range(layer.height())])
+        print("F16", json.dumps({{"valid": layer.isValid(), "type": int(provider.dataType(1)),
+                                  "float32": int(Qgis.DataType.Float32), "values": values}}))
+        """)
+    shown = json.loads(result.stdout.split("F16 ", 1)[1].splitlines()[0])
+    assert shown["valid"] and shown["type"] == shown["float32"]
+    read = np.array([[[np.nan if v is None else v for v in row] for row in band] for band in shown["values"]])
+    assert read.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(read), np.isnan(expected))
+    np.testing.assert_allclose(read, expected, rtol=0, atol=0, equal_nan=True)
+    assert np.nanstd(read) > 0
