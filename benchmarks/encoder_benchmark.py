@@ -71,6 +71,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--formats", action="store_true", help="also compare the OUTPUT_FORMAT choices")
     parser.add_argument("--quick", action="store_true", help="null model only")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement (the median is printed too: "
+                                                              "a shared or virtual machine varies by 10-20 %%)")
+    parser.add_argument("--strides", type=int, nargs="+", default=[224, 112])
     args = parser.parse_args()
     import torch
 
@@ -89,11 +92,16 @@ def main() -> None:
 
     print(f"\n== pipeline ceiling (model replaced by fixed tokens of its shape), {big}x{big}, 384 features; load "
           f"average {os.getloadavg()[0]:.2f}")
-    for stride in (224, 112):
-        out, peak = encode({**common, "BACKBONE_NAME": "vit_small_patch16_224", "INPUT": str(rasters[big]),
-                            "OUTPUT": str(work / f"null_{stride}.tif"), "STRIDE": stride}, null_model=True)
-        print(f"stride {stride}: {out['tiles_encoded']} tiles, {out['tiles_per_second']:.0f} tiles/s; "
-              f"peak RSS {peak:.0f} MiB")
+    for stride in args.strides:
+        rates = []
+        for _ in range(args.repeat):
+            out, peak = encode({**common, "BACKBONE_NAME": "vit_small_patch16_224", "INPUT": str(rasters[big]),
+                                "OUTPUT": str(work / f"null_{stride}.tif"), "STRIDE": stride}, null_model=True)
+            rates.append(out["tiles_per_second"])
+            print(f"stride {stride}: {out['tiles_encoded']} tiles, {out['tiles_per_second']:.0f} tiles/s; "
+                  f"peak RSS {peak:.0f} MiB")
+        if args.repeat > 1:
+            print(f"stride {stride}: median {np.median(rates):.0f} tiles/s over {args.repeat} runs")
     if args.formats:
         from engine.catalog import OUTPUT_FORMATS
 
@@ -109,16 +117,21 @@ def main() -> None:
     for model in args.models:
         print(f"\n== {model} ({precision}, batch {args.batch}); the bare forward_features is measured just before "
               "each run, so both see the same machine")
-        strides = (224, 112) if "small" in model else (224,)
+        strides = [s for s in args.strides if "small" in model or s == 224]
         for size in sorted(rasters):
             for stride in strides:
-                bare = bare_forward(model, args.batch, precision, seconds=5.0)
-                out, peak = encode({**common, "BACKBONE_NAME": model, "INPUT": str(rasters[size]),
-                                    "OUTPUT": str(work / f"{model}_{size}_{stride}.tif"), "STRIDE": stride})
-                print(f"{size}x{size} stride {stride}: {out['tiles_encoded']} tiles, "
-                      f"{out['tiles_per_second']:.1f} tiles/s end to end, bare forward {bare:.1f} tiles/s: "
-                      f"{out['tiles_per_second'] / bare:.2f} x; peak RSS {peak:.0f} MiB; load average "
-                      f"{os.getloadavg()[0]:.2f}")
+                ratios = []
+                for _ in range(args.repeat):
+                    bare = bare_forward(model, args.batch, precision, seconds=5.0)
+                    out, peak = encode({**common, "BACKBONE_NAME": model, "INPUT": str(rasters[size]),
+                                        "OUTPUT": str(work / f"{model}_{size}_{stride}.tif"), "STRIDE": stride})
+                    ratios.append(out["tiles_per_second"] / bare)
+                    print(f"{size}x{size} stride {stride}: {out['tiles_encoded']} tiles, "
+                          f"{out['tiles_per_second']:.1f} tiles/s end to end, bare forward {bare:.1f} tiles/s: "
+                          f"{ratios[-1]:.2f} x; peak RSS {peak:.0f} MiB; load average {os.getloadavg()[0]:.2f}")
+                if args.repeat > 1:
+                    print(f"{size}x{size} stride {stride}: median {np.median(ratios):.2f} x bare forward over "
+                          f"{args.repeat} runs")
 
     small = min(rasters)
     outs = {}

@@ -105,8 +105,9 @@ class FeatureStrip:
     def pop_rows(self, end_row: int) -> tuple[int, np.ndarray]:
         """Hand out the finished output rows from the buffer start up to ``end_row`` (exclusive).
 
-        Returns the output row of the first row handed out and an array (dim, k, out_width) with NaN where no
-        valid tile contributed (a view of channels-last memory, owned by the caller).
+        Returns the output row of the first row handed out and a C-contiguous array (dim, k, out_width), as
+        rasterio writes it, with NaN where no valid tile contributed. The transposition from the channels-last
+        strip happens here, in the merging thread, which leaves the writing thread only GDAL's work.
         """
         wanted = max(0, end_row - self.base)
         k = min(wanted, self.rows)
@@ -127,4 +128,4 @@ class FeatureStrip:
         weights[:self.rows - k] = self.weights[k:]
         self.values, self.weights = values, weights
         self.base += wanted
-        return start, np.moveaxis(rows, -1, 0)
+        return start, np.ascontiguousarray(np.moveaxis(rows, -1, 0))

@@ -106,17 +106,16 @@ def write_json(path: Path, record: dict) -> None:
 
 
 def rows_checksum(rows: np.ndarray) -> int:
-    """CRC-32 of rows (bands, k, width), pixel by pixel as a pixel-interleaved file stores them: detects rows that
-    are missing or changed on disk. Free of copies for rows held channels-last (see :class:`RowWriter`)."""
-    return zlib.crc32(np.ascontiguousarray(np.moveaxis(rows, 0, -1)))
+    """CRC-32 of rows (bands, k, width) as rasterio reads them: detects rows that are missing or changed on disk."""
+    return zlib.crc32(np.ascontiguousarray(rows))
 
 
 class RowWriter:
     """Writes full-width rows of a GeoTIFF in order, in block-aligned chunks, and makes each chunk durable.
 
     The file is reopened for every chunk and closed after it, so a killed process leaves on disk every row
-    reported through ``on_durable`` (the resume manifest relies on this). Rows are held channels-last
-    (k, width, bands) until written, which costs nothing for the encoder's rows (they come channels-last).
+    reported through ``on_durable`` (the resume manifest relies on this). Each chunk is assembled in one
+    contiguous (bands, rows, width) buffer, so rasterio hands it to GDAL without a copy of its own.
 
     Parameters
     ----------
@@ -134,32 +133,49 @@ class RowWriter:
         self.last_chunk: dict | None = None
         with rasterio.open(path) as dst:
             self.height, self.block = dst.height, dst.block_shapes[0][0]
-        self.pending: list[np.ndarray] = []  # channels-last (k, width, bands)
+        self.pending: list[np.ndarray] = []  # (bands, k, width) pieces, in row order
 
     def add(self, first_row: int, rows: np.ndarray) -> None:
         """Queue ``rows`` (bands, k, width) starting at ``first_row``; rows before ``next_row`` are skipped."""
-        queued = self.next_row + sum(p.shape[0] for p in self.pending)
+        queued = self.next_row + sum(p.shape[1] for p in self.pending)
         skip = queued - first_row
         if skip < 0:
             raise ValueError(f"rows must come in order: expected row {queued}, got {first_row}")
         if skip < rows.shape[1]:
-            self.pending.append(np.moveaxis(rows, 0, -1)[skip:])
+            self.pending.append(rows[:, skip:])
         self._write(final=False)
 
     def close(self) -> None:
         self._write(final=True)
 
+    def _take(self, count: int) -> np.ndarray:
+        """The first ``count`` queued rows as one C-contiguous (bands, count, width) array."""
+        first = self.pending[0]
+        if first.shape[1] == count and first.flags.c_contiguous:
+            return self.pending.pop(0)
+        chunk = np.empty((first.shape[0], count, first.shape[2]), first.dtype)
+        filled = 0
+        while filled < count:
+            piece = self.pending[0]
+            take = min(count - filled, piece.shape[1])
+            chunk[:, filled:filled + take] = piece[:, :take]
+            filled += take
+            if take == piece.shape[1]:
+                self.pending.pop(0)
+            else:
+                self.pending[0] = piece[:, take:]
+        return chunk
+
     def _write(self, final: bool) -> None:
-        queued = sum(p.shape[0] for p in self.pending)
+        queued = sum(p.shape[1] for p in self.pending)
         end = self.next_row + queued
         if not final and end < self.height:
             end -= end % self.block  # only whole blocks, so no block is written twice
         count = end - self.next_row
         if count <= 0:
             return
-        data = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending, axis=0)
-        chunk = np.moveaxis(data[:count], -1, 0)  # (bands, count, width), as rasterio takes it
-        window = Window(0, self.next_row, data.shape[1], count)
+        chunk = self._take(count)
+        window = Window(0, self.next_row, chunk.shape[2], count)
         # one write of whole blocks, so GDAL writes them at once and a failure raises here; a write GDAL only
         # caches fails silently when the file closes (GDAL 3.10 through rasterio), hence also the free-space check
         # and, for the last rows (an edge block, cached), the read-back
@@ -172,7 +188,6 @@ class RowWriter:
                 if rows_checksum(src.read(window=window)) != crc:
                     raise OSError(errno.EIO, f"rows {self.next_row}-{end} of {self.path.name} did not reach the disk "
                                              "intact", str(self.path))
-        self.pending = [data[count:]] if count < data.shape[0] else []
         if self.on_durable is not None:
             self.last_chunk = {"first_row": self.next_row, "rows": count, "crc32": crc}
         self.next_row = end
