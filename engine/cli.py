@@ -157,10 +157,17 @@ def batch_problem(tool: str, params: dict, inputs: list[str]) -> str:
     if missing:
         return (f"with several INPUT rasters, {', '.join(missing)} must contain {{name}} (the raster's file name "
                 f"without extension), e.g. --{missing[0]} 'out/{{name}}.tif', so that each raster gets its own.")
-    stems = [Path(path).stem for path in inputs]
+    stems = [Path(path).stem.lower() for path in inputs]  # a.tif and A.tif are one file on Windows and macOS
     repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
     if repeated:
         return f"several INPUT rasters share the name {repeated[0]!r}: their outputs would collide; rename one."
+    read = {str(Path(path).resolve()).lower(): path for path in inputs}
+    for path in inputs:
+        for name in destinations(tool, params):
+            written = str(Path(params[name].replace("{name}", Path(path).stem)).resolve()).lower()
+            if written in read:
+                return (f"{name} of {Path(path).name} would be {Path(read[written]).name}, another INPUT raster: "
+                        f"it would be overwritten before being read. Choose outputs that no input is named like.")
     return ""
 
 

@@ -426,8 +426,11 @@ def cache_entry(src, bands: list[int], cache: Path) -> Path | None:
     path = Path(src.name)
     if src.height * src.width * len(bands) * 2 < CACHE_MIN_BYTES or not path.is_file():
         return None
-    key = {"raster": str(path.resolve()), "file": file_fingerprint(path), "bands": list(bands),
-           "version": STORE_VERSION}
+    # every file GDAL reads for the raster: a VRT's sources, an .aux.xml with nodata or metadata, not only src.name
+    files = sorted({str(Path(f).resolve()) for f in (src.files or [src.name]) if Path(f).is_file()}
+                   | {str(path.resolve())})
+    key = {"raster": str(path.resolve()), "files": {f: file_fingerprint(Path(f)) for f in files},
+           "bands": list(bands), "version": STORE_VERSION}
     return cache / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
 
 

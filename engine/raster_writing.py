@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.errors
 from rasterio.windows import Window
 
 from .destinations import sidecar_path
@@ -133,6 +134,9 @@ class RowWriter:
         self.last_chunk: dict | None = None
         with rasterio.open(path) as dst:
             self.height, self.block = dst.height, dst.block_shapes[0][0]
+            #: half floats (OUTPUT_FORMAT float16): GDAL converts in its block cache and reports a failed write
+            #: only on stderr when the file closes, so every chunk is read back
+            self.half = dst.tags(1, ns="IMAGE_STRUCTURE").get("NBITS") == "16" and dst.dtypes[0] == "float32"
         self.pending: list[np.ndarray] = []  # (bands, k, width) pieces, in row order
 
     def add(self, first_row: int, rows: np.ndarray) -> None:
@@ -176,23 +180,51 @@ class RowWriter:
             return
         chunk = self._take(count)
         window = Window(0, self.next_row, chunk.shape[2], count)
-        # one write of whole blocks, so GDAL writes them at once and a failure raises here; a write GDAL only
-        # caches fails silently when the file closes (GDAL 3.10 through rasterio), hence also the free-space check
-        # and, for the last rows (an edge block, cached), the read-back
+        if self.half:
+            check_half_float_range(chunk)
+        # one write of whole blocks, so GDAL writes them at once and a failure raises here. A write GDAL only
+        # caches (the last rows, an edge block; half floats) fails silently when the file closes (GDAL 3.10
+        # through rasterio): hence the free-space check, and those rows are read back
         check_free_space(self.path, chunk.nbytes)
         with rasterio.open(self.path, "r+") as dst:
             dst.write(chunk, window=window)
-        crc = rows_checksum(chunk)
-        if final:
-            with rasterio.open(self.path) as src:
-                if rows_checksum(src.read(window=window)) != crc:
-                    raise OSError(errno.EIO, f"rows {self.next_row}-{end} of {self.path.name} did not reach the disk "
-                                             "intact", str(self.path))
+        if self.half or end >= self.height:
+            lost = f"Write failed: rows {self.next_row}-{end} of {self.path.name} did not reach the disk intact"
+            try:
+                with rasterio.open(self.path) as src:
+                    stored = src.read(window=window)
+            except rasterio.errors.RasterioIOError as exc:
+                raise OSError(errno.EIO, lost, str(self.path)) from exc
+            if not stored_as_written(stored, chunk, self.half):
+                raise OSError(errno.EIO, lost, str(self.path))
+            crc = rows_checksum(stored)  # what a resume reads back (half floats are rounded)
+        else:
+            crc = rows_checksum(chunk)
         if self.on_durable is not None:
             self.last_chunk = {"first_row": self.next_row, "rows": count, "crc32": crc}
         self.next_row = end
         if self.on_durable is not None:
             self.on_durable(end)
+
+
+#: The largest finite half float: features beyond it would be stored as infinity.
+HALF_MAX = 65504.0
+
+
+def check_half_float_range(rows: np.ndarray) -> None:
+    """Refuse features a half float cannot hold (OUTPUT_FORMAT float16), naming the parameter and the fix."""
+    largest = float(np.nanmax(np.abs(rows), initial=0.0))
+    if largest > HALF_MAX:
+        raise ParameterError("OUTPUT_FORMAT", f"feature values reach {largest:.4g}, beyond what float16 storage holds "
+                                              f"({HALF_MAX:g}); choose float32 storage.")
+
+
+def stored_as_written(stored: np.ndarray, written: np.ndarray, half: bool) -> bool:
+    """Whether rows read back are the rows written: exactly, or for half floats within their rounding."""
+    if not half:
+        return np.array_equal(stored, written, equal_nan=True)
+    return np.array_equal(np.isnan(stored), np.isnan(written)) and np.allclose(
+        stored, written, rtol=2 ** -10, atol=2 ** -23, equal_nan=True)
 
 
 def check_free_space(path: Path, nbytes: int) -> None:

@@ -105,3 +105,14 @@ def test_two_rasters_of_the_same_name_are_refused(capsys):
     with pytest.raises(SystemExit) as exit_status:
         main(["reduction", "--INPUT", "x/a.tif", "y/a.tif", "--OUTPUT", "{name}.tif"])
     assert exit_status.value.code == 2 and "share the name 'a'" in capsys.readouterr().err
+
+
+def test_an_output_named_like_another_input_is_refused_before_anything_runs(tmp_path, capsys):
+    first, _ = regions_raster(tmp_path / "a.tif", 20, 20)
+    second, _ = regions_raster(tmp_path / "a_f.tif", 20, 20, seed=1)
+    before = second.read_bytes()
+    with pytest.raises(SystemExit) as exit_status:
+        main(["cluster", "--INPUT", str(first), str(second), "--OUTPUT", str(tmp_path / "{name}_f.tif")])
+    assert exit_status.value.code == 2
+    assert "OUTPUT of a.tif would be a_f.tif, another INPUT raster" in capsys.readouterr().err
+    assert second.read_bytes() == before and not (tmp_path / "a_f_f.tif").exists()

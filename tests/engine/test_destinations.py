@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
@@ -275,3 +276,36 @@ def test_an_output_points_extension_of_no_vector_format_is_refused_before_work(t
     error = run_on("similarity", {"INPUT": str(tmp_path / "f.tif"), "TEMPLATE": str(tmp_path / "t.gpkg"),
                                   "OUTPUT": str(tmp_path / "s.tif"), "OUTPUT_POINTS": str(tmp_path / "p.txt")})
     assert error["parameter"] == "OUTPUT_POINTS" and ".gpkg, .shp, .geojson, .json, .csv" in error["message"]
+
+
+@pytest.mark.parametrize("output_format", ["float32", "float16", "float16_zstd"])
+def test_a_write_gdal_fails_only_when_closing_is_an_error_not_a_complete_output(tmp_path, output_format):
+    """Half floats are converted in GDAL's block cache, and GDAL reports a failed write of a cached block only on
+    stderr when the file closes: the rows are read back, so the run fails and no final file appears. A file
+    size limit (SIGXFSZ ignored, as a full disk) makes every write fail from the first chunk on."""
+    raster = random_raster(tmp_path / "in.tif", 300, 300, seed=2)
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from engine import raster_writing
+        from engine.worker import run_tool
+        from engine.events import Reporter
+        real = raster_writing.RowWriter._write
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        def full_disk(self, final):
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.path.stat().st_size, resource.RLIM_INFINITY))
+            try:
+                return real(self, final)
+            finally:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        raster_writing.RowWriter._write = full_disk
+        reporter = Reporter()
+        status = run_tool("encoder", {{"INPUT": {str(raster)!r}, "OUTPUT": {str(tmp_path / "out.tif")!r},
+                                       "BACKBONE_NAME": "vit_tiny_patch16_224", "PRETRAINED": False,
+                                       "PRECISION": "fp32", "OUTPUT_FORMAT": {output_format!r}}}, reporter)
+        print("STATUS", status)
+        """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=300)
+    assert "STATUS 1" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+    assert not (tmp_path / "out.tif").exists() and not (tmp_path / "out.iamap.json").exists()

@@ -121,6 +121,24 @@ def test_cache_keeps_a_store_that_an_unchanged_raster_reopens_and_a_changed_one_
     assert not np.array_equal(changed.grid.vectors.numpy(), built.grid.vectors.numpy())
 
 
+def test_a_vrt_whose_source_raster_changed_is_not_served_from_the_cache(tmp_path, monkeypatch):
+    import rasterio.shutil
+
+    monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 0)
+    path, _ = regions_raster(tmp_path / "source.tif", 32, 32, bands=4)
+    with open_raster(str(path)) as src:
+        rasterio.shutil.copy(src, tmp_path / "view.vrt", driver="VRT")  # the VRT file itself never changes
+    stores = []
+    for seed in (0, 1):
+        regions_raster(path, 32, 32, bands=4, seed=seed)
+        (tmp_path / str(seed)).mkdir()
+        with open_raster(str(tmp_path / "view.vrt")) as src:
+            stores.append(FeatureStore(src, [1, 2, 3, 4], tmp_path / str(seed), cache=tmp_path / "cache"))
+            stores[-1].wait_for_cache()
+    assert not stores[1].cached
+    assert not np.array_equal(stores[0].grid.vectors.numpy(), stores[1].grid.vectors.numpy())
+
+
 def test_cache_evicts_the_least_recently_used_stores_and_skips_small_rasters(tmp_path, monkeypatch):
     monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 0)
     cache, rasters = tmp_path / "cache", []

@@ -206,3 +206,38 @@ def test_row_writer_records_a_checksum_of_the_rows_it_made_durable(tmp_path):
         for chunk in chunks:
             rows = src.read(window=rasterio.windows.Window(0, chunk["first_row"], 8, chunk["rows"]))
             assert rows_checksum(rows) == chunk["crc32"]
+
+
+def test_half_float_rows_are_read_back_and_their_checksum_is_what_a_resume_reads(tmp_path):
+    from engine.catalog import OUTPUT_FORMATS
+
+    path = tmp_path / "half.tif"
+    with rasterio.open(path, "w", **dict(OUTPUT_FORMATS["float16"].options, width=8, height=40, count=2,
+                                         dtype="float32", nodata=float("nan"))):
+        pass
+    chunks = []
+    writer = RowWriter(path, on_durable=lambda rows: chunks.append(dict(writer.last_chunk)))
+    assert writer.half
+    data = np.random.default_rng(0).standard_normal((2, 40, 8)).astype(np.float32) * 100
+    writer.add(0, data[:, :20])
+    writer.close()
+    with rasterio.open(path) as src:
+        stored = src.read()
+        for chunk in chunks:
+            rows = stored[:, chunk["first_row"]:chunk["first_row"] + chunk["rows"]]
+            assert rows_checksum(rows) == chunk["crc32"]
+    assert not np.array_equal(stored[:, :20], data[:, :20])  # rounded to half floats...
+    np.testing.assert_allclose(stored[:, :20], data[:, :20], rtol=2 ** -10)  # ...within their precision
+
+
+def test_features_beyond_the_half_float_range_are_refused_naming_output_format(tmp_path):
+    from engine.catalog import OUTPUT_FORMATS
+
+    path = tmp_path / "half.tif"
+    with rasterio.open(path, "w", **dict(OUTPUT_FORMATS["float16"].options, width=8, height=16, count=1,
+                                         dtype="float32", nodata=float("nan"))):
+        pass
+    data = np.ones((1, 16, 8), np.float32)
+    data[0, 3, 4] = 1e6
+    with pytest.raises(ParameterError, match="OUTPUT_FORMAT: feature values reach 1e\\+06.*choose float32"):
+        RowWriter(path).add(0, data)
