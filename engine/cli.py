@@ -125,12 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         if status == 0:
             print(json.dumps(reporter.outputs, indent=1))
         return status
-    problem = batch_problem(args.tool, params, inputs)
+    runs = batch_runs(args.tool, params, inputs)
+    problem = batch_problem(args.tool, params, runs)
     if problem:
         parser.error(problem)
-    runs = [dict(params, INPUT=path, **{name: params[name].replace("{name}", Path(path).stem)
-                                        for name in destinations(args.tool, params)})
-            for path in inputs]
     results, failed = [], 0
     for number, run in enumerate(runs, start=1):
         sys.stderr.write(f"== {run['INPUT']} ({number} of {len(runs)})\n")
@@ -151,23 +149,32 @@ def destinations(tool: str, params: dict) -> list[str]:
             if spec.kind in DESTINATION_KINDS and params.get(spec.name)]
 
 
-def batch_problem(tool: str, params: dict, inputs: list[str]) -> str:
+def batch_runs(tool: str, params: dict, inputs: list[str]) -> list[dict]:
+    """The parameters of each raster's run: its INPUT, and {name} in the destinations replaced by its file name."""
+    names = destinations(tool, params)
+    return [dict(params, INPUT=path, **{name: params[name].replace("{name}", Path(path).stem) for name in names})
+            for path in inputs]
+
+
+def batch_problem(tool: str, params: dict, runs: list[dict]) -> str:
     """Why several INPUT rasters cannot run with these parameters ("" when they can): outputs must not collide."""
-    missing = [name for name in destinations(tool, params) if "{name}" not in params[name]]
+    names = destinations(tool, params)
+    missing = [name for name in names if "{name}" not in params[name]]
     if missing:
         return (f"with several INPUT rasters, {', '.join(missing)} must contain {{name}} (the raster's file name "
                 f"without extension), e.g. --{missing[0]} 'out/{{name}}.tif', so that each raster gets its own.")
-    stems = [Path(path).stem.lower() for path in inputs]  # a.tif and A.tif are one file on Windows and macOS
+    stems = [Path(run["INPUT"]).stem.lower() for run in runs]  # a.tif and A.tif are one file on Windows and macOS
     repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
     if repeated:
         return f"several INPUT rasters share the name {repeated[0]!r}: their outputs would collide; rename one."
-    read = {str(Path(path).resolve()).lower(): path for path in inputs}
-    for path in inputs:
-        for name in destinations(tool, params):
-            written = str(Path(params[name].replace("{name}", Path(path).stem)).resolve()).lower()
+    read = {str(Path(run["INPUT"]).resolve()).lower(): run["INPUT"] for run in runs}
+    for run in runs:
+        for name in names:
+            written = str(Path(run[name]).resolve()).lower()
             if written in read:
-                return (f"{name} of {Path(path).name} would be {Path(read[written]).name}, another INPUT raster: "
-                        f"it would be overwritten before being read. Choose outputs that no input is named like.")
+                return (f"{name} of {Path(run['INPUT']).name} would be {Path(read[written]).name}, another INPUT "
+                        f"raster: it would be overwritten before being read. Choose outputs that no input is named "
+                        f"like.")
     return ""
 
 

@@ -117,15 +117,16 @@ class FeatureStrip:
             with np.errstate(invalid="ignore", divide="ignore"):
                 rows = self.values[:k] / seen[..., None]
         else:
-            rows = self.values[:k]  # handed out as it is: the strip moves to a new buffer below
+            rows = self.values[:k]  # a view: the transposed copy below is what is handed out
         rows[seen == 0] = np.nan
         if wanted > k:  # tile rows with no valid pixel were skipped: their rows are all nodata
             gap = np.full((wanted - k, rows.shape[1], self.dim), np.nan, np.float32)
             rows = np.concatenate([rows, gap], axis=0)
-        # the open rows move to the top of a fresh buffer (the old one left with the rows handed out)
-        values, weights = np.zeros_like(self.values), np.zeros_like(self.weights)
-        values[:self.rows - k] = self.values[k:]
-        weights[:self.rows - k] = self.weights[k:]
-        self.values, self.weights = values, weights
+        out = np.moveaxis(rows, -1, 0).copy()  # C order; a copy even when dim is 1 (then already contiguous)
+        # shift the open rows up (numpy copies overlapping slices correctly)
+        self.values[:self.rows - k] = self.values[k:]
+        self.values[self.rows - k:] = 0
+        self.weights[:self.rows - k] = self.weights[k:]
+        self.weights[self.rows - k:] = 0
         self.base += wanted
-        return start, np.ascontiguousarray(np.moveaxis(rows, -1, 0))
+        return start, out

@@ -10,8 +10,8 @@ import errno
 import hashlib
 import json
 import os
-import shutil
 import queue
+import shutil
 import threading
 import zlib
 from pathlib import Path
@@ -21,12 +21,13 @@ import rasterio
 import rasterio.errors
 from rasterio.windows import Window
 
+from .catalog import OUTPUT_FORMATS
 from .destinations import sidecar_path
 from .errors import ParameterError
 
-#: Creation options of every float output: tiled, compressed, BigTIFF when needed, readable by QGIS 3.22.
-OUTPUT_OPTIONS = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 16, "compress": "deflate",
-                  "zlevel": 1, "predictor": 3, "interleave": "pixel", "bigtiff": "if_safer"}
+#: Creation options of every float output but the encoder's (which follows OUTPUT_FORMAT): the feature layout
+#: (tiled, pixel-interleaved, BigTIFF when needed, readable by QGIS 3.22), DEFLATE-compressed, written whole.
+OUTPUT_OPTIONS = dict(OUTPUT_FORMATS["float32_deflate"].options, sparse_ok=False)
 
 
 def check_output(path: str, parameter: str = "OUTPUT") -> Path:
