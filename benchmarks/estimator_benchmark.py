@@ -25,13 +25,14 @@ sys.path.insert(0, str(REPO))
 from benchmarks.worker_process import run_tool  # noqa: E402
 
 
-def make_feature_raster(path: Path, size: int, bands: int, regions: int = 6, seed: int = 0) -> None:
-    """Square raster of ``regions`` vertical stripes with distinct mean vectors plus noise (a stand-in for
-    encoder features), written strip by strip."""
+def make_feature_raster(path: Path, size: int, bands: int, output_format: str = "float32", regions: int = 6,
+                        seed: int = 0) -> None:
+    """Square raster of ``regions`` vertical stripes with distinct mean vectors plus noise (a stand-in for encoder
+    features), written 16 rows at a time with the encoder's creation options for ``output_format``."""
     import rasterio
     from rasterio.transform import from_origin
 
-    from engine.raster_writing import OUTPUT_OPTIONS
+    from engine.catalog import OUTPUT_FORMATS
 
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 1, (bands, regions)).astype(np.float32)
@@ -39,10 +40,9 @@ def make_feature_raster(path: Path, size: int, bands: int, regions: int = 6, see
     base = centres[:, labels]  # (bands, size)
     rows = 16
     noise = rng.normal(0, 0.3, (bands, rows, size + 257)).astype(np.float32)  # reused with shifts: fast to make
-    profile = dict(OUTPUT_OPTIONS, compress="none", width=size, height=size, count=bands, dtype="float32",
+    profile = dict(OUTPUT_FORMATS[output_format].options, width=size, height=size, count=bands, dtype="float32",
                    crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10), nodata=float("nan"))
-    profile.pop("predictor"), profile.pop("zlevel")
-    with rasterio.open(path, "w", **profile) as dst:
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path, "w", **profile) as dst:
         for row in range(0, size, rows):
             h = min(rows, size - row)
             shift = (row * 7) % 257

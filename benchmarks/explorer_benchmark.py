@@ -28,35 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.estimator_benchmark import make_feature_raster  # noqa: E402
 from engine.catalog import OUTPUT_FORMATS  # noqa: E402
-
-
-def make_feature_raster(path: Path, size: int, bands: int, output_format: str, regions: int = 6,
-                        seed: int = 0) -> None:
-    """Square raster of ``regions`` vertical stripes with distinct mean vectors plus noise (a stand-in for encoder
-    features), written 16 rows at a time with the encoder's creation options for ``output_format``."""
-    import rasterio
-    from rasterio.transform import from_origin
-
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 1, (bands, regions)).astype(np.float32)
-    labels = np.minimum(np.arange(size) * regions // size, regions - 1)
-    base = centres[:, labels]  # (bands, size)
-    rows = 16
-    noise = rng.normal(0, 0.3, (bands, rows, size + 257)).astype(np.float32)  # reused with shifts: fast to make
-    profile = dict(OUTPUT_FORMATS[output_format].options, width=size, height=size, count=bands, dtype="float32",
-                   crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10), nodata=float("nan"))
-    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path, "w", **profile) as dst:
-        for row in range(0, size, rows):
-            h = min(rows, size - row)
-            shift = (row * 7) % 257
-            block = base[:, None, :] + noise[:, :h, shift:shift + size]
-            dst.write(block, window=rasterio.windows.Window(0, row, size, h))
 
 
 def peak_rss_mib(pid: int) -> float:
