@@ -88,7 +88,7 @@ class IamapPlugin:
             return
         if QgsSettings().value(DONT_SHOW_KEY, False, type=bool):
             QgsMessageLog.logMessage(f"{status.problem} Plugins > IAMAP > Install / repair environment installs it.",
-                                     "IAMAP", Qgis.Warning)
+                                     "IAMAP", Qgis.MessageLevel.Warning)
             return
         self.show_install_dialog()
 
@@ -117,11 +117,11 @@ class IamapPlugin:
         button = QPushButton("Install\u2026")
         button.clicked.connect(self.show_install_dialog)
         item.layout().addWidget(button)
-        self.message_item = bar.pushWidget(item, Qgis.Info, 0)
+        self.message_item = bar.pushWidget(item, Qgis.MessageLevel.Info, 0)
 
     def _install_finished(self, ok, message):
         if self.install_dialog is not None and not self.install_dialog.isVisible():
-            self.iface.messageBar().pushMessage("IAMAP", message, Qgis.Success if ok else Qgis.Warning, 0)
+            self.iface.messageBar().pushMessage("IAMAP", message, Qgis.MessageLevel.Success if ok else Qgis.MessageLevel.Warning, 0)
 
     def _clear_message(self):
         if self.message_item is not None:
@@ -143,7 +143,7 @@ class IamapPlugin:
         readme = PLUGIN_DIR / "README.md"
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(readme))):  # no program for .md files here
             self.iface.messageBar().pushMessage("IAMAP", f"The documentation is {readme}; each tool's help is in its "
-                                                         "Processing dialog.", Qgis.Info, 0)
+                                                         "Processing dialog.", Qgis.MessageLevel.Info, 0)
 
     def _load_sample_data(self):
         """Add the bundled sample raster and reference points to the project, ready for the IAMAP tools."""
@@ -151,11 +151,11 @@ class IamapPlugin:
         points = self.iface.addVectorLayer(str(SAMPLE_POINTS), "IAMAP sample river points", "ogr")
         if raster is None or points is None:
             self.iface.messageBar().pushMessage("IAMAP", f"Cannot load the sample data from {SAMPLE_RASTER.parent}.",
-                                                Qgis.Warning, 10)
+                                                Qgis.MessageLevel.Warning, 10)
             return
         self.iface.messageBar().pushMessage(
             "IAMAP", "Sample data loaded: try Processing Toolbox > IAMAP > Encoder on it, then Similarity with the "
-                     "river points.", Qgis.Info, 15)
+                     "river points.", Qgis.MessageLevel.Info, 15)
 
     def unload(self):
         if self.install_dialog is not None:

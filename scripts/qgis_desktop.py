@@ -51,6 +51,30 @@ QTimer.singleShot(500, _run_body_and_quit)
 '''
 
 
+#: On QGIS's PYTHONPATH in the tests: logs every warning QGIS's Python shows (see its docstring).
+WARNINGS_HOOK = REPO / "tests" / "qgis" / "warnings_hook"
+
+
+def deprecation_watch(log: Path) -> dict:
+    """Environment variables that make QGIS's Python show the deprecation warnings raised in the plugin's own
+    modules (``iamap.*``: a deprecated QGIS call made by the plugin) and log them to ``log``."""
+    log.unlink(missing_ok=True)
+    return {"PYTHONPATH": str(WARNINGS_HOOK), "PYTHONWARNINGS": "default::DeprecationWarning:iamap",
+            "IAMAP_WARNINGS_LOG": str(log)}
+
+
+def plugin_deprecations(log: Path) -> list[str]:
+    """The deprecation warnings ``log`` holds that point at a plugin file, as ``file:line: message``."""
+    if not log.exists():
+        return []
+    found = []
+    for line in log.read_text(encoding="utf-8").splitlines():
+        warning = json.loads(line)
+        if "DeprecationWarning" in warning["category"] and "/plugins/iamap/" in warning["file"]:
+            found.append(f"{warning['file'].split('/plugins/iamap/')[1]}:{warning['line']}: {warning['message']}")
+    return found
+
+
 def desktop_missing() -> str:
     """Why the desktop cannot be run here ("" when it can)."""
     missing = [program for program in ("qgis", "xvfb-run", "xauth") if not shutil.which(program)]
@@ -85,7 +109,8 @@ def run_desktop(body: str, root: Path, env: dict | None = None, timeout: float =
     result_path.unlink(missing_ok=True)
     script = root / "desktop_script.py"
     script.write_text(f"RESULT_PATH = {str(result_path)!r}\n{PRELUDE}\n{body}\n", encoding="utf-8")
-    full_env = {**os.environ, **prepare_profile(root), **(env or {})}
+    warnings_log = root / "warnings.jsonl"
+    full_env = {**os.environ, **prepare_profile(root), **deprecation_watch(warnings_log), **(env or {})}
     command = ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "qgis", "--nologo", "--noversioncheck",
                "--code", str(script)]
     # its own session: on a timeout QGIS and Xvfb go too, not only the xvfb-run script
@@ -98,4 +123,7 @@ def run_desktop(body: str, root: Path, env: dict | None = None, timeout: float =
         output, _ = process.communicate()
     if not result_path.exists():
         raise RuntimeError(f"QGIS ended without a result (exit status {process.returncode}):\n{output[-5000:]}")
+    deprecated = plugin_deprecations(warnings_log)
+    if deprecated:
+        raise RuntimeError("the plugin called deprecated QGIS API:\n" + "\n".join(deprecated))
     return json.loads(result_path.read_text(encoding="utf-8"))

@@ -170,7 +170,7 @@ class InstallDialog(QDialog):
         self.disk_label = _wrapping_label()
         self.command_label = _wrapping_label()
         for label in (self.download_label, self.disk_label, self.command_label):
-            label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form = QFormLayout()
         form.addRow("PyTorch build:", self.build_combo)
         form.addRow("", self.build_reason)
@@ -198,7 +198,7 @@ class InstallDialog(QDialog):
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
-        self.log_view.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
+        self.log_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.log_view.setMinimumHeight(220)
         # follow the end of the log unless the user scrolls up to read (scrolling back down follows again)
         self._follow_log = True
@@ -424,7 +424,7 @@ def _escape(text) -> str:
 def _wrapping_label(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
-    label.setTextFormat(Qt.RichText)
+    label.setTextFormat(Qt.TextFormat.RichText)
     return label
 
 

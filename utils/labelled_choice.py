@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from processing.gui.wrappers import DIALOG_BATCH, DIALOG_STANDARD, WidgetWrapper
 from qgis.core import QgsProcessingParameterEnum, QgsProcessingParameterString
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QComboBox
 
 
@@ -28,7 +29,7 @@ class LabelledChoiceWrapper(WidgetWrapper):
         labels = self.labels if len(self.labels) == len(options) else options
         for key, label in zip(options, labels):
             combo.addItem(label, key)
-            combo.setItemData(combo.count() - 1, key, 3)  # tooltip (Qt.ToolTipRole): the key scripts use
+            combo.setItemData(combo.count() - 1, key, Qt.ItemDataRole.ToolTipRole)  # the key scripts use
         if self.dialogType not in (DIALOG_STANDARD, DIALOG_BATCH):  # the modeler: model inputs too
             for value in self.dialog.getAvailableValuesOfType([QgsProcessingParameterEnum,
                                                                 QgsProcessingParameterString]):

@@ -7,7 +7,7 @@ contract entry (``IamapAlgorithm.TOOL``).
 
 from __future__ import annotations
 
-from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingOutputNumber, QgsProcessingOutputString,
+from qgis.core import (QgsProcessingException, QgsProcessingOutputNumber, QgsProcessingOutputString,
                        QgsProcessingParameterBand, QgsProcessingParameterBoolean, QgsProcessingParameterCrs,
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum, QgsProcessingParameterExtent,
                        QgsProcessingParameterFeatureSource, QgsProcessingParameterField, QgsProcessingParameterFile,
@@ -16,6 +16,7 @@ from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingOutpu
                        QgsProcessingParameterString, QgsProcessingParameterVectorDestination, QgsProviderRegistry)
 
 from ..engine.contract import Kind, Output, Parameter
+from . import qgis_api
 
 #: The widget wrapper of enum parameters whose choices have labels, as Processing imports it (by module path).
 LABELLED_CHOICE_WRAPPER = f"{__package__}.labelled_choice.LabelledChoiceWrapper"
@@ -31,16 +32,16 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     elif spec.kind is Kind.EXTENT:
         parameter = QgsProcessingParameterExtent(name, label, optional=optional)
     elif spec.kind is Kind.VECTOR:
-        parameter = QgsProcessingParameterFeatureSource(name, label, [QgsProcessing.TypeVectorAnyGeometry],
+        parameter = QgsProcessingParameterFeatureSource(name, label, [qgis_api.SOURCE_ANY_GEOMETRY],
                                                         optional=optional)
     elif spec.kind is Kind.FIELD:
-        parameter = QgsProcessingParameterField(name, label, None, spec.parent, QgsProcessingParameterField.Any,
+        parameter = QgsProcessingParameterField(name, label, None, spec.parent, qgis_api.FIELD_ANY,
                                                 optional=optional)
     elif spec.kind is Kind.FILE:
         parameter = QgsProcessingParameterFile(name, label, optional=optional, fileFilter=spec.file_filter)
     elif spec.kind in (Kind.INT, Kind.FLOAT):
-        number_type = QgsProcessingParameterNumber.Integer if spec.kind is Kind.INT else \
-            QgsProcessingParameterNumber.Double
+        number_type = qgis_api.NUMBER_INTEGER if spec.kind is Kind.INT else \
+            qgis_api.NUMBER_DOUBLE
         # an optional number whose default is "not set" (STRIDE) or 0 (TARGET_RESOLUTION) shows an empty box
         shown_default = None if optional and not default else default
         parameter = QgsProcessingParameterNumber(name, label, number_type, shown_default, optional)
@@ -65,7 +66,7 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
         parameter = QgsProcessingParameterRasterDestination(name, label, optional=optional,
                                                             createByDefault=not optional or spec.created_by_default)
     elif spec.kind is Kind.VECTOR_DESTINATION:
-        parameter = QgsProcessingParameterVectorDestination(name, label, QgsProcessing.TypeVectorPoint,
+        parameter = QgsProcessingParameterVectorDestination(name, label, qgis_api.SOURCE_POINT,
                                                             optional=optional, createByDefault=True)
     elif spec.kind is Kind.FILE_DESTINATION:
         parameter = QgsProcessingParameterFileDestination(name, label, spec.file_filter, optional=optional,
@@ -73,7 +74,7 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     else:  # a kind added to the contract without its widget
         raise ValueError(f"no Processing parameter for kind {spec.kind}")
     if spec.advanced:
-        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        parameter.setFlags(parameter.flags() | qgis_api.PARAMETER_ADVANCED)
     parameter.setHelp(spec.help)
     return parameter
 
@@ -124,7 +125,7 @@ def engine_value(algorithm, spec: Parameter, parameters: dict, context, extent_c
         return file_path(algorithm.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"],
                                                                         "gpkg", feedback), "ogr")
     if spec.kind is Kind.FIELD:
-        return (algorithm.parameterAsFields(parameters, name, context) or [""])[0]
+        return (qgis_api.field_names(algorithm, parameters, name, context) or [""])[0]
     if spec.kind is Kind.FILE:
         return algorithm.parameterAsFile(parameters, name, context)
     if spec.kind is Kind.INT:

@@ -54,7 +54,7 @@ class ExplorerServer(QObject):
 
     @property
     def running(self) -> bool:
-        return self.process.state() != QProcess.NotRunning
+        return self.process.state() != QProcess.ProcessState.NotRunning
 
     def stop(self) -> None:
         """Ask the worker to quit; kill it if it has not within a second (it may be in a long computation); remove

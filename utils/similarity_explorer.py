@@ -9,8 +9,7 @@ ties them to the temporary similarity layer and ends the worker when the panel i
 from __future__ import annotations
 
 from qgis.core import (Qgis, QgsApplication, QgsCoordinateTransform, QgsCsException, QgsDataProvider, QgsGeometry,
-                       QgsMapLayerProxyModel, QgsPointXY, QgsProject, QgsRasterLayer, QgsRectangle, QgsVectorLayer,
-                       QgsWkbTypes)
+                       QgsPointXY, QgsProject, QgsRasterLayer, QgsRectangle, QgsVectorLayer)
 from qgis.gui import QgsMapLayerComboBox, QgsMapTool, QgsRubberBand
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QObject, Qt, QTimer, pyqtSignal
@@ -19,6 +18,7 @@ from qgis.PyQt.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayou
                                  QSlider, QVBoxLayout, QWidget)
 
 from ..engine.errors import EnvironmentProblem
+from . import qgis_api
 from .similarity_client import ExplorerServer
 from .styles import style_continuous
 
@@ -38,13 +38,13 @@ class ExplorerMapTool(QgsMapTool):
     def __init__(self, canvas):
         super().__init__(canvas)
         self.start = None
-        self.band = QgsRubberBand(canvas, QgsWkbTypes.PolygonGeometry)
+        self.band = QgsRubberBand(canvas, qgis_api.POLYGON_GEOMETRY)
         self.band.setColor(QColor(255, 80, 0, 60))
         self.band.setStrokeColor(QColor(255, 80, 0))
-        self.setCursor(Qt.CrossCursor)
+        self.setCursor(Qt.CursorShape.CrossCursor)
 
     def canvasPressEvent(self, event):  # noqa: N802 (Qt's names)
-        if event.button() == Qt.LeftButton:
+        if event.button() == Qt.MouseButton.LeftButton:
             self.start = event.pos()
 
     def canvasMoveEvent(self, event):  # noqa: N802
@@ -52,18 +52,18 @@ class ExplorerMapTool(QgsMapTool):
             self.band.setToGeometry(QgsGeometry.fromRect(self._rectangle(event)), None)
 
     def canvasReleaseEvent(self, event):  # noqa: N802
-        if self.start is None or event.button() != Qt.LeftButton:
+        if self.start is None or event.button() != Qt.MouseButton.LeftButton:
             return
-        add = bool(event.modifiers() & Qt.ShiftModifier)
+        add = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
         if self._dragging(event):
             self.dragged.emit(self._rectangle(event), add)
         else:
             self.clicked.emit(self.toMapCoordinates(event.pos()), add)
         self.start = None
-        self.band.reset(QgsWkbTypes.PolygonGeometry)
+        self.band.reset(qgis_api.POLYGON_GEOMETRY)
 
     def deactivate(self):
-        self.band.reset(QgsWkbTypes.PolygonGeometry)
+        self.band.reset(qgis_api.POLYGON_GEOMETRY)
         super().deactivate()
 
     def _dragging(self, event) -> bool:
@@ -84,12 +84,12 @@ class ExplorerPanel(QDockWidget):
         body = QWidget()
         form = QFormLayout()
         self.raster_combo = QgsMapLayerComboBox()
-        self.raster_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.raster_combo.setFilters(qgis_api.RASTER_LAYER_FILTER)
         self.raster_combo.setToolTip("The feature raster: the encoder's output or any multi-band raster.")
         self.aggregation_combo = QComboBox()
         self.aggregation_combo.addItem("mean (similar to their average)", "mean")
         self.aggregation_combo.addItem("max (similar to the nearest reference)", "max")
-        self.threshold_slider = QSlider(Qt.Horizontal)
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
         self.threshold_slider.setRange(-SLIDER_SCALE, SLIDER_SCALE)
         self.threshold_slider.setValue(-SLIDER_SCALE)
         self.threshold_label = QLabel()
@@ -164,7 +164,7 @@ class SimilarityExplorer(QObject):
         active = self.iface.activeLayer()
         if isinstance(active, QgsRasterLayer):
             self.panel.raster_combo.setLayer(active)
-        self.iface.addDockWidget(Qt.RightDockWidgetArea, self.panel)
+        self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.panel)
         self.panel.show()
         self.canvas.setMapTool(self.tool)
 
@@ -209,7 +209,7 @@ class SimilarityExplorer(QObject):
             try:
                 point = self._to_raster().transform(point)
             except QgsCsException:
-                self._message("This point has no place in the raster's CRS: it is outside the raster.", Qgis.Warning)
+                self._message("This point has no place in the raster's CRS: it is outside the raster.", Qgis.MessageLevel.Warning)
                 return
             self._send({"op": "click", "x": point.x(), "y": point.y(), "add": add})
 
@@ -223,14 +223,14 @@ class SimilarityExplorer(QObject):
             try:
                 geometry.transform(QgsCoordinateTransform(crs, self.raster.crs(), QgsProject.instance()))
             except QgsCsException:
-                self._message("This area has no place in the raster's CRS: it is outside the raster.", Qgis.Warning)
+                self._message("This area has no place in the raster's CRS: it is outside the raster.", Qgis.MessageLevel.Warning)
                 return
             self._send({"op": "region", "wkt": geometry.asWkt(), "add": add})
 
     def _add_selection(self) -> None:
         layer = self.iface.activeLayer()
         if not isinstance(layer, QgsVectorLayer) or not layer.selectedFeatureCount():
-            self._message("Select polygons in the active vector layer first.", Qgis.Info)
+            self._message("Select polygons in the active vector layer first.", Qgis.MessageLevel.Info)
             return
         geometry = QgsGeometry.unaryUnion([feature.geometry() for feature in layer.selectedFeatures()])
         self.add_region(geometry, False, layer.crs())
@@ -250,7 +250,7 @@ class SimilarityExplorer(QObject):
 
     def export_mask(self, path: str) -> None:
         if self.server is None or not self.last_reply.get("map"):
-            self._message("Click on the map first: there is no similarity map to export.", Qgis.Info)
+            self._message("Click on the map first: there is no similarity map to export.", Qgis.MessageLevel.Info)
             return
         self._send({"op": "mask", "threshold": self.panel.threshold, "output": path})
 
@@ -258,7 +258,7 @@ class SimilarityExplorer(QObject):
         """Start the worker for the chosen raster if none runs; False (with a message) when it cannot."""
         if self.raster is None:
             self._message("Choose a feature raster in the explorer's panel (add one to the project first).",
-                          Qgis.Warning)
+                          Qgis.MessageLevel.Warning)
             return False
         if self.server is not None:
             return True
@@ -270,7 +270,7 @@ class SimilarityExplorer(QObject):
             self.server.start()
         except EnvironmentProblem as exc:
             self._stop_server()
-            self._message(str(exc), Qgis.Critical)
+            self._message(str(exc), Qgis.MessageLevel.Critical)
             return False
         self._status(f"Loading the features of {self.raster.name()}\u2026")
         aggregation = self.panel.aggregation_combo.currentData()
@@ -291,13 +291,13 @@ class SimilarityExplorer(QObject):
 
     def _failed(self, message: str) -> None:
         self._stop_server()
-        self._message(message, Qgis.Critical)
+        self._message(message, Qgis.MessageLevel.Critical)
         self._status(message)
 
     def _apply(self, reply: dict) -> None:
         if not reply.get("ok"):
             self._message(reply.get("message", "The similarity worker refused the request."),
-                          Qgis.Warning if reply.get("reason") in ("outside", "nodata", "parameter") else Qgis.Critical)
+                          Qgis.MessageLevel.Warning if reply.get("reason") in ("outside", "nodata", "parameter") else Qgis.MessageLevel.Critical)
         elif reply.get("map"):
             self.last_reply = reply
             self._show_map(reply)
@@ -307,7 +307,7 @@ class SimilarityExplorer(QObject):
         elif reply.get("op") == "mask":
             layer = QgsVectorLayer(reply["output"], "Similarity mask", "ogr")
             QgsProject.instance().addMapLayer(layer)
-            self._message(f"{reply['polygons']} polygon(s) written to {reply['output']}.", Qgis.Success)
+            self._message(f"{reply['polygons']} polygon(s) written to {reply['output']}.", Qgis.MessageLevel.Success)
             self._status(f"Mask at {self.panel.threshold:.2f}: {reply['polygons']} polygon(s) in {reply['output']}.")
         elif reply.get("op") == "clear":
             self.last_reply = {}

@@ -9,6 +9,7 @@ from qgis.core import (QgsColorRampShader, QgsContrastEnhancement, QgsMultiBandC
 from qgis.PyQt.QtGui import QColor
 
 from ..engine.catalog import NOISE_COLOUR, class_colour
+from . import qgis_api
 
 
 def _save_style(path: str, make_renderer) -> bool:
@@ -17,8 +18,7 @@ def _save_style(path: str, make_renderer) -> bool:
     if not layer.isValid():
         return False
     layer.setRenderer(make_renderer(layer))
-    message, ok = layer.saveDefaultStyle()
-    return bool(ok)
+    return qgis_api.save_default_style(layer)
 
 
 def style_continuous(path: str, minimum: float, maximum: float, ramp_name: str = "Viridis", clip: bool = False
@@ -49,7 +49,7 @@ def style_rgb(path: str, ranges: list) -> bool:
             enhancement = QgsContrastEnhancement(provider.dataType(band))
             enhancement.setMinimumValue(low)
             enhancement.setMaximumValue(high)
-            enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
+            enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum)
             setter(enhancement)  # the renderer takes ownership (the constructor's arguments do not survive)
         return result
     return _save_style(path, renderer)

@@ -2,7 +2,8 @@
 
 The plugin is installed for QGIS as a folder named ``iamap`` (a link to this checkout) in a temporary plugin
 path, with a throw-away HOME so the user's QGIS profile is never touched. The worker's Python is the one
-running pytest (the worker environment), passed through ``IAMAP_PYTHON``.
+running pytest (the worker environment), passed through ``IAMAP_PYTHON``. A deprecated QGIS call made by the
+plugin fails the test that made it (``qgis_desktop.deprecation_watch``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+import qgis_desktop  # noqa: E402 (scripts/ is not a package)
+
 QGIS_PROCESS = "/usr/bin/qgis_process.bin" if Path("/usr/bin/qgis_process.bin").exists() else shutil.which("qgis_process")
 QGIS_PYTHON = "/usr/bin/python3"
 
@@ -26,6 +30,8 @@ class Qgis:
     """Runs ``qgis_process`` and PyQGIS scripts with the plugin installed."""
 
     def __init__(self, root: Path):
+        self.root = root
+        self.calls = 0
         self.plugins = root / "plugins"
         self.plugins.mkdir()
         (self.plugins / "iamap").symlink_to(REPO, target_is_directory=True)
@@ -36,9 +42,18 @@ class Qgis:
                         IAMAP_PYTHON=sys.executable, XDG_RUNTIME_DIR=str(root))
         self.env["PATH"] = ":".join(p for p in self.env.get("PATH", "").split(":") if "worker-env" not in p)
 
+    def _subprocess(self, command: list, env: dict | None, timeout: float) -> subprocess.CompletedProcess:
+        """Run ``command`` in the test profile; fails when the plugin called a deprecated QGIS API meanwhile."""
+        self.calls += 1
+        log = self.root / f"warnings-{self.calls}.jsonl"
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=str(self.home),
+                                env={**self.env, **qgis_desktop.deprecation_watch(log), **(env or {})})
+        deprecated = qgis_desktop.plugin_deprecations(log)
+        assert deprecated == [], "the plugin called deprecated QGIS API:\n" + "\n".join(deprecated)
+        return result
+
     def process(self, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([QGIS_PROCESS, *args], capture_output=True, text=True, timeout=timeout,
-                              env={**self.env, **(env or {})}, cwd=str(self.home))
+        return self._subprocess([QGIS_PROCESS, *args], env, timeout)
 
     def run(self, algorithm: str, params: dict, env: dict | None = None, timeout: float = 600) -> dict:
         """``qgis_process run ALG --json`` with parameters as ``--NAME=VALUE``; returns the parsed JSON.
@@ -71,8 +86,7 @@ class Qgis:
             plugin.initProcessing()
         """)
         script = prelude + textwrap.dedent(body)
-        return subprocess.run([QGIS_PYTHON, "-c", script], capture_output=True, text=True, timeout=timeout,
-                              env={**self.env, **(env or {})}, cwd=str(self.home))
+        return self._subprocess([QGIS_PYTHON, "-c", script], env, timeout)
 
 
     def run_model3(self, model_file: Path, raster_parameter: str, children: list, inputs: dict) -> dict:
