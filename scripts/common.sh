@@ -11,6 +11,10 @@ qgis_process_bin() {
   if [ -x /usr/bin/qgis_process.bin ]; then echo /usr/bin/qgis_process.bin; else command -v qgis_process || true; fi
 }
 
+qgis_version() {  # "3.22.16-Białowieża", or "unknown"
+  /usr/bin/python3 -c "from qgis.core import Qgis; print(Qgis.QGIS_VERSION)" 2>/dev/null || echo unknown
+}
+
 ensure_qgis() {
   if [ -n "$(qgis_process_bin)" ] && /usr/bin/python3 -c "import qgis.core" 2>/dev/null; then return; fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
