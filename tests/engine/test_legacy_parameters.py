@@ -64,3 +64,14 @@ def test_backbones_are_curated_keys_or_timm_names_that_exist():
             assert value["BACKBONE"] in catalog.BACKBONE_KEYS
         else:
             assert timm.is_model(value["BACKBONE_NAME"]), value
+
+
+def test_the_migration_page_names_every_1_0_2_parameter_of_every_tool():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "migration.md").read_text(encoding="utf-8")
+    for tool, table in LEGACY.items():
+        for entry in table:
+            assert f"`{entry.name}`" in page, (tool, entry.name)
+            if isinstance(entry, Alias):
+                assert f"`{entry.becomes}`" in page, (tool, entry.becomes)
