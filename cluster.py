@@ -32,7 +32,7 @@ gets the distance-weighted majority label of its nearest sampled pixels (the log
 <p>Figures in the log and as outputs: pixels per cluster, inertia (within-cluster sum of squares of the
 standardised fit sample) and the silhouette score of up to 10000 labelled pixels.</p>"""
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def process(self, parameters, context, feedback):
         outputs, files = self.fit_and_apply(parameters, context, feedback)
         sizes = {int(k): v for k, v in outputs["CLUSTER_SIZES"].items()}
         style_paletted(outputs["OUTPUT"], sorted(sizes), catalog.NOISE_LABEL if outputs.get("NOISE_PIXELS") else None)

@@ -47,7 +47,7 @@ class DiagnosticsAlgorithm(IamapAlgorithm):
             "Paste the report into bug reports. When the worker environment is missing, the QGIS part is still "
             "reported, with the command that installs the environment.")
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def process(self, parameters, context, feedback):
         # the log shows the report once, as lines (the worker's side comes as its own message); the outputs are
         # files, so Processing's "Results" lists their paths instead of printing the report again
         report = {"qgis side": qgis_side_info()}

@@ -34,7 +34,7 @@ RESUME on, running it again with the same parameters and output file continues w
         target_crs = self.parameterAsCrs(parameters, "TARGET_CRS", context)
         return target_crs if target_crs.isValid() else super().extent_crs(parameters, context)
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def process(self, parameters, context, feedback):
         params = self.engine_parameters(parameters, context, feedback)
         outputs = self.run_engine(params, feedback)
         ranges = cumulative_cut_ranges(outputs["OUTPUT"])  # features 1-3 as RGB: a first look at the structure

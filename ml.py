@@ -37,7 +37,7 @@ regressor). The HTML report holds the metrics, the confusion matrix (or predicte
 the feature importances and every parameter.</p>
 <p>Estimators: {', '.join(catalog.ML_METHODS)}.</p>"""
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def process(self, parameters, context, feedback):
         params = self.engine_parameters(parameters, context, feedback)
         outputs = self.run_engine(params, feedback)
         name = f"{self.input_name(parameters, context)} {outputs['METHOD']}"

@@ -29,7 +29,7 @@ sample: every other pixel gets the distance-weighted average embedding of its ne
 says so).</p>
 <p>The explained variance of PCA-like methods is written to the log and returned as EXPLAINED_VARIANCE.</p>"""
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def process(self, parameters, context, feedback):
         outputs, result = self.fit_and_apply(parameters, context, feedback)
         ranges = outputs.get("DISPLAY_RANGES") or []
         if len(ranges) >= 3 and all(ranges[:3]):

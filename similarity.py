@@ -22,7 +22,7 @@ Computed with PyTorch block by block, so any raster size works. Nodata pixels st
 the raster (or EXTENT) or on nodata are dropped and counted in the log. The points actually used are written
 to OUTPUT_POINTS.</p>"""
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def process(self, parameters, context, feedback):
         params = self.engine_parameters(parameters, context, feedback)
         outputs = self.run_engine(params, feedback)
         low, high = outputs.get("minimum"), outputs.get("maximum")

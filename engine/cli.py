@@ -27,7 +27,9 @@ from typing import IO
 
 from . import __version__
 from .contract import DESTINATION_KINDS, TOOLS, Kind, Parameter
+from .errors import ParameterError
 from .events import Reporter, json_safe
+from .parameter_translation import legacy_names, translate
 
 #: Tools the command offers: every contract tool (the worker's test tool is left out).
 COMMAND_TOOLS = tuple(TOOLS)
@@ -67,7 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
                                + (", ".join(o.name for o in tool.outputs) or "files"))
         for spec in tool.parameters:
             add_parameter(sub, spec)
+        for legacy in legacy_names(name):  # IAMAP 1.0.2's names: accepted, not advertised (docs/migration.md)
+            sub.add_argument(f"--{legacy}", dest=legacy, default=None, help=argparse.SUPPRESS)
     return parser
+
+
+def translated(tool: str, params: dict, several: bool) -> dict | None:
+    """``params`` through the QGIS side's own translation (IAMAP 1.0.2's names, enum numbers), its warnings on
+    standard error; None (after the message) when a value cannot be honoured. With several rasters an OUTPUT
+    folder names each output with {name}."""
+    try:
+        translation = translate(tool, params, (lambda: "{name}") if several else None)
+    except ParameterError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return None
+    for warning in translation.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    return translation.params
 
 
 class TerminalReporter(Reporter):
@@ -116,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     params = {name: value for name, value in vars(args).items() if name != "tool" and value is not None}
-    inputs = params.pop("INPUT", None)
+    inputs = params.get("INPUT")
+    if inputs:
+        params["INPUT"] = inputs[0]
+    params = translated(args.tool, params, several=bool(inputs) and len(inputs) > 1)
+    if params is None:
+        return 1
+    params.pop("INPUT", None)
     if inputs is None or len(inputs) == 1:
         if inputs:
             params["INPUT"] = inputs[0]

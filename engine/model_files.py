@@ -119,9 +119,10 @@ def load_model(path: str, tool: str, band_count: int, trust: bool = False, repor
         if trust:
             return _load_trusted_pickle(source, tool, band_count, reporter)
         raise ParameterError("LOAD_MODEL", f"{source.name} is not an IAMAP model file ({MODEL_SUFFIX}). A model saved "
-                                           f"by an earlier IAMAP (.joblib) or any other pickle runs whatever code it "
-                                           f"holds when loaded, so IAMAP does not load it. {REFIT}. Only if you "
-                                           f"trust this very file, set TRUST_MODEL to load it as a pickle.")
+                                           f"by an earlier IAMAP (IAMAP 1.0.2's .pkl, 0.1's .joblib) or any other "
+                                           f"pickle runs whatever code it holds when loaded, so IAMAP does not load "
+                                           f"it. {REFIT}. Only if you trust this very file, set TRUST_MODEL to load "
+                                           f"it as a pickle.")
     try:
         with zipfile.ZipFile(source) as archive:
             names = archive.namelist()
@@ -198,6 +199,11 @@ def _load_trusted_pickle(source: Path, tool: str, band_count: int, reporter) -> 
     except Exception as exc:  # any unpickling failure: a foreign or damaged file
         raise ParameterError("LOAD_MODEL", f"cannot read {source.name} as an IAMAP model ({type(exc).__name__}: "
                                            f"{exc}). Load a file written by SAVE_MODEL.") from None
+    if hasattr(model, "get_params"):  # IAMAP 1.0.2 pickled the bare estimator
+        raise ParameterError("LOAD_MODEL", f"{source.name} holds a bare scikit-learn {type(model).__name__}, as IAMAP "
+                                           f"1.0.2 saved its .pkl models: without the pixel scaling 1.0.2 applied "
+                                           f"around it (nor, for ml, the class names), it cannot give 1.0.2's result, "
+                                           f"so it was not applied. {REFIT} (docs/migration.md).")
     if not isinstance(model, dict) or "pipeline" not in model:
         raise ParameterError("LOAD_MODEL", f"{source.name} is not an IAMAP model file (written by SAVE_MODEL).")
     meta = {**model.get("metadata", {}), "format": model.get("format"), "format_version": model.get("format_version")}

@@ -15,7 +15,7 @@ from engine.contract import TOOLS
 from .conftest import REPO
 
 DOCS = REPO / "docs"
-PAGES = ("index", "install", "tools", "tutorial", "faq", "security")
+PAGES = ("index", "install", "tools", "tutorial", "faq", "security", "migration")
 #: The anchors the dialogs' Help button opens (utils/algorithm.py: blob/main/docs/tools.md#<tool>).
 TOOL_ANCHORS = ("encoder", "reduction", "cluster", "similarity", "ml", "diagnostics")
 
@@ -115,7 +115,7 @@ def test_every_page_is_in_the_table_of_contents_and_links_to_pages_resolve():
     index = (DOCS / "index.md").read_text(encoding="utf-8")
     toctree = index.split("```{toctree}", 1)[1].split("```", 1)[0]
     assert [line.strip() for line in toctree.splitlines() if line.strip() and not line.startswith(":")] == \
-        ["install", "tutorial", "tools", "faq", "security"]
+        ["install", "tutorial", "tools", "faq", "security", "migration"]
     for source in DOCS.glob("*.md"):
         text = source.read_text(encoding="utf-8")
         for page, anchor in re.findall(r"\]\(([a-z_]+)\.md(?:#([\w-]+))?\)", text):

@@ -9,12 +9,14 @@ import functools
 import os
 from pathlib import Path
 
-from qgis.core import QgsCoordinateReferenceSystem, QgsProcessingAlgorithm, QgsProcessingException
+from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessingAlgorithm, QgsProcessingException,
+                       QgsProcessingParameterDefinition, QgsProcessingParameterString)
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine.contract import Tool
-from ..engine.errors import EnvironmentProblem
-from .parameters import engine_value, qgis_output, qgis_parameter
+from ..engine.errors import EnvironmentProblem, ParameterError
+from ..engine.parameter_translation import legacy_names, translate
+from .parameters import engine_value, file_path, qgis_output, qgis_parameter
 from .worker_runner import WorkerCancelled, WorkerError, run_worker
 
 ICONS_DIR = Path(__file__).resolve().parent.parent / "icons"
@@ -51,7 +53,11 @@ def write_text_atomically(path: str, text: str, parameter: str) -> None:
 
 class IamapAlgorithm(QgsProcessingAlgorithm):
     """Subclasses set ``TOOL`` (their contract entry) and the class attributes below, and implement
-    ``processAlgorithm``; the parameters, outputs and the per-parameter help come from the contract.
+    :meth:`process`; the parameters, outputs and the per-parameter help come from the contract.
+
+    Every run's parameters first go through :func:`engine.parameter_translation.translate` (IAMAP 1.0.2's names
+    and values, enum numbers, unknown names), here and in :meth:`checkParameterValues`, so that QGIS's own checks
+    see today's values; :meth:`process` only ever gets today's parameters.
 
     ``HELP`` is the introduction of the help text; :meth:`shortHelpString` adds every parameter's label and
     explanation, so ``qgis_process help`` and the dialog's help panel explain every parameter.
@@ -106,6 +112,44 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
             self.addParameter(qgis_parameter(spec))
         for output in self.TOOL.outputs:
             self.addOutput(qgis_output(output))
+        # IAMAP 1.0.2's names, declared but hidden: a graphical model only hands its child algorithms the
+        # parameters they declare, and qgis_process refuses undeclared ones, so a 1.0.2 name would otherwise be
+        # dropped before IAMAP could read it. A string parameter takes any value (1.0.2's were numbers, booleans...)
+        for name in legacy_names(self.TOOL.name):
+            legacy = QgsProcessingParameterString(name, f"{name} (IAMAP 1.0.2; see docs/migration.md)",
+                                                  optional=True)
+            legacy.setFlags(legacy.flags() | QgsProcessingParameterDefinition.FlagHidden)
+            self.addParameter(legacy)
+
+    def translated(self, parameters, context):
+        """``parameters`` with today's names and values (see :mod:`engine.parameter_translation`)."""
+        def input_stem():
+            layer = self.parameterAsRasterLayer(parameters, "INPUT", context) if "INPUT" in self.TOOL.names else None
+            return Path(file_path(layer.source(), layer.providerType())).stem if layer is not None else ""
+        try:
+            return translate(self.TOOL.name, dict(parameters), input_stem)
+        except ParameterError as exc:
+            message = str(exc)
+            if exc.parameter in self.TOOL.names:
+                message += f" (In the dialog: \u201c{self.TOOL[exc.parameter].label}\u201d.)"
+            raise QgsProcessingException(message) from None
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
+        try:
+            translation = self.translated(parameters, context)
+        except QgsProcessingException as exc:
+            return False, str(exc)
+        return super().checkParameterValues(translation.params, context)
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
+        translation = self.translated(parameters, context)
+        for warning in translation.warnings:
+            feedback.pushWarning(warning)
+        return self.process(translation.params, context, feedback)
+
+    def process(self, parameters, context, feedback) -> dict:
+        """The tool's work, on today's parameters; subclasses implement it."""
+        raise NotImplementedError
 
     def shortHelpString(self):  # noqa: N802
         # the help panel keeps source line breaks as paragraph breaks: one line per paragraph

@@ -9,6 +9,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rasterio
 
@@ -116,3 +117,20 @@ def test_an_output_named_like_another_input_is_refused_before_anything_runs(tmp_
     assert exit_status.value.code == 2
     assert "OUTPUT of a.tif would be a_f.tif, another INPUT raster" in capsys.readouterr().err
     assert second.read_bytes() == before and not (tmp_path / "a_f_f.tif").exists()
+
+
+def test_1_0_2_names_are_read_like_on_the_qgis_side_and_refusals_exit_1(tmp_path, capsys):
+    path, _ = regions_raster(tmp_path / "scene.tif", 64, 64, bands=4)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main(["cluster", "--INPUT", str(path), "--MAIN_PARAM", "2", "--SUBSET", "500", "--METHOD", "7",
+                 "--OUTPUT", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("MAIN_PARAM='2' is IAMAP 1.0.2's parameter: read as N_CLUSTERS='2'") == 1
+    assert "METHOD='7' read in IAMAP 1.0.2's order as 'KMeans'" in err
+    with rasterio.open(folder / "cluster.tif") as out:
+        assert set(np.unique(out.read(1))) == {0, 1}
+    assert (folder / "kmeans.iamapmodel").is_file()
+    assert main(["cluster", "--INPUT", str(path), "--LOAD", str(folder / "nothing.pkl"), "--CRS", "EPSG:4326",
+                 "--OUTPUT", str(tmp_path / "c.tif")]) == 1
+    assert "error: CRS: IAMAP 1.0.2's CRS='EPSG:4326' has no equivalent here" in capsys.readouterr().err

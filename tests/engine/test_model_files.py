@@ -137,7 +137,8 @@ def test_trust_model_loads_an_old_joblib_model_and_logs_what_it_trusted(tmp_path
            "estimator": model["estimator"], "metadata": model["metadata"]}  # a model of IAMAP 0.1
     joblib.dump(old, tmp_path / "old.joblib", compress=3)
     with pytest.raises(ParameterError, match=r"LOAD_MODEL: old.joblib is not an IAMAP model file \(.iamapmodel\)\. "
-                                             r"A model saved by an earlier IAMAP \(.joblib\)"):
+                                             r"A model saved by an earlier IAMAP \(IAMAP 1.0.2's "
+                                             r"\.pkl, 0\.1's \.joblib\)"):
         load_model(str(tmp_path / "old.joblib"), "cluster", 4)
     reporter = Reporter()
     loaded = load_model(str(tmp_path / "old.joblib"), "cluster", 4, trust=True, reporter=reporter)
@@ -145,6 +146,19 @@ def test_trust_model_loads_an_old_joblib_model_and_logs_what_it_trusted(tmp_path
     digest = hashlib.sha256((tmp_path / "old.joblib").read_bytes()).hexdigest()
     assert messages(reporter) == (f"TRUST_MODEL: loading {tmp_path / 'old.joblib'} (sha256 {digest}) as a pickle, "
                                   f"which runs any code it holds.")
+
+
+def test_a_1_0_2_pkl_model_is_refused_with_the_way_to_fit_again_even_when_trusted(tmp_path):
+    from sklearn.cluster import KMeans
+
+    _, values = fitted()
+    joblib.dump(KMeans(n_clusters=2, n_init=1).fit(values), tmp_path / "kmeans.pkl")  # as IAMAP 1.0.2 saved it
+    for trust in (False, True):
+        with pytest.raises(ParameterError) as error:
+            load_model(str(tmp_path / "kmeans.pkl"), "cluster", 4, trust=trust)
+        assert "IAMAP 1.0.2" in str(error.value) and "Fit the model again (leave LOAD_MODEL empty) and save it with " \
+            "SAVE_MODEL" in str(error.value)
+    assert "bare scikit-learn KMeans" in str(error.value)
 
 
 def test_a_container_with_a_type_outside_the_allowlist_is_refused_unless_trusted(tmp_path):
