@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-base_python=${IAMAP_BASE_PYTHON:-/usr/bin/python3}
+# the system Python (Debian: python3-venv) makes the venv; the tools never go into it or the worker environment
+base_python=$(command -v /usr/bin/python3 || command -v python3)
 # one venv per Python version: the same checkout may be packaged from a chroot with another system Python
 tools="build/package-tools/$("$base_python" -c 'import sys; print("py%d.%d" % sys.version_info[:2])')"
 pins=scripts/package_tools.txt
