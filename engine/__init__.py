@@ -6,4 +6,4 @@ the standard-library modules of this package (:mod:`engine.catalog`, :mod:`engin
 ``__init__`` must stay free of third-party imports.
 """
 
-__version__ = "0.1.0"
+__version__ = "2.0.0"
