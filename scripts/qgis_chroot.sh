@@ -17,8 +17,9 @@ CHROOTS="${IAMAP_CHROOTS:-/var/cache/iamap-qgis}"
 # NAME -> Debian suite whose QGIS it has (trixie: 3.40 LTR with Python 3.13; sid: the newest, 3.44 when written).
 declare -A SUITE=([qgis-3.40]=trixie [qgis-3.44]=sid)
 # What the chroot needs: QGIS with PyQGIS and qgis_process, venv/pip for the worker environment, ps (procps) for
-# the tests that look at processes, Xvfb for the desktop tests, fonts so the desktop draws text.
-PACKAGES="qgis python3-qgis qgis-providers python3-venv python3-pip ca-certificates procps xvfb xauth fonts-dejavu-core"
+# the tests that look at processes, Xvfb for the desktop tests, fonts so the desktop draws text, git for the
+# release package (scripts/package.sh takes the tracked files).
+PACKAGES="qgis python3-qgis qgis-providers python3-venv python3-pip ca-certificates procps xvfb xauth fonts-dejavu-core git"
 
 die() { echo "qgis_chroot: $*" >&2; exit 1; }
 
