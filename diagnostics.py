@@ -10,7 +10,7 @@ import sys
 from qgis.core import Qgis, QgsProcessingException, QgsProjUtils
 
 from .engine import __version__, contract
-from .engine.host_environment import check_environment, default_env_dir
+from .engine.host.status import check_environment, default_env_dir
 from .utils.algorithm import IamapAlgorithm, write_text_atomically
 
 

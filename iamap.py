@@ -80,7 +80,7 @@ class IamapPlugin:
         self.explorer.open()
 
     def _offer_install(self):
-        from .engine.host_environment import check_environment
+        from .engine.host.status import check_environment
         from .utils.install_dialog import DONT_SHOW_KEY
 
         status = check_environment()

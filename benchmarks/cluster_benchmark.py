@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.encoder_benchmark import make_raster  # noqa: E402
-from tests.dask_cluster import install_engine, local_cluster  # noqa: E402
+from testsupport.dask_cluster import install_engine, local_cluster  # noqa: E402
 
 
 def encode(raster: Path, out: Path, model: str, tile: int, scheduler: str = "", batch: int = 8) -> dict:

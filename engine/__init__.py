@@ -2,7 +2,7 @@
 
 Everything heavy (tiling, model loading, encoding, reduction, clustering, similarity, raster and vector I/O)
 lives here and runs in a worker process inside IAMAP's own Python environment. The QGIS side imports only
-the standard-library modules of this package (:mod:`engine.catalog`, :mod:`engine.host_environment`), so this
+the standard-library modules of this package (:mod:`engine.catalog`, :mod:`engine.host.status`), so this
 ``__init__`` must stay free of third-party imports.
 """
 

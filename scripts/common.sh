@@ -37,8 +37,8 @@ ensure_worker_env() {
     fi
   fi
   if [ -n "${IAMAP_PYTHON:-}" ]; then  # a Python the user chose: used as it is, never installed into
-    (cd "$REPO" && /usr/bin/python3 -m engine.host_environment check >/dev/null) \
-      || { (cd "$REPO" && /usr/bin/python3 -m engine.host_environment check) >&2; exit 1; }
+    (cd "$REPO" && /usr/bin/python3 -m engine.host.environment check >/dev/null) \
+      || { (cd "$REPO" && /usr/bin/python3 -m engine.host.environment check) >&2; exit 1; }
     echo "== IAMAP worker environment: $IAMAP_PYTHON (IAMAP_PYTHON)"
     WORKER_PYTHON="$IAMAP_PYTHON"
     export WORKER_PYTHON
@@ -49,8 +49,8 @@ ensure_worker_env() {
   # pip's output goes to the log (IAMAP_INSTALL_LOG), the terminal gets one progress line.
   local log="${IAMAP_INSTALL_LOG:-$REPO/build/logs/environment-install.log}"
   (cd "$REPO" && quietly "IAMAP worker environment" "$log" \
-    /usr/bin/python3 -m engine.host_environment install --torch-build "${IAMAP_TORCH_BUILD:-default}" "$@") || exit
-  WORKER_PYTHON="$(cd "$REPO" && /usr/bin/python3 -m engine.host_environment python)" || exit
+    /usr/bin/python3 -m engine.host.environment install --torch-build "${IAMAP_TORCH_BUILD:-default}" "$@") || exit
+  WORKER_PYTHON="$(cd "$REPO" && /usr/bin/python3 -m engine.host.environment python)" || exit
   export WORKER_PYTHON
 }
 

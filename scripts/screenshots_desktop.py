@@ -103,7 +103,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     sample = REPO.parent / "shared" / "data" / "iamap-assets"
     sys.path.insert(0, str(REPO))
-    from engine.host_environment import worker_python
+    from engine.host.status import worker_python
 
     # the throw-away profile has its own HOME: point it at this user's environment
     env = {"IAMAP_PYTHON": str(worker_python())}

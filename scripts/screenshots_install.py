@@ -13,13 +13,17 @@ package that cannot be imported. Needs QGIS, xvfb-run and xauth; OUT_DIR default
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from qgis_desktop import REPO, desktop_missing, run_desktop
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from testsupport import requirement_sets as sets  # noqa: E402 (after the repository root is on sys.path)
 
 BODY = """
 from qgis.PyQt.QtWidgets import QApplication, QPushButton
@@ -69,14 +73,6 @@ def body():
 """
 
 
-def requirement_sets():
-    """tests/requirement_sets.py, the small requirement sets the install tests use (loaded by path: tests/ is not
-    an installed package)."""
-    spec = importlib.util.spec_from_file_location("requirement_sets", REPO / "tests" / "requirement_sets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -90,7 +86,6 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="iamap-screenshots-"))
     try:
-        sets = requirement_sets()
         env = {"IAMAP_ENV_DIR": str(root / "worker-env"), "IAMAP_PYTHON": "", "IAMAP_TORCH_BUILD": "",
                **(sets.six_set(root / "small") if args.small else {})}
         body = BODY.format(out=str(args.out.resolve()), build=args.torch_build, broken=sets.broken_set(root / "broken"))

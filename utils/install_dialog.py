@@ -1,7 +1,7 @@
 """The install dialog: what IAMAP's worker environment will contain, the PyTorch build, and the install itself
 with a live log, progress, cancel and the self-test's result.
 
-The install is the headless command (``python -m engine.host_environment install --events``, same flags) run in
+The install is the headless command (``python -m engine.host.environment install --events``, same flags) run in
 the background in its own process group: QGIS never waits on pip, and Cancel kills the command with pip and
 everything pip started. The new environment is built beside the current one and swapped in only after its
 self-test passed, so a cancelled or failed install leaves the previous one in use. Only qgis, Qt and the
@@ -24,11 +24,11 @@ from qgis.PyQt.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QF
                                  QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ..engine.contract import EventKind
-from ..engine.environment_install import recover_interrupted_swap
+from ..engine.host.install import recover_interrupted_swap
 from ..engine.errors import EnvironmentProblem
-from ..engine.install_plan import InstallPlan, make_plan
-from ..engine.host_environment import PLUGIN_DIR, check_environment, env_python, worker_process_environment
-from ..engine.torch_build import BUILDS, index_url
+from ..engine.host.install_plan import InstallPlan, make_plan
+from ..engine.host.status import PLUGIN_DIR, check_environment, env_python, worker_process_environment
+from ..engine.host.torch_build import BUILDS, index_url
 from .worker_runner import _kill as kill_process_group
 
 #: QgsSettings key: True once the user ticked "Don't show this at start-up again".

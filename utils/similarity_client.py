@@ -12,7 +12,7 @@ from collections import deque
 
 from qgis.PyQt.QtCore import QObject, QProcess, QProcessEnvironment, pyqtSignal
 
-from ..engine.host_environment import PLUGIN_DIR, worker_process_environment, worker_python
+from ..engine.host.status import PLUGIN_DIR, worker_process_environment, worker_python
 
 
 class ExplorerServer(QObject):

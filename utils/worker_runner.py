@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..engine.contract import TOOLS, EventKind
 from ..engine.destinations import clean_after_kill
-from ..engine.host_environment import PLUGIN_DIR, worker_process_environment, worker_python
+from ..engine.host.status import PLUGIN_DIR, worker_process_environment, worker_python
 from ..engine.errors import EnvironmentProblem
 
 
@@ -72,7 +72,7 @@ def run_worker(tool: str, params: dict, feedback=None, python: str | Path | None
     feedback : QgsProcessingFeedback, optional
         Receives progress, text, warnings and console lines; its cancel kills the worker.
     python : path, optional
-        The interpreter; by default the one :func:`engine.host_environment.worker_python` finds.
+        The interpreter; by default the one :func:`engine.host.status.worker_python` finds.
 
     Raises
     ------

@@ -16,7 +16,7 @@ import rasterio
 from engine.cli import COMMAND_TOOLS, main
 from engine.contract import TOOLS
 
-from ..dask_cluster import install_engine
+from testsupport.dask_cluster import install_engine
 from ..fixtures import regions_raster
 
 

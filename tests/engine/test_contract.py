@@ -18,7 +18,7 @@ def test_contract_imports_in_a_bare_python_without_numpy():
     script = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
         "try:\n    import numpy\nexcept ImportError:\n    pass\nelse:\n    raise SystemExit('numpy importable')\n"
-        "import engine.contract, engine.parameters, engine.catalog, engine.errors, engine.host_environment\n"
+        "import engine.contract, engine.parameters, engine.catalog, engine.errors, engine.host.status\n"
         "import engine.legacy_parameters, engine.parameter_translation\n"
         "third_party = sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names "
         "and m.split('.')[0] not in ('engine', '__main__'))\n"

@@ -2,7 +2,7 @@
 
 The cluster is a LocalCluster of two worker processes (one thread each) whose workers have only the
 pip-installed engine (``iamap.engine``) while this process, the client, runs it as ``engine``
-(:mod:`tests.dask_cluster`): every test also checks that the task functions reach the workers by name.
+(:mod:`testsupport.dask_cluster`): every test also checks that the task functions reach the workers by name.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from engine.events import Reporter
 from engine.ml import run_ml
 from engine.worker import run_tool
 
-from ..dask_cluster import install_engine, local_cluster, worker_pids
+from testsupport.dask_cluster import install_engine, local_cluster, worker_pids
 from ..fixtures import labelled_points, regions_raster, write_raster
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 import rasterio
 from matplotlib.image import imread
 
-from ..requirement_sets import SIX_VERSION, requirement_set, six_set
+from testsupport.requirement_sets import SIX_VERSION, requirement_set, six_set
 from .conftest import REPO
 
 pytestmark = pytest.mark.qgis

@@ -49,7 +49,7 @@ def test_missing_environment_fails_at_once_with_the_install_command(qgis, tmp_pa
     with pytest.raises(AlgorithmFailed) as info:
         qgis.run("iamap:encoder", {"INPUT": path, **TINY, "OUTPUT": tmp_path / "out.tif"}, env=no_env)
     text = info.value.result.stdout + info.value.result.stderr
-    assert "IAMAP's Python environment is not installed" in text and "python3 -m engine.host_environment install" in text
+    assert "IAMAP's Python environment is not installed" in text and "python3 -m engine.host.environment install" in text
 
 
 def test_processing_run_with_an_extent_in_another_crs(qgis, assets, tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ..requirement_sets import SIX_VERSION, broken_set, six_set, slow_set
+from testsupport.requirement_sets import SIX_VERSION, broken_set, six_set, slow_set
 from .conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -97,7 +97,7 @@ def body():
     assert packages["scikit-learn"][0] == "1.9.1" and len(packages) >= 15
     assert "about 0.6 GB" in result["download"] and "download.pytorch.org/whl/cpu" in result["download"]
     assert "about 2 GB in" in result["disk"] and "worker env" in result["disk"]
-    assert "python3 -m engine.host_environment install --torch-build cpu" in result["command"]
+    assert "python3 -m engine.host.environment install --torch-build cpu" in result["command"]
     assert result["buttons"] == ["Not now", "Install"]
     assert result["closed"] and result["dont_show"] and result["reopened"]
     assert result["bar"] == [["Its Python environment is not ready: the IAMAP tools need it.", ["Install\u2026"]]]
@@ -117,7 +117,7 @@ def body():
 def install_six(env_dir: Path, folder: Path) -> dict:
     """Install the ``six`` set into ``env_dir`` with the headless command; return its environment variables."""
     six = six_set(folder)
-    installed = subprocess.run(["/usr/bin/python3", "-m", "engine.host_environment", "install", "--dir", str(env_dir)],
+    installed = subprocess.run(["/usr/bin/python3", "-m", "engine.host.environment", "install", "--dir", str(env_dir)],
                                cwd=str(REPO), env={**os.environ, **six}, capture_output=True, text=True)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     return six
@@ -157,7 +157,7 @@ def body():
     RESULT["finished"] = install_and_wait(dialog)
     RESULT.update(describe(dialog))
     RESULT["progress"] = progress
-    from iamap.engine.host_environment import check_environment, worker_python
+    from iamap.engine.host.status import check_environment, worker_python
     RESULT["complete_now"] = check_environment().complete
     RESULT["worker_python"] = str(worker_python())  # what the Processing tools use, in this same session
 """, six_set(tmp_path / "six"))
@@ -211,7 +211,7 @@ def body():
     works = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import six; print(six.__version__)"],
                            capture_output=True, text=True)
     assert works.stdout.strip() == SIX_VERSION
-    check = subprocess.run(["/usr/bin/python3", "-m", "engine.host_environment", "check"], cwd=str(REPO),
+    check = subprocess.run(["/usr/bin/python3", "-m", "engine.host.environment", "check"], cwd=str(REPO),
                            env={**os.environ, **six, "IAMAP_ENV_DIR": str(env_dir), "IAMAP_PYTHON": ""},
                            capture_output=True, text=True)
     assert check.stdout.startswith("ready:"), check.stdout

@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.qgis, pytest.mark.slow]
 VERSION = package_checks.read_metadata((REPO / "metadata.txt").read_text(encoding="utf-8"))["version"]
 #: what the plugin reads at run time, by the path inside iamap/
 RUN_TIME_FILES = ("__init__.py", "iamap.py", "provider.py", "encoder.py", "diagnostics.py", "metadata.txt", "LICENSE",
-                  "README.md", "requirements.txt", "constraints.txt", "engine/host_environment.py",
+                  "README.md", "requirements.txt", "constraints.txt", "engine/host/status.py",
                   "engine/worker.py", "engine/contract.py", "utils/install_dialog.py", "utils/worker_runner.py",
                   "icons/iamap.svg", "models/encode_classify.model3", "models/encode_reduce_cluster.model3",
                   "docs/sample/sample_rgb.tif", "docs/sample/river_points.geojson", "docs/tools.md")
@@ -73,7 +73,7 @@ def test_the_zip_holds_what_the_plugin_runs_with_and_nothing_of_its_development(
         metadata = package_checks.read_metadata(archive.read("iamap/metadata.txt").decode("utf-8"))
     assert {name.split("/")[0] for name in names} == {"iamap"}
     inside = [name.split("/", 1)[1] for name in names]
-    for development in ("tests/", "benchmarks/", "scripts/", ".ci/", ".git", "__pycache__", "docs/screenshots/",
+    for development in ("tests/", "testsupport/", "benchmarks/", "scripts/", ".ci/", ".git", "__pycache__", "docs/screenshots/",
                         "docs/pictures/", "build/", "dist/"):
         assert not [name for name in inside if name.startswith(development) or f"/{development}" in name], development
     assert not [name for name in inside if name.endswith((".pyc", ".pyo", ".so")) or name in (
@@ -184,7 +184,7 @@ def body():
                        "packages": [dialog.package_list.topLevelItem(i).text(0)
                                     for i in range(dialog.package_list.topLevelItemCount())],
                        "buttons": [b.text() for b in dialog.findChildren(QPushButton) if b.isVisible()]}
-    from iamap.engine.host_environment import PLUGIN_DIR
+    from iamap.engine.host.status import PLUGIN_DIR
     RESULT["engine_plugin_dir"] = str(PLUGIN_DIR)
     manager_plugins.getAllInstalled()
     manager_plugins.rebuild()

@@ -96,7 +96,7 @@ def test_plugin_loads_without_environment_and_tools_say_how_to_install(qgis, tmp
     assert listing.returncode == 0 and "iamap:diagnostics" in listing.stdout
     qgis.run("iamap:diagnostics", {"OUTPUT": tmp_path / "r.json"}, env=no_env)
     error = json.loads((tmp_path / "r.json").read_text())["worker side"]["error"]
-    assert "not installed" in error and "python3 -m engine.host_environment install" in error
+    assert "not installed" in error and "python3 -m engine.host.environment install" in error
 
 
 def test_cancel_kills_the_worker_within_one_second(qgis):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from ..dask_cluster import install_engine, local_cluster
+from testsupport.dask_cluster import install_engine, local_cluster
 from ..fixtures import write_raster
 
 pytestmark = pytest.mark.qgis

@@ -4,21 +4,13 @@ This module never runs inside the worker: QGIS's Python (runner, install dialog,
 scripts import it to find or build the worker's interpreter, with whatever Python they have, so it uses the
 standard library only. The managed environment is an isolated venv (no system site-packages, so pip's numpy
 never meets QGIS's) built from ``requirements.txt`` pinned by ``constraints.txt``; the build itself is
-:mod:`engine.environment_install`, the PyTorch build choice :mod:`engine.torch_build`.
+:mod:`engine.host.install`, the PyTorch build choice :mod:`engine.host.torch_build`.
 
-Command line (from the plugin folder; the install dialog runs the same ``install`` with ``--events``)::
-
-    python3 -m engine.host_environment install [--torch-build auto|cpu|cu130|cu128|cu126|default] [--dir DIR]
-                                               [--dev] [--force] [--events]
-    python3 -m engine.host_environment plan [--torch-build ...]   # what install would do, without installing
-    python3 -m engine.host_environment check
-    python3 -m engine.host_environment self-test                  # the installed environment's self-test
-    python3 -m engine.host_environment python     # prints the worker's python, or fails with the install hint
+The command line that installs and checks it is :mod:`engine.host.environment`.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -29,9 +21,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EnvironmentProblem
+from ..errors import EnvironmentProblem
 
-PLUGIN_DIR = Path(__file__).resolve().parent.parent
+PLUGIN_DIR = Path(__file__).resolve().parents[2]
 REQUIREMENTS = PLUGIN_DIR / "requirements.txt"
 CONSTRAINTS = PLUGIN_DIR / "constraints.txt"
 DEV_REQUIREMENTS = PLUGIN_DIR / "requirements-dev.txt"
@@ -85,10 +77,10 @@ def env_python(env_dir: Path) -> Path:
 def install_command_hint() -> str:
     """How to install the environment, for the algorithms' error when it is missing (headless runs included)."""
     if sys.platform == "win32":
-        command = f'cd /d "{PLUGIN_DIR}" && python -m engine.host_environment install'
+        command = f'cd /d "{PLUGIN_DIR}" && python -m engine.host.environment install'
         where = "From the OSGeo4W Shell that comes with QGIS run:"
     else:
-        command = f"cd {shlex.quote(str(PLUGIN_DIR))} && python3 -m engine.host_environment install"
+        command = f"cd {shlex.quote(str(PLUGIN_DIR))} && python3 -m engine.host.environment install"
         where = "From a terminal run:"
     return (
         "In the QGIS desktop: Plugins > IAMAP > Install / repair environment (the same install dialog opens when "
@@ -205,46 +197,3 @@ def base_python() -> str:
         raise EnvironmentProblem(f"No Python found to create IAMAP's environment: set {BASE_PYTHON_VARIABLE} to "
                                  f"a Python {version} executable.")
     return found
-
-
-def _parser() -> argparse.ArgumentParser:
-    from .torch_build import BUILD_NAMES
-
-    parser = argparse.ArgumentParser(prog="python3 -m engine.host_environment", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("install", "create or repair the managed environment"),
-                       ("plan", "print what install would do, without installing")):
-        command = sub.add_parser(name, help=text)
-        command.add_argument("--torch-build", choices=("auto", *BUILD_NAMES), default="auto",
-                             help="PyTorch build (default auto: CUDA when an NVIDIA driver is found, else CPU-only)")
-        command.add_argument("--dir", type=Path, default=None, help="environment folder (default: user data folder)")
-        command.add_argument("--dev", action="store_true", help="also install the test requirements")
-        if name == "install":
-            command.add_argument("--force", action="store_true", help="reinstall even when up to date")
-            command.add_argument("--events", action="store_true", help="JSON-lines events on stdout (install dialog)")
-    sub.add_parser("check", help="say whether the environment is ready")
-    sub.add_parser("self-test", help="run the self-test of the installed environment")
-    sub.add_parser("python", help="print the worker's python")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command in ("install", "plan", "self-test"):
-        from . import environment_install
-
-        return environment_install.main(args)
-    try:
-        if args.command == "check":
-            status = check_environment()
-            print(f"{'ready' if status.complete else 'NOT READY'}: {status.python} ({status.source}) {status.problem}")
-            return 0 if status.complete else 1
-        print(worker_python())
-    except EnvironmentProblem as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.host_environment import CONSTRAINTS, REQUIREMENTS, env_python
-from engine.install_plan import make_plan
-from engine.torch_build import NvidiaInfo
+from engine.host.status import CONSTRAINTS, REQUIREMENTS, env_python
+from engine.host.install_plan import make_plan
+from engine.host.torch_build import NvidiaInfo
 
 NO_GPU = NvidiaInfo(None, "no nvidia-smi, no NVIDIA driver files")
 
@@ -46,6 +46,6 @@ def test_cuda_plan_uses_the_build_index_and_default_plan_has_no_torch_step(tmp_p
 def test_install_command_carries_the_plan_choices(tmp_path):
     plan = make_plan(tmp_path / "my env", "cu128", dev=True)
     assert plan.command(force=True, events=True)[1:] == [
-        "-m", "engine.host_environment", "install", "--torch-build", "cu128", "--dir", str(tmp_path / "my env"),
+        "-m", "engine.host.environment", "install", "--torch-build", "cu128", "--dir", str(tmp_path / "my env"),
         "--dev", "--force", "--events"]
-    assert plan.display_command().startswith("python3 -m engine.host_environment install --torch-build cu128 --dir \"")
+    assert plan.display_command().startswith("python3 -m engine.host.environment install --torch-build cu128 --dir \"")

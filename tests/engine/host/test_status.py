@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import host_environment as environment
+from engine.host import status as environment
 from engine.errors import EnvironmentProblem
 
 
@@ -29,7 +29,7 @@ def test_override_to_a_missing_file_is_reported(monkeypatch, tmp_path):
 def test_missing_environment_gives_the_install_command(monkeypatch, tmp_path):
     monkeypatch.delenv("IAMAP_PYTHON", raising=False)
     monkeypatch.setenv("IAMAP_ENV_DIR", str(tmp_path / "env"))
-    with pytest.raises(EnvironmentProblem, match="not installed.*python3 -m engine.host_environment install"):
+    with pytest.raises(EnvironmentProblem, match="not installed.*python3 -m engine.host.environment install"):
         environment.worker_python()
 
 
@@ -91,10 +91,10 @@ def test_install_hint_quotes_a_plugin_folder_with_spaces_for_the_shell_in_use(mo
     folder = tmp_path / "QGIS plugins" / "iamap"
     monkeypatch.setattr(environment, "PLUGIN_DIR", folder)
     hint = environment.install_command_hint()
-    assert f"cd '{folder}' && python3 -m engine.host_environment install" in hint
+    assert f"cd '{folder}' && python3 -m engine.host.environment install" in hint
     assert "Plugins > IAMAP > Install / repair environment" in hint and "--torch-build" in hint
     monkeypatch.setattr(sys, "platform", "win32")
-    assert f'cd /d "{folder}" && python -m engine.host_environment install' in environment.install_command_hint()
+    assert f'cd /d "{folder}" && python -m engine.host.environment install' in environment.install_command_hint()
 
 
 def test_worker_processes_get_none_of_qgis_python_gdal_or_proj_variables(monkeypatch):

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from engine import environment_install as installer
-from engine.environment_install import install, recover_interrupted_swap
+from engine.host import install as installer
+from engine.host.install import install, recover_interrupted_swap
 from engine.errors import EnvironmentProblem
 from engine.events import Reporter
-from engine.host_environment import MARKER_NAME, PLUGIN_DIR, check_environment, env_python
-from engine.install_plan import make_plan
+from engine.host.status import MARKER_NAME, PLUGIN_DIR, check_environment, env_python
+from engine.host.install_plan import make_plan
 
-from ..requirement_sets import SIX_VERSION, broken_set, six_set
+from testsupport.requirement_sets import SIX_VERSION, broken_set, six_set
 from .test_torch_build import fake_nvidia_smi
 
 
@@ -30,8 +30,8 @@ def isolated(monkeypatch, tmp_path):
 
 
 def command(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """``python3 -m engine.host_environment ARGS`` as a user runs it, from the plugin folder."""
-    return subprocess.run(["/usr/bin/python3", "-m", "engine.host_environment", *args], cwd=str(PLUGIN_DIR),
+    """``python3 -m engine.host.environment ARGS`` as a user runs it, from the plugin folder."""
+    return subprocess.run(["/usr/bin/python3", "-m", "engine.host.environment", *args], cwd=str(PLUGIN_DIR),
                           capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600)
 
 
@@ -153,7 +153,7 @@ def test_self_test_command_checks_the_installed_environment(tmp_path):
 def test_installer_modules_import_in_a_bare_python_without_site_packages():
     # QGIS's Python and the set-up scripts import them: -I -S, no site-packages at all
     script = ("import sys; sys.path.insert(0, sys.argv[1])\n"
-              "import engine.environment_install, engine.torch_build, engine.self_test\n"
+              "import engine.host.install, engine.host.torch_build, engine.host.self_test\n"
               "print(sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names "
               "and m.split('.')[0] not in ('engine', '__main__')))\n")
     result = subprocess.run(["/usr/bin/python3", "-I", "-S", "-c", script, str(PLUGIN_DIR)], capture_output=True,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import torch_build
-from engine.torch_build import NvidiaInfo, build_named, choose_build, detect_nvidia, pip_arguments, resolve_build
+from engine.host import torch_build
+from engine.host.torch_build import NvidiaInfo, build_named, choose_build, detect_nvidia, pip_arguments, resolve_build
 
 
 def fake_nvidia_smi(folder: Path, monkeypatch, output: str, without_compute_cap: str | None = None) -> None:

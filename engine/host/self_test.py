@@ -1,4 +1,4 @@
-"""Self-test of a worker environment, run inside it after an install: ``python -m engine.self_test``.
+"""Self-test of a worker environment, run inside it after an install: ``python -m engine.host.self_test``.
 
 Checks what the requirement set promises: every requirement imports; with torch, a tiny forward pass on the
 chosen device; with rasterio, the worker's own GDAL and PROJ write, read and reproject. Each check prints one
@@ -120,7 +120,7 @@ def run_checks(distributions: list[str], device: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.self_test", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m engine.host.self_test", description=__doc__.split("\n\n")[0])
     parser.add_argument("--requirements", type=Path, required=True, help="the requirements file installed")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     args = parser.parse_args(argv)

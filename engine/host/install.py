@@ -1,7 +1,7 @@
-"""Building the worker environment from an :class:`~engine.install_plan.InstallPlan`: the staged install, the
+"""Building the worker environment from an :class:`~engine.host.install_plan.InstallPlan`: the staged install, the
 self-test, the swap, and the ``install``/``plan``/``self-test`` commands.
 
-Standard library only; run on the host by ``python3 -m engine.host_environment install`` (the install dialog runs
+Standard library only; run on the host by ``python3 -m engine.host.environment install`` (the install dialog runs
 that same command in the background and reads its ``--events``). The new environment is built in a sibling
 folder (``worker-env.staging``) and replaces the current one only after its self-test passed, so an install
 that fails or is cancelled (the dialog kills the command's whole process group) leaves the previous environment
@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import EnvironmentProblem
-from .events import NULL_REPORTER, Reporter
-from .host_environment import (MARKER_NAME, PLUGIN_DIR, env_python, fingerprint, requirement_files,
-                               worker_process_environment)
+from ..errors import EnvironmentProblem
+from ..events import NULL_REPORTER, Reporter
+from .status import (MARKER_NAME, PLUGIN_DIR, check_environment, env_python, fingerprint, requirement_files,
+                     worker_process_environment)
 from .install_plan import PREVIOUS_SUFFIX, STAGING_SUFFIX, InstallPlan, Step, make_plan
 
 #: pip lines worth showing when a step fails (the rest of its output is in the log).
@@ -159,8 +159,8 @@ def _run(step: Step, reporter: Reporter) -> None:
 
 
 def run_self_test(python: Path, requirements: Path, device: str, reporter: Reporter = NULL_REPORTER) -> list[dict]:
-    """Run :mod:`engine.self_test` with ``python``; return its checks (a crash is a failed check)."""
-    command = [str(python), "-m", "engine.self_test", "--requirements", str(requirements), "--device", device]
+    """Run :mod:`engine.host.self_test` with ``python``; return its checks (a crash is a failed check)."""
+    command = [str(python), "-m", "engine.host.self_test", "--requirements", str(requirements), "--device", device]
     result = subprocess.run(command, cwd=str(PLUGIN_DIR), env=worker_process_environment(), capture_output=True,
                             text=True, encoding="utf-8", errors="replace", stdin=subprocess.DEVNULL, timeout=600,
                             **_no_console())
@@ -196,7 +196,7 @@ class ConsoleReporter(Reporter):
 
 
 def main(args) -> int:
-    """``install``, ``plan`` and ``self-test`` of ``python3 -m engine.host_environment`` (parsed there)."""
+    """``install``, ``plan`` and ``self-test`` of ``python3 -m engine.host.environment`` (parsed there)."""
     events = getattr(args, "events", False)
     reporter = Reporter(sys.stdout) if events else ConsoleReporter()
     try:
@@ -223,8 +223,6 @@ def main(args) -> int:
 
 
 def _self_test_installed(reporter: Reporter) -> int:
-    from .host_environment import check_environment
-
     status = check_environment()
     if not status.complete:
         raise EnvironmentProblem(status.problem)

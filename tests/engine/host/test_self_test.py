@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from engine.host_environment import PLUGIN_DIR, REQUIREMENTS, worker_process_environment
-from engine.self_test import import_name, requirement_names, run_checks
+from engine.host.status import PLUGIN_DIR, REQUIREMENTS, worker_process_environment
+from engine.host.self_test import import_name, requirement_names, run_checks
 
 
 def test_requirement_names_drop_versions_markers_references_and_options(tmp_path):
@@ -50,7 +50,7 @@ def test_cuda_asked_without_a_gpu_fails_with_the_remedy():
 def test_command_prints_one_json_line_per_check_and_fails_on_a_failed_check(tmp_path):
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("six\nno-such-package-here\n")
-    result = subprocess.run([sys.executable, "-m", "engine.self_test", "--requirements", str(requirements)],
+    result = subprocess.run([sys.executable, "-m", "engine.host.self_test", "--requirements", str(requirements)],
                             cwd=str(PLUGIN_DIR), env=worker_process_environment(), capture_output=True, text=True)
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert result.returncode == 1

@@ -1,8 +1,8 @@
 """What an install of the worker environment will do, computed without installing: the PyTorch build, the packages
 with their pinned versions, the sizes, the folder and the commands (:class:`InstallPlan`).
 
-Standard library only. The install dialog shows a plan, ``python3 -m engine.host_environment plan`` prints it, and
-:mod:`engine.environment_install` carries it out.
+Standard library only. The install dialog shows a plan, ``python3 -m engine.host.environment plan`` prints it, and
+:mod:`engine.host.install` carries it out.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .host_environment import (DEV_REQUIREMENTS, REQUIREMENTS, base_python, default_env_dir, env_python,
-                               requirement_files)
+from .status import DEV_REQUIREMENTS, REQUIREMENTS, base_python, default_env_dir, env_python, requirement_files
 from .self_test import requirement_names
 from .torch_build import TORCH_PACKAGES, BuildChoice, build_size, index_url, pip_arguments, resolve_build
 
@@ -111,7 +110,7 @@ class InstallPlan:
 
     def command(self, force: bool = False, events: bool = False) -> list[str]:
         """The ``install`` command line of this plan: what the install dialog runs and a terminal user types."""
-        command = [self.python or base_python(), "-m", "engine.host_environment", "install", "--torch-build",
+        command = [self.python or base_python(), "-m", "engine.host.environment", "install", "--torch-build",
                    self.choice.build.name, "--dir", str(self.env_dir)]
         return command + ["--dev"] * self.dev + ["--force"] * force + ["--events"] * events
 
