@@ -21,7 +21,7 @@ class IamapProvider(QgsProcessingProvider):
         return plugin_icon("iamap")
 
     def loadAlgorithms(self):  # noqa: N802
-        from .cluster import ClusterAlgorithm
+        from .clustering import ClusterAlgorithm
         from .diagnostics import DiagnosticsAlgorithm
         from .encoder import EncoderAlgorithm
         from .ml import MlAlgorithm

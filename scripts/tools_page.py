@@ -64,9 +64,13 @@ KIND_NAMES = {
 DEFAULT_GROUP = "2 \u2013 Analyse features"
 
 
+#: The QGIS tool files (at the repository root) not named like their tool id.
+ALGORITHM_FILES = {"cluster": "clustering.py"}
+
+
 def algorithm_attributes(tool: str) -> dict:
-    """The string class attributes of the QGIS algorithm of ``tool`` (``<tool>.py`` at the repository root)."""
-    tree = ast.parse((REPO / f"{tool}.py").read_text(encoding="utf-8"))
+    """The string class attributes of the QGIS algorithm of ``tool`` (its file at the repository root)."""
+    tree = ast.parse((REPO / ALGORITHM_FILES.get(tool, f"{tool}.py")).read_text(encoding="utf-8"))
     found = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):

@@ -44,7 +44,7 @@ def test_qt_is_reached_only_through_qgis_pyqt_with_no_api_removed_in_pyqt6():
 
 def test_the_engine_never_imports_qgis_or_qt():
     imports = re.compile(r"^\s*(from|import)\s+(qgis|PyQt5|PyQt6)\b", re.M)
-    assert [p.name for p in (REPO / "engine").glob("*.py") if imports.search(p.read_text(encoding="utf-8"))] == []
+    assert [p.name for p in (REPO / "engine").rglob("*.py") if imports.search(p.read_text(encoding="utf-8"))] == []
 
 
 def enum_problems(paths: list[Path]) -> list[str]:
