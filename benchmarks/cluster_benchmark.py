@@ -11,7 +11,7 @@ pip-installed engine (a wheel of this folder, built once into a temporary folder
 resized to the model input (224 px), so a 64 px tile costs the model what a 224 px tile does. The throughput is
 the encoder's own count (tiles encoded over the streaming time), as the tool logs it.
 
-The ceiling: on every worker :func:`engine.scale_out._encode_rows` is replaced (through ``client.run``, a
+The ceiling: on every worker :func:`engine.scale_out_worker._encode_rows` is replaced (through ``client.run``, a
 function sent by value from this script) by one that returns constant features of the model's shape for every
 tile of the block without reading or encoding anything.
 """
@@ -50,8 +50,8 @@ def free_features_on_workers(dask_worker=None):
 
     import numpy as worker_np
 
-    scale_out = worker_sys.modules.get("iamap.engine.scale_out") or __import__("iamap.engine.scale_out",
-                                                                                 fromlist=["x"])
+    name = "iamap.engine.scale_out_worker"
+    scale_out = worker_sys.modules.get(name) or __import__(name, fromlist=["x"])
     if getattr(scale_out, "_benchmark_free", False):
         return "already"
     cache = {}

@@ -16,63 +16,13 @@ import rasterio
 
 from .destinations import ensure_space, partial_path
 from .raster_writing import OUTPUT_OPTIONS, RowWriter
+from .pixel_functions import PixelFunction
 from .prefetch import prefetched
 from .rasters import iter_strips, strip_rows, window_transform
+from .scale_out import PREDICTION_PACKAGES, cluster_client, cluster_strips
 
 #: Integer outputs (labels) are not floating point: no floating-point predictor.
 INTEGER_OPTIONS = dict(OUTPUT_OPTIONS, predictor=2)
-
-
-def _apply_fitted(data, pixels):
-    from .fitting import apply_model
-
-    model, dtype = data
-    return (apply_model(model, pixels).astype(dtype),)
-
-
-def _predict(pipeline, pixels):
-    return (pipeline.predict(pixels),)
-
-
-def _predict_class_and_probability(pipeline, pixels):
-    probability = pipeline.predict_proba(pixels)
-    best = probability.argmax(axis=1)
-    return np.asarray(pipeline.classes_)[best], probability[np.arange(len(best)), best]
-
-
-def _cosine_similarity(data, pixels):
-    import torch
-
-    from .devices import choose_device
-    from .similarity import cosine_similarity
-
-    references, aggregation, device = data
-    device = choose_device(device, 0)
-    # a copy of the references: arrays sent to a worker may be read-only, which torch.from_numpy warns about
-    return (cosine_similarity(torch.from_numpy(pixels).to(device), torch.tensor(references, device=device),
-                              aggregation).float().cpu().numpy(),)
-
-
-#: What a tool computes from the valid pixels (n, bands) of a strip, by name: one array per output raster.
-PIXEL_FUNCTIONS = {
-    "apply_fitted": _apply_fitted,  #: data (fitted model dict, output dtype): embedding or labels
-    "predict": _predict,  #: data: a fitted pipeline
-    "predict_class_and_probability": _predict_class_and_probability,  #: data: a fitted classifier pipeline
-    "cosine_similarity": _cosine_similarity,  #: data (references (m, bands), aggregation, DEVICE)
-}
-
-
-@dataclass(frozen=True)
-class PixelFunction:
-    """A function of the pixels given by name (:data:`PIXEL_FUNCTIONS`) and data, so that the workers of a Dask
-    cluster can run it too (:mod:`engine.scale_out` sends the name and the data, plain objects, never code).
-    Called on pixels (n, bands) float32, returns one array per output raster."""
-
-    name: str
-    data: object
-
-    def __call__(self, pixels: np.ndarray) -> tuple:
-        return PIXEL_FUNCTIONS[self.name](self.data, pixels)
 
 
 @dataclass(frozen=True)
@@ -164,8 +114,6 @@ def _strips(src, bands, window, rows: int, function, scheduler: str, with_inputs
         finally:
             strips.close()  # stops the reader thread
         return
-    from .scale_out import PREDICTION_PACKAGES, cluster_client, cluster_strips
-
     if not isinstance(function, PixelFunction):
         raise TypeError("a cluster runs PixelFunctions only")
     with cluster_client(scheduler, PREDICTION_PACKAGES, reporter) as (client, reports):

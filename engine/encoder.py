@@ -42,7 +42,8 @@ from .parameters import parameter_class
 from .raster_writing import BackgroundRowWriter, RowWriter, check_output, finalize
 from .rasters import check_bands, extent_window, open_raster, window_transform
 from .resume import Manifest, reusable_output
-from .tile_pipeline import TileEncoder, TileReader, create_feature_raster
+from .scale_out import ENCODER_PACKAGES, EncoderCluster, cluster_client
+from .tile_pipeline import TileEncoder, TileReader, create_feature_raster, encoded_batches
 from .tiling import TileGrid
 
 
@@ -107,8 +108,6 @@ def encoder_cluster(p: EncoderParams, reporter: Reporter):
     if not p.SCHEDULER:
         yield None
         return
-    from .scale_out import ENCODER_PACKAGES, EncoderCluster, cluster_client
-
     with cluster_client(p.SCHEDULER, ENCODER_PACKAGES, reporter) as (client, reports):
         yield EncoderCluster(client, reports, reporter)
 
@@ -215,22 +214,6 @@ def stream_tiles(plan: EncodingPlan, manifest: Manifest, rows_done: int, reporte
     return progress.encoded, progress.elapsed
 
 
-def encoded_batches(reader: TileReader, tile_encoder: TileEncoder, batch_size: int):
-    """(positions, features, cell validity, tiles seen) per model batch of the reader's tiles, in reading order.
-
-    ``positions`` are the (tile row, tile column) of the encoded tiles; ``seen`` also counts the tiles without
-    data, which are never run through the model (a batch may then hold no tile).
-    """
-    finished = False
-    while not finished:
-        batch, seen, finished = next_batch(reader, batch_size)
-        if batch:
-            features, cell_valid = tile_encoder([t[2] for t in batch], [t[3] for t in batch])
-            yield [(t[0], t[1]) for t in batch], features, cell_valid, seen
-        elif seen:
-            yield [], None, None, seen
-
-
 def merge_batches(batches, grid: TileGrid, strip: FeatureStrip, writer, progress: "Throughput",
                   first_row: int) -> None:
     """Merge the tiles of ``batches`` (as :func:`encoded_batches` yields them, in reading order) into ``strip``
@@ -245,24 +228,6 @@ def merge_batches(batches, grid: TileGrid, strip: FeatureStrip, writer, progress
         progress.update(seen, len(positions), False)
     progress.update(0, 0, True)
     writer.add(*strip.pop_rows(grid.out_height))
-
-
-def next_batch(reader: TileReader, size: int) -> tuple[list, int, bool]:
-    """Up to ``size`` tiles with data from the reader, across tile rows (no short batch at row ends).
-
-    Returns (tiles, tiles taken from the queue including empty ones, whether the stream ended).
-    """
-    batch, seen = [], 0
-    while len(batch) < size:
-        item = reader.queue.get()
-        if item is None:
-            return batch, seen, True
-        if isinstance(item, BaseException):
-            raise item
-        seen += 1
-        if item[2] is not None:
-            batch.append(item)
-    return batch, seen, False
 
 
 class Throughput:

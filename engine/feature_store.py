@@ -37,7 +37,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from .rasters import grid_transform, strip_rows
-from .similarity import cosine_similarity
+from .cosine import cosine_similarity
 
 #: Threads loading the raster (each reads and normalises its own strips, with its own file handle). One: on this
 #: 2-core machine shared with other jobs, two were slower than one for every format (measured); GDAL decodes

@@ -18,6 +18,7 @@ import math
 
 from .contract import DESTINATION_KINDS, INPUT_FILE_KINDS, TOOLS, Kind, Parameter
 from .errors import ParameterError
+from .scheduler import check_scheduler
 
 
 class ToolParameters:
@@ -34,8 +35,6 @@ class ToolParameters:
         instance = cls(**values)
         instance.check()
         if getattr(instance, "SCHEDULER", ""):  # unreachable: fail now, before any work
-            from .scale_out import check_scheduler
-
             instance.SCHEDULER = check_scheduler(instance.SCHEDULER)
         return instance
 

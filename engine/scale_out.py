@@ -1,4 +1,4 @@
-"""The heavy steps on a Dask cluster (the SCHEDULER parameter): encoding tiles, mapping every pixel.
+"""The client side of SCHEDULER: the heavy steps on a Dask cluster (encoding tiles, mapping every pixel).
 
 This process is the Dask *client*. It splits the work into blocks of rows, submits them, and takes the results
 back **in order**: the encoder's tile features go into the same :class:`~engine.merge.FeatureStrip` and row
@@ -15,17 +15,6 @@ Workers
     DEVICE cuda (or auto when workers advertise GPUs) every encoding task asks for ``{"GPU": 1}``, so a GPU runs
     one model at a time and each worker uses its ``cuda:0``.
 
-Model cache
-    Each worker process loads the backbone once (:func:`_cached_backbone`), keyed by everything that shapes it
-    (name, weights, checkpoint, band count, device, precision), and keeps the last one only.
-
-Threads
-    Dask workers run ``nthreads`` tasks at once, and their nanny sets ``OMP_NUM_THREADS=1``, so torch would run
-    the model on one core. An encoding task instead sets torch's threads to the worker's ``nthreads`` and holds
-    the model's lock while it runs it: one forward at a time per worker process, on all the cores the worker was
-    given, while the worker's other threads read the next block's tiles (GDAL releases the GIL). Prediction
-    tasks (scikit-learn) keep Dask's one BLAS thread per task and run ``nthreads`` blocks at once.
-
 Order, retries, resume
     At most :data:`IN_FLIGHT_PER_WORKER` blocks per worker are submitted ahead (earlier blocks first, by
     priority); the client waits for the oldest, so the reorder buffer is bounded by the blocks in flight.
@@ -37,38 +26,26 @@ Cancel
     releases every future this client held: queued blocks are never run, results are dropped. A run that ends
     (error included) cancels its futures and closes the client itself (:func:`cluster_client`).
 
-Module names
-    Dask pickles task functions by module name. Cluster workers have the engine as ``iamap.engine`` (pip); the
-    QGIS worker runs it as the top-level package ``engine`` from the plugin folder. The task functions are
-    therefore always named ``iamap.engine.scale_out.<function>`` (:func:`_canonical_task_names`), and
-    everything else that crosses the wire is plain data (dicts, numpy arrays, fitted scikit-learn objects):
-    errors come back as data too, never as engine exceptions.
-
-Standard library only at import: a worker without the engine's packages must still unpickle
-:func:`worker_report` to say which package it lacks.
+Worker side
+    The tasks the workers run, their model cache and threads, and why they are pickled by a canonical module
+    name, are :mod:`engine.scale_out_worker`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import dataclasses
 import re
-import socket
 import sys
-import threading
-import time
 import types
 import uuid
 from collections import deque
-from urllib.parse import urlparse
 
-from . import __version__
+from . import __version__, scale_out_worker
 from .errors import IamapError, ParameterError
+from .scale_out_worker import CANONICAL_MODULE, encode_rows, map_strip, worker_report
+from .scheduler import CONNECT_SECONDS, check_scheduler, start_hint
 
-#: The name workers import the task functions by (the pip-installed engine).
-CANONICAL_MODULE = "iamap.engine.scale_out"
-#: Seconds to reach the scheduler before failing.
-CONNECT_SECONDS = 5
 #: Blocks submitted ahead per worker: one running, one queued, so a worker never waits for the client.
 IN_FLIGHT_PER_WORKER = 2
 #: Times Dask re-runs a block that raised (a worker that dies is handled by Dask's allowed-failures).
@@ -78,57 +55,21 @@ ENCODER_PACKAGES = ("numpy", "rasterio", "torch", "timm")
 PREDICTION_PACKAGES = ("numpy", "rasterio", "sklearn")
 
 
-def _start_hint(address: str) -> str:
-    return (f"Start a scheduler with \u201cdask scheduler\u201d (it prints its address), then on each machine "
-            f"\u201cdask worker {address}\u201d after \u201cpip install <IAMAP plugin folder>\u201d there; or leave "
-            "SCHEDULER empty to run on this machine.")
-
-
-def scheduler_address(text: str) -> tuple[str, str, int]:
-    """``(address, host, port)`` of a SCHEDULER value (``tcp://host:port``; ``host:port`` means tcp)."""
-    text = text.strip()
-    address = text if "://" in text else f"tcp://{text}"
-    parsed = urlparse(address)
-    try:
-        port = parsed.port
-    except ValueError:
-        port = None
-    if parsed.scheme not in ("tcp", "tls") or not parsed.hostname or port is None:
-        raise ParameterError("SCHEDULER", f"{text!r} is not a Dask scheduler address: give tcp://host:port, for "
-                                          "example tcp://192.168.1.10:8786 (what \u201cdask scheduler\u201d prints).")
-    return address, parsed.hostname, port
-
-
-def check_scheduler(text: str) -> str:
-    """The scheduler's address, once a TCP connection to it succeeds (within :data:`CONNECT_SECONDS`)."""
-    address, host, port = scheduler_address(text)
-    try:
-        socket.create_connection((host, port), timeout=CONNECT_SECONDS).close()
-    except OSError as exc:
-        reason = "no answer" if isinstance(exc, socket.timeout) else (exc.strerror or str(exc))
-        raise ParameterError("SCHEDULER", f"cannot reach a Dask scheduler at {address} ({reason}). "
-                                          + _start_hint(address)) from None
-    return address
-
-
-# The client side --------------------------------------------------------------------------------------------------
-
-
 @contextlib.contextmanager
 def cluster_client(text: str, packages: tuple[str, ...], reporter):
     """A connected Dask client whose every worker has ``packages``; yields (client, {worker: report}).
 
     Closing it (the run ended, or failed) releases every future it holds on the scheduler.
     """
-    from distributed import Client
+    from distributed import Client  # deferred: the tools import this module; only a SCHEDULER run needs Dask
 
     address = check_scheduler(text)
-    with _canonical_names_for_pickling():
+    with canonical_names_for_pickling():
         try:
             client = Client(address, timeout=CONNECT_SECONDS, set_as_default=False, name="iamap")
         except (OSError, TimeoutError) as exc:
             raise ParameterError("SCHEDULER", f"{address} answers but is not a Dask scheduler, or did not accept "
-                                              f"the connection ({exc}). " + _start_hint(address)) from None
+                                              f"the connection ({exc}). " + start_hint(address)) from None
         try:
             reports = check_workers(client, address, packages, reporter)
             yield client, reports
@@ -215,7 +156,7 @@ class EncoderCluster:
     def device_and_precision(self, device: str, precision: str):
         """DEVICE and PRECISION as the workers will run them, the same on every worker (same output whichever
         worker encodes a block): cuda when asked for, or with auto when workers advertise a GPU resource."""
-        import torch
+        import torch  # deferred: this module is imported by the estimator tools too, which never need torch
 
         use_gpu = device == "cuda" or (device == "auto" and bool(self.gpu_workers))
         if use_gpu and not self.gpu_workers:
@@ -240,7 +181,7 @@ class EncoderCluster:
     def batches(self, plan, first_row: int):
         """(positions, features, cell validity, tiles seen) per block of tile rows from ``first_row``, in order
         (see :func:`engine.encoder.merge_batches`)."""
-        import numpy as np
+        import numpy as np  # deferred: as torch above
 
         grid, p = plan.grid, plan.p
         spec = encoder_spec(plan)
@@ -278,9 +219,7 @@ def encoder_block_rows(grid, batch_size: int) -> int:
 
 def encoder_spec(plan) -> dict:
     """What a worker needs to encode blocks of this plan, as plain data."""
-    import dataclasses
-
-    import numpy as np
+    import numpy as np  # deferred: as torch above
 
     p, w = plan.p, plan.window
     device = "cuda:0" if plan.device.type == "cuda" else "cpu"
@@ -322,186 +261,19 @@ def cluster_strips(client, reports: dict, function, path: str, bands: list[int],
         yield result["row"], result["height"], result["valid"], result["inputs"], result["values"]
 
 
-# The worker side ----------------------------------------------------------------------------------------------
-
-
-def worker_report(packages: tuple[str, ...], dask_worker=None) -> dict:
-    """What a worker offers (run on every worker by :func:`check_workers`): the engine's version, which of
-    ``packages`` it lacks, its threads, its GPUs and whether they (and its CPU) have bf16."""
-    import importlib.util
-
-    missing = [name for name in packages if importlib.util.find_spec(name) is None]
-    report = {"engine": __version__, "missing": missing, "gpus": 0, "cuda_bf16": False, "cpu_bf16": False,
-              "nthreads": dask_worker.state.nthreads if dask_worker is not None else None}
-    if "torch" in packages and "torch" not in missing:
-        import torch
-
-        from .devices import cpu_has_native_bf16
-
-        report["gpus"] = torch.cuda.device_count()
-        report["cuda_bf16"] = bool(report["gpus"]) and torch.cuda.is_bf16_supported()
-        report["cpu_bf16"] = cpu_has_native_bf16()
-    return report
-
-
-def _worker_name() -> str:
-    try:
-        from distributed import get_worker
-
-        return get_worker().address
-    except (ImportError, ValueError):
-        return "this process"
-
-
-def _error(exc: IamapError) -> dict:
-    """A task's IamapError comes back as data, ``{"error": [parameter, message]}`` (see the module notes)."""
-    parameter = getattr(exc, "parameter", "")
-    message = str(exc)
-    if parameter and message.startswith(f"{parameter}: "):
-        message = message[len(parameter) + 2:]
-    return {"error": [parameter, message]}
-
-
-def encode_rows(spec: dict, first_row: int, end_row: int) -> dict:
-    """Task: encode tile rows [first_row, end_row) of ``spec`` (see :func:`encoder_spec`)."""
-    try:
-        return _encode_rows(spec, first_row, end_row)
-    except IamapError as exc:
-        return _error(exc)
-
-
-def map_strip(name: str, data, path: str, bands: list[int], box: tuple, row: int, height: int,
-              with_inputs: bool) -> dict:
-    """Task: one strip of rows through a :class:`~engine.blockwise.PixelFunction`."""
-    try:
-        return _map_strip(name, data, path, bands, box, row, height, with_inputs)
-    except IamapError as exc:
-        return _error(exc)
-
-
-def _open_on_worker(path: str, open_args: dict | None = None):
-    from .rasters import open_raster
-
-    if not os.path.exists(path):
-        raise ParameterError("INPUT", f"worker {_worker_name()} cannot open {path}: no such file there. With "
-                                      "SCHEDULER the input must be readable by every worker at the same path (a "
-                                      "shared disk or the same copy on each machine).")
-    return open_raster(path, **(open_args or {}))
-
-
-_MODEL_LOCK = threading.Lock()
-_MODEL: dict = {}  # {"key": ..., "backbone": LoadedBackbone, "lock": Lock}: the last model this process loaded
-
-
-def _cached_backbone(model: dict):
-    """The backbone of ``model`` (spec), loaded once per worker process; returns (backbone, its lock)."""
-    import torch
-
-    from .models import load_backbone
-
-    key = tuple(sorted(model.items()))
-    with _MODEL_LOCK:
-        if _MODEL.get("key") != key:
-            _MODEL.clear()  # one model per process: a GPU holds one
-            backbone = load_backbone(model["backbone"], model["backbone_name"], model["pretrained"],
-                                     model["checkpoint"], in_chans=model["in_chans"])
-            backbone.model.to(torch.device(model["device"]))
-            _MODEL.update(key=key, backbone=backbone, lock=threading.Lock())
-        return _MODEL["backbone"], _MODEL["lock"]
-
-
-def _encode_rows(spec: dict, first_row: int, end_row: int) -> dict:
-    import numpy as np
-    import torch
-    from rasterio.windows import Window
-
-    from .encoder import encoded_batches
-    from .normalize import Normalization
-    from .tile_pipeline import TileEncoder, TileReader
-    from .tiling import TileGrid
-
-    started = time.monotonic()
-    grid = TileGrid(**spec["grid"])
-    model = spec["model"]
-    if model["checkpoint"] and not os.path.exists(model["checkpoint"]):
-        raise ParameterError("CKPT", f"worker {_worker_name()} cannot open {model['checkpoint']}: with SCHEDULER the "
-                                     "checkpoint must be readable by every worker at the same path.")
-    with _open_on_worker(spec["input"], spec["open_args"]):
-        pass
-    backbone, lock = _cached_backbone(model)
-    device = torch.device(model["device"])
-    norm = Normalization(**spec["norm"])
-    reader = TileReader(spec["input"], spec["open_args"], spec["bands"], Window(*spec["window"]), grid, first_row,
-                        prefetch_tiles=2 * spec["batch_size"], end_row=end_row)
-    reader.start()  # reads ahead while another block holds the model
-    positions, features, cells, seen = [], [], [], 0
-    try:
-        with lock:
-            # one forward at a time per process, on the worker's cores (its nanny set OMP_NUM_THREADS=1)
-            threads = max(1, _worker_threads())
-            torch.set_num_threads(threads)
-            encoder = TileEncoder(backbone, device, model["precision"], norm, spec["size"], grid)
-            for batch_positions, batch_features, batch_cells, batch_seen in encoded_batches(
-                    reader, encoder, spec["batch_size"]):
-                seen += batch_seen
-                if batch_positions:
-                    positions += batch_positions
-                    features.append(np.moveaxis(batch_features, 1, -1))  # back to its channels-last memory
-                    cells.append(batch_cells)
-    finally:
-        reader.stopped.set()
-    dim = backbone.dim
-    return {
-        "positions": np.asarray(positions, np.int32).reshape(-1, 2),
-        "features": np.concatenate(features) if features else np.empty((0, grid.grid_h, grid.grid_w, dim),
-                                                                        np.float32),
-        "cells": np.concatenate(cells) if cells else np.empty((0, grid.grid_h, grid.grid_w), bool),
-        "seen": seen, "worker": _worker_name(), "device": str(device), "precision": model["precision"],
-        "threads": threads, "seconds": time.monotonic() - started,
-    }
-
-
-def _worker_threads() -> int:
-    try:
-        from distributed import get_worker
-
-        return get_worker().state.nthreads
-    except (ImportError, ValueError):
-        return os.cpu_count() or 1
-
-
-def _map_strip(name: str, data, path: str, bands: list[int], box: tuple, row: int, height: int,
-               with_inputs: bool) -> dict:
-    import numpy as np
-    from rasterio.windows import Window
-
-    from .blockwise import PixelFunction
-    from .rasters import read_padded
-
-    window = Window(*box)
-    with _open_on_worker(path) as src:
-        data_block, valid = read_padded(src, bands, window, row, height, 0, window.width)
-    pixels = data_block.reshape(len(bands), -1).T
-    valid = valid.all(axis=0).ravel()
-    inputs = pixels[valid]
-    values = [np.asarray(v) for v in PixelFunction(name, data)(inputs)] if valid.any() else None
-    return {"row": row, "height": height, "valid": valid, "values": values,
-            "inputs": inputs if with_inputs else None}
-
-
-def _canonical_names_for_pickling():
-    """Name the task functions ``iamap.engine.scale_out.*`` in this process, whatever its layout.
+def canonical_names_for_pickling():
+    """Name the task functions ``iamap.engine.scale_out_worker.*`` in this process, whatever its layout.
 
     Pickle stores a function as (module, name) and checks, when pickling, that the module imported by that name
-    holds that very function. Loaded as ``engine.scale_out`` (the plugin folder), the task functions say they are
-    ``iamap.engine.scale_out``'s (set once, below), and while a client is open this module is also entered in
+    holds that very function. Loaded as ``engine.scale_out_worker`` (the plugin folder), the task functions say
+    they are ``iamap.engine.scale_out_worker``'s (set once, in that module), and while a client is open this module is also entered in
     ``sys.modules`` under that name, with placeholder parents where there are none (removed afterwards: the
-    plugin folder's own ``iamap`` module is QGIS's). The workers import the real ``iamap.engine.scale_out``.
+    plugin folder's own ``iamap`` module is QGIS's). The workers import the real ``iamap.engine.scale_out_worker``.
     Nothing else of the engine crosses the wire by name.
     """
-    if __name__ == CANONICAL_MODULE:
+    if scale_out_worker.__name__ == CANONICAL_MODULE:
         return contextlib.nullcontext()
-    return _registered({"iamap": None, "iamap.engine": None, CANONICAL_MODULE: sys.modules[__name__]})
+    return _registered({"iamap": None, "iamap.engine": None, CANONICAL_MODULE: scale_out_worker})
 
 
 @contextlib.contextmanager
@@ -519,9 +291,3 @@ def _registered(modules: dict):
     finally:
         for name in reversed(added):
             sys.modules.pop(name, None)
-
-
-#: The functions the workers run, by their canonical name (see :func:`_canonical_names_for_pickling`).
-TASK_FUNCTIONS = (encode_rows, map_strip, worker_report)
-for _function in TASK_FUNCTIONS:
-    _function.__module__ = CANONICAL_MODULE

@@ -3,7 +3,7 @@
 ``mean``  similarity to one prototype, the mean of the reference vectors (the default).
 ``max``   the highest similarity over the reference vectors: similarity to the nearest reference.
 
-Block by block (:func:`engine.blockwise.apply_to_raster`), float32 in [-1, 1], NaN where any band is nodata.
+The similarity itself is :func:`engine.cosine.cosine_similarity`; block by block (:func:`engine.blockwise.apply_to_raster`), float32 in [-1, 1], NaN where any band is nodata.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import numpy as np
 
 from . import __version__
 from .parameters import parameter_class
-from .blockwise import PixelFunction, apply_to_raster
+from .blockwise import apply_to_raster
+from .devices import choose_device
+from .pixel_functions import PixelFunction
 from .raster_writing import check_output, finalize
 from .rasters import check_bands, extent_window, open_raster
 from .vectors import check_points_path, write_points, pixel_values, read_reference_points
 
 #: Share of the progress bar for reading the pixels under the reference points (the rest: the raster pass).
 REFERENCE_PROGRESS = 10
-#: Similarities computed at once by ``max``: pixels x references, float32 (bounds memory with many references).
-MAX_SIMILARITIES = 2**24
 
 
 class SimilarityParams(parameter_class("similarity")):
@@ -32,27 +32,7 @@ class SimilarityParams(parameter_class("similarity")):
         check_points_path(self.OUTPUT_POINTS)
 
 
-def cosine_similarity(pixels, references, aggregation: str, unit_pixels: bool = False):
-    """Cosine similarity of ``pixels`` (n, c) to ``references`` (m, c), aggregated to (n,). Torch tensors.
-
-    With ``unit_pixels`` the pixels are already unit vectors (the explorer normalises them once, at load) and the
-    products are computed in their dtype (float16 there: half the memory traffic of a click).
-    """
-    import torch
-
-    if not unit_pixels:
-        pixels = torch.nn.functional.normalize(pixels, dim=1, eps=1e-12)
-    if aggregation == "mean":
-        prototype = torch.nn.functional.normalize(references.float().mean(dim=0, keepdim=True), dim=1, eps=1e-12)
-        return (pixels @ prototype.T.to(pixels.dtype))[:, 0]
-    references = torch.nn.functional.normalize(references.float(), dim=1, eps=1e-12).to(pixels.dtype)
-    chunk = max(1, MAX_SIMILARITIES // len(references))  # up to 100 000 references: never all pairs at once
-    return torch.cat([(part @ references.T).amax(dim=1) for part in pixels.split(chunk)])
-
-
 def run_similarity(params: dict, reporter) -> dict:
-    from .devices import choose_device
-
     p = SimilarityParams.from_dict(params)
     output = check_output(p.OUTPUT)
     device = f"{p.DEVICE} on each worker of {p.SCHEDULER}" if p.SCHEDULER else choose_device(p.DEVICE, 0)

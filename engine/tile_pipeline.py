@@ -180,6 +180,40 @@ class TileEncoder:
 
 
 @contextlib.contextmanager
+def encoded_batches(reader: TileReader, tile_encoder: TileEncoder, batch_size: int):
+    """(positions, features, cell validity, tiles seen) per model batch of the reader's tiles, in reading order.
+
+    ``positions`` are the (tile row, tile column) of the encoded tiles; ``seen`` also counts the tiles without
+    data, which are never run through the model (a batch may then hold no tile).
+    """
+    finished = False
+    while not finished:
+        batch, seen, finished = next_batch(reader, batch_size)
+        if batch:
+            features, cell_valid = tile_encoder([t[2] for t in batch], [t[3] for t in batch])
+            yield [(t[0], t[1]) for t in batch], features, cell_valid, seen
+        elif seen:
+            yield [], None, None, seen
+
+
+def next_batch(reader: TileReader, size: int) -> tuple[list, int, bool]:
+    """Up to ``size`` tiles with data from the reader, across tile rows (no short batch at row ends).
+
+    Returns (tiles, tiles taken from the queue including empty ones, whether the stream ended).
+    """
+    batch, seen = [], 0
+    while len(batch) < size:
+        item = reader.queue.get()
+        if item is None:
+            return batch, seen, True
+        if isinstance(item, BaseException):
+            raise item
+        seen += 1
+        if item[2] is not None:
+            batch.append(item)
+    return batch, seen, False
+
+
 def single_torch_thread():
     import torch
 

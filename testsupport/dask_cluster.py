@@ -40,7 +40,7 @@ def install_engine(root: Path) -> Path:
                             str(root / "wheel"), str(REPO)], capture_output=True, text=True, cwd=root)
     assert build.returncode == 0, build.stderr
     wheel = next((root / "wheel").glob("iamap_engine-*.whl"))
-    assert "iamap/engine/scale_out.py" in zipfile.ZipFile(wheel).namelist()
+    assert "iamap/engine/scale_out_worker.py" in zipfile.ZipFile(wheel).namelist()
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                               str(root / "site"), str(wheel)], capture_output=True, text=True, cwd=root)
     assert install.returncode == 0, install.stderr

@@ -1,32 +1,12 @@
-"""The contract shared by the QGIS side and the engine: stdlib only, complete, and consistent."""
+"""The contract shared by the QGIS side and the engine: complete and consistent (stdlib only: test_imports.py)."""
 
 from __future__ import annotations
-
-import subprocess
 
 import pytest
 
 from engine import catalog, contract
 from engine.contract import TOOLS, Kind
 from engine.worker import TOOLS as WORKER_TOOLS
-
-from ..conftest import REPO
-
-
-def test_contract_imports_in_a_bare_python_without_numpy():
-    # -I: no user site or environment variables; -S: no site-packages at all, so no numpy, no QGIS
-    script = (
-        "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "try:\n    import numpy\nexcept ImportError:\n    pass\nelse:\n    raise SystemExit('numpy importable')\n"
-        "import engine.contract, engine.parameters, engine.catalog, engine.errors, engine.host.status\n"
-        "import engine.legacy_parameters, engine.parameter_translation\n"
-        "third_party = sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names "
-        "and m.split('.')[0] not in ('engine', '__main__'))\n"
-        "print('THIRD', third_party)\n"
-    )
-    result = subprocess.run(["/usr/bin/python3", "-I", "-S", "-c", script, str(REPO)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "THIRD []" in result.stdout
 
 
 def test_every_worker_tool_but_the_test_tool_has_a_contract_entry():

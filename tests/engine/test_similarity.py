@@ -121,7 +121,7 @@ def test_random_samples_above_its_maximum_is_refused_before_any_work(tmp_path):
 def test_max_over_many_references_is_computed_in_chunks_with_the_same_result(monkeypatch):
     import torch
 
-    from engine import similarity as similarity_module
+    from engine import cosine as similarity_module
 
     rng = np.random.default_rng(0)
     pixels, references = torch.from_numpy(rng.normal(size=(50, 6))), torch.from_numpy(rng.normal(size=(9, 6)))
