@@ -1,8 +1,8 @@
-"""What the estimator tools (reduction, cluster, ml) are made of: one declarative :class:`ToolSpec` per
-tool, the estimator class behind each ``METHOD``, ``SK_PARAM`` parsing, and building an unfitted estimator.
+"""What the estimator tools (reduction, cluster, ml) are made of: one declarative :class:`EstimatorSpec`
+per tool, the estimator class behind each ``METHOD``, ``SK_PARAM`` parsing, and building an unfitted estimator.
 
 Fitting is in :mod:`engine.fitting`, the shared run flow in :mod:`engine.estimator_run`, model files in
-:mod:`engine.model_files`. A new tool is a new :class:`ToolSpec` in :data:`TOOLS` (plus its own fitting code
+:mod:`engine.model_files`. A new tool is a new :class:`EstimatorSpec` in :data:`ESTIMATOR_SPECS` (plus its own fitting code
 where it fits differently); nothing here compares tool names.
 """
 
@@ -14,6 +14,7 @@ import platform
 from dataclasses import dataclass
 
 from . import __version__
+from .contract import TOOLS
 from .catalog import CLUSTER_METHODS, CLUSTER_TRANSDUCTIVE, ML_METHODS, REDUCTION_METHODS, REDUCTION_TRANSDUCTIVE
 from .diagnostics import installed_version
 from .errors import IamapError, ParameterError
@@ -21,7 +22,7 @@ from .events import NULL_REPORTER
 
 
 @dataclass(frozen=True)
-class ToolSpec:
+class EstimatorSpec:
     """How one tool uses scikit-learn-style estimators.
 
     Attributes
@@ -33,9 +34,6 @@ class ToolSpec:
     transductive : tuple of str
         Methods that cannot map new pixels: fitted on the sample, the other pixels get the output of their
         nearest sampled neighbours (see :data:`engine.fitting.STAND_INS`).
-    size_parameter : str
-        The parameter id that sets how many outputs the estimator makes (``N_COMPONENTS``, ``N_CLUSTERS``); ""
-        where the tool has none (ml: the labels decide).
     size_keywords : tuple of str
         Estimator keywords the size fills, the first one the class has (GaussianMixture: n_components).
     sklearn_modules : tuple of str
@@ -53,24 +51,32 @@ class ToolSpec:
     name: str
     methods: tuple[str, ...]
     transductive: tuple[str, ...]
-    size_parameter: str
     size_keywords: tuple[str, ...]
     sklearn_modules: tuple[str, ...]
     apply: str
     sample_output: str
     keywords_where_taken: tuple[tuple[str, object], ...] = ()
 
+    @property
+    def size_parameter(self) -> str:
+        """The parameter id that sets how many outputs the estimator makes (``N_COMPONENTS``, ``N_CLUSTERS``), as
+        the contract declares it (:attr:`engine.contract.Tool.size_parameter`); "" where the tool has none (ml:
+        the labels decide)."""
+        return TOOLS[self.name].size_parameter
 
-REDUCTION = ToolSpec("reduction", REDUCTION_METHODS, REDUCTION_TRANSDUCTIVE, "N_COMPONENTS", ("n_components",),
-                     ("sklearn.decomposition", "sklearn.manifold"), apply="transform", sample_output="embedding")
-CLUSTER = ToolSpec("cluster", CLUSTER_METHODS, CLUSTER_TRANSDUCTIVE, "N_CLUSTERS", ("n_clusters", "n_components"),
-                   ("sklearn.cluster", "sklearn.mixture"), apply="predict", sample_output="labels")
-# supervised: fitted on labelled pixels by engine.ml; every core for the forests and neighbour searches
-ML = ToolSpec("ml", ML_METHODS, (), "", (), ("sklearn.ensemble", "sklearn.neighbors", "sklearn.linear_model",
+
+#: The estimator tools' specs, by tool id.
+ESTIMATOR_SPECS = {spec.name: spec for spec in (
+    EstimatorSpec("reduction", REDUCTION_METHODS, REDUCTION_TRANSDUCTIVE, ("n_components",),
+                  ("sklearn.decomposition", "sklearn.manifold"), apply="transform", sample_output="embedding"),
+    EstimatorSpec("cluster", CLUSTER_METHODS, CLUSTER_TRANSDUCTIVE, ("n_clusters", "n_components"),
+                  ("sklearn.cluster", "sklearn.mixture"), apply="predict", sample_output="labels"),
+    # supervised: fitted on labelled pixels by engine.ml; every core for the forests and neighbour searches
+    EstimatorSpec("ml", ML_METHODS, (), (), ("sklearn.ensemble", "sklearn.neighbors", "sklearn.linear_model",
                                              "sklearn.svm", "sklearn.neural_network", "sklearn.naive_bayes",
                                              "sklearn.discriminant_analysis", "sklearn.tree"),
-              apply="predict", sample_output="labels", keywords_where_taken=(("n_jobs", -1),))
-TOOLS = {spec.name: spec for spec in (REDUCTION, CLUSTER, ML)}
+                  apply="predict", sample_output="labels", keywords_where_taken=(("n_jobs", -1),)),
+)}
 
 #: Methods whose class is not in scikit-learn: (module, class, distributions recorded in a model's versions).
 OTHER_LIBRARIES = {"UMAP": ("umap", "UMAP", ("umap-learn", "pynndescent")),
@@ -93,14 +99,14 @@ DEFAULT_KEYWORDS = {
 }
 
 
-def tool_spec(tool: str) -> ToolSpec:
-    """The spec of ``tool`` (a :class:`ToolSpec` passes through)."""
-    return tool if isinstance(tool, ToolSpec) else TOOLS[tool]
+def estimator_spec(tool: str | EstimatorSpec) -> EstimatorSpec:
+    """The spec of ``tool`` (an :class:`EstimatorSpec` passes through)."""
+    return tool if isinstance(tool, EstimatorSpec) else ESTIMATOR_SPECS[tool]
 
 
-def estimator_class(tool: str | ToolSpec, method: str):
+def estimator_class(tool: str | EstimatorSpec, method: str):
     """The estimator class behind ``METHOD`` for ``tool``."""
-    spec = tool_spec(tool)
+    spec = estimator_spec(tool)
     if method not in spec.methods:
         raise ParameterError("METHOD", f"unknown method {method!r} for {spec.name}; choose one of "
                                        f"{', '.join(spec.methods)}.")
@@ -131,19 +137,19 @@ def parse_sk_params(value) -> dict:
     return parsed
 
 
-def size_keyword(spec: ToolSpec, valid: list[str]) -> str | None:
+def size_keyword(spec: EstimatorSpec, valid: list[str]) -> str | None:
     """The keyword of the estimator that the size parameter fills; None where the method has none."""
     return next((name for name in spec.size_keywords if name in valid), None)
 
 
-def build_estimator(tool: str | ToolSpec, method: str, sk_params: dict, size: int, seed: int,
+def build_estimator(tool: str | EstimatorSpec, method: str, sk_params: dict, size: int, seed: int,
                     reporter=NULL_REPORTER):
     """An unfitted estimator: ``SK_PARAM`` keywords over IAMAP's defaults.
 
     ``size`` is the tool's size parameter (N_COMPONENTS, N_CLUSTERS; ignored without one); the seed goes to
     ``random_state`` where the class takes one.
     """
-    spec = tool_spec(tool)
+    spec = estimator_spec(tool)
     cls = estimator_class(spec, method)
     valid = sorted(cls().get_params(deep=False))
     unknown = sorted(set(sk_params) - set(valid))
@@ -166,7 +172,7 @@ def build_estimator(tool: str | ToolSpec, method: str, sk_params: dict, size: in
         raise ParameterError("SK_PARAM", f"{method} refused the parameters {params}: {exc}") from None
 
 
-def apply_kind(spec: ToolSpec, method: str) -> str:
+def apply_kind(spec: EstimatorSpec, method: str) -> str:
     """How the fitted pipeline of ``method`` maps pixels, before any nearest-neighbour stand-in."""
     return APPLY_OVERRIDES.get(method, spec.apply)
 

@@ -12,33 +12,41 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ParameterError
-from .parameters import parameter_class
-from .estimator_registry import ToolSpec, estimator_class, library_versions, parse_sk_params, tool_spec
+from .estimator_registry import EstimatorSpec, estimator_class, estimator_spec, library_versions, parse_sk_params
 from .fitting import fit_figures, fit_model, fit_sample_limit
 from .model_files import check_save_path, describe, load_model, save_model
+from .parameters import parameter_class
+from .raster_writing import check_output
+from .rasters import check_bands, extent_window, open_raster
+from .sampling import sample_pixels
 
-class EstimatorParams:
-    """The parameters of an estimator tool: the contract's dataclass of that tool (``engine.contract``), with the
-    checks the estimator tools share, all made before the sample is read."""
 
-    @staticmethod
-    def from_dict(params: dict, tool: str | ToolSpec):
-        return _checked_parameter_class(tool_spec(tool).name).from_dict(params)
+def check_estimator_parameters(p) -> None:
+    """The checks every estimator tool (reduction, cluster, ml) makes of its parameters ``p`` before any work:
+    SK_PARAM parsed into a dict, SAVE_MODEL writable, and (unless LOAD_MODEL) a METHOD the tool knows."""
+    p.SK_PARAM = parse_sk_params(p.SK_PARAM)
+    if p.SAVE_MODEL:
+        check_save_path(p.SAVE_MODEL)
+    if not p.LOAD_MODEL:
+        estimator_class(p.TOOL, p.METHOD)  # an unknown METHOD names itself before any work
+
+
+def estimator_params(params: dict, tool: str | EstimatorSpec):
+    """The parameters of an unsupervised estimator tool: the contract's dataclass of that tool
+    (:func:`engine.parameters.parameter_class`), checked by :func:`check_estimator_parameters`."""
+    return _checked_parameter_class(estimator_spec(tool).name).from_dict(params)
 
 
 @functools.lru_cache(maxsize=None)
 def _checked_parameter_class(tool: str) -> type:
     class Checked(parameter_class(tool)):
         def check(self) -> None:
-            spec = tool_spec(self.TOOL)
-            self.SK_PARAM = parse_sk_params(self.SK_PARAM)
-            if self.SAVE_MODEL:
-                check_save_path(self.SAVE_MODEL)
-            if not self.LOAD_MODEL:
-                estimator_class(spec, self.METHOD)  # an unknown METHOD names itself before any work
+            check_estimator_parameters(self)
 
-        def size(self, tool: str | ToolSpec | None = None) -> int:
-            return getattr(self, tool_spec(tool or self.TOOL).size_parameter)
+        @property
+        def size(self) -> int:
+            """The value of the tool's size parameter (N_COMPONENTS, N_CLUSTERS)."""
+            return getattr(self, estimator_spec(self.TOOL).size_parameter)
 
     Checked.__name__ = Checked.__qualname__ = f"{tool.title()}Params"
     return Checked
@@ -48,7 +56,7 @@ def _checked_parameter_class(tool: str) -> type:
 class EstimatorRun:
     """What a reduction or cluster run works with once its model is ready."""
 
-    params: EstimatorParams
+    params: object  #: the tool's parameters (:func:`estimator_params`)
     output: Path
     src: object  #: the open input raster
     bands: list[int]
@@ -62,13 +70,10 @@ class EstimatorRun:
 
 
 @contextlib.contextmanager
-def estimator_run(tool: str | ToolSpec, params: dict, reporter):
+def estimator_run(tool: str | EstimatorSpec, params: dict, reporter):
     """Check the parameters, open the input and fit or load the model; the input stays open inside."""
-    from .raster_writing import check_output
-    from .rasters import check_bands, extent_window, open_raster
-
-    spec = tool_spec(tool)
-    p = EstimatorParams.from_dict(params, spec)
+    spec = estimator_spec(tool)
+    p = estimator_params(params, spec)
     output = check_output(p.OUTPUT)
     with open_raster(p.INPUT) as src:
         bands = check_bands(src, p.BANDS)
@@ -77,19 +82,17 @@ def estimator_run(tool: str | ToolSpec, params: dict, reporter):
         yield EstimatorRun(p, output, src, bands, window, model, stage)
 
 
-def prepare_model(tool: str | ToolSpec, p: EstimatorParams, src, bands: list[int], window, reporter):
+def prepare_model(tool: str | EstimatorSpec, p, src, bands: list[int], window, reporter):
     """Load ``LOAD_MODEL``, or sample the raster and fit (saving to ``SAVE_MODEL``).
 
     Returns (model, reporter for the block-wise pass): progress 0-30 % sampling, 30-45 % fitting.
     """
-    spec = tool_spec(tool)
+    spec = estimator_spec(tool)
     if p.LOAD_MODEL:
         model = load_model(p.LOAD_MODEL, spec.name, len(bands), trust=p.TRUST_MODEL, reporter=reporter)
         reporter.text(f"Applying the saved model: {describe(model)}. METHOD, SK_PARAM, SAMPLE_SIZE and "
                       f"{spec.size_parameter} are taken from the model.")
         return model, reporter
-    from .sampling import sample_pixels
-
     size = fit_sample_limit(p.METHOD, p.SAMPLE_SIZE, len(bands), reporter)
     sample = sample_pixels(src, bands, window, size, p.RANDOM_SEED, reporter.stage(0, 30))
     if len(sample.values) < 2:
@@ -98,7 +101,7 @@ def prepare_model(tool: str | ToolSpec, p: EstimatorParams, src, bands: list[int
                              f"to fit. Check the nodata value of the bands, or choose a larger EXTENT.")
     reporter.text(f"Sample: {len(sample.values)} of {sample.valid_pixels} valid pixels, {len(bands)} band(s), "
                   f"seed {p.RANDOM_SEED}.")
-    model, sample_output = fit_model(spec, p.METHOD, p.SK_PARAM, p.size(spec), p.RANDOM_SEED, sample.values,
+    model, sample_output = fit_model(spec, p.METHOD, p.SK_PARAM, p.size, p.RANDOM_SEED, sample.values,
                                      reporter)
     reporter.progress(45)
     model["metadata"].update(
@@ -106,7 +109,7 @@ def prepare_model(tool: str | ToolSpec, p: EstimatorParams, src, bands: list[int
         fitted_pixels=len(sample.values), versions=library_versions(p.METHOD),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         parameters={"SK_PARAM": p.SK_PARAM, "SAMPLE_SIZE": p.SAMPLE_SIZE, "RANDOM_SEED": p.RANDOM_SEED,
-                    spec.size_parameter: p.size(spec)},
+                    spec.size_parameter: p.size},
         estimator_parameters={k: repr(v) for k, v in model["estimator"].get_params(deep=False).items()},
         fit_figures=fit_figures(spec, model, sample.values, sample_output))
     if p.SAVE_MODEL:

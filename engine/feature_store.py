@@ -9,12 +9,12 @@ prototype is the one the batch similarity tool uses.
 
 Loading is one pass over the raster in full-width strips, :data:`READERS` strips at a time, each thread with its
 own file handle: the encoder's uncompressed formats are read block by block as they lie in the file
-(:class:`RawTiles`), anything else by GDAL straight into pixel-major order (what a pixel-interleaved feature raster
-already is: a copy, not a transpose), then the strip's norms give both the unit vectors and the nodata test (a
+(:class:`engine.feature_reading.RawTiles`), anything else by GDAL straight into pixel-major order (what a
+pixel-interleaved feature raster already is: a copy, not a transpose), then the strip's norms give both the unit vectors and the nodata test (a
 NaN or infinite band makes the norm so), and the unit vectors go to the store and, every second row and column,
 to the preview. GDAL and torch release the GIL, so the threads share the cores.
 
-The persistent cache (:func:`default_cache_dir`) keeps the stores of large rasters between sessions, keyed by
+The persistent cache (:mod:`engine.feature_cache`) keeps the stores of large rasters between sessions, keyed by
 the raster's fingerprint: opening an unchanged raster again reads nothing but the stored files, when the first
 click needs them.
 """
@@ -36,106 +36,24 @@ import numpy as np
 from affine import Affine
 from rasterio.windows import Window
 
-from .rasters import grid_transform, strip_rows
 from .cosine import cosine_similarity
+from .feature_cache import PARTIAL, STORE_RECORD, cache_entry, evict, has_room
+from .feature_reading import RawTiles, read_pixels
+from .memory import available_memory
+from .rasters import grid_transform, strip_rows
 
-#: Threads loading the raster (each reads and normalises its own strips, with its own file handle). One: on this
-#: 2-core machine shared with other jobs, two were slower than one for every format (measured); GDAL decodes
+#: Threads loading the raster (each reads and normalises its own strips, with its own file handle). One: on a
+#: 2-core machine, two were slower than one for every format (benchmarks/explorer_benchmark.py); GDAL decodes
 #: compressed tiles with its own threads meanwhile.
 READERS = 1
 #: Pixels normalised at once (1.5 MiB of float32 for 384 bands: they stay in the CPU's cache between the steps).
 UNIT_CHUNK = 1024
 #: Pixels above which each map is preceded by a preview on every second row and column.
 PREVIEW_PIXELS = 2**21
-#: The persistent cache of stores (:class:`FeatureStore` ``cache``): at most this many bytes in all (the least
-#: recently used stores go first; 3.75 GiB for a 2048 x 2048 x 384 raster and its preview), only stores of at
-#: least CACHE_MIN_BYTES, and never filling the disk beyond CACHE_FREE_BYTES free.
-CACHE_BYTES = 12 * 2**30
-CACHE_MIN_BYTES = 256 * 2**20
-CACHE_FREE_BYTES = 4 * 2**30
 #: Share of the available memory a store may take (else it is a memory-mapped file), and the bytes of each write
 #: of the background thread that copies an in-memory store to the cache (each checks whether to stop).
 MEMORY_SHARE = 0.5
 CACHE_WRITE_BYTES = 64 * 2**20
-#: A store's files: its record (written last: a folder without it is incomplete), and what marks a half-built one.
-STORE_RECORD = "store.json"
-PARTIAL = ".partial-"
-#: Changes when the stored layout does (older stores are then never found, and evicted in time).
-STORE_VERSION = 1
-
-
-def read_pixels(src, bands: list[int], window: Window, out: np.ndarray | None = None) -> np.ndarray:
-    """``window`` of ``src`` as float32 pixels (height, width, bands), pixel-major: GDAL writes that layout itself
-    (``out``, when given, is filled and returned)."""
-    shape = (int(window.height), int(window.width), len(bands))
-    out = np.empty(shape, np.float32) if out is None else out[:shape[0]]
-    src.read(bands, window=window, out=out.transpose(2, 0, 1))
-    return out
-
-
-class RawTiles:
-    """Where the blocks of an uncompressed, pixel-interleaved, little-endian float32 or float16 (GDAL's NBITS=16)
-    GeoTIFF lie in the file, so that they are read as they are: a block is already pixel-major, so reading it is a
-    copy (float16: a conversion), with none of GDAL's per-block work (float16 through GDAL is five times slower).
-    :meth:`of` gives None for any other raster (read through GDAL)."""
-
-    def __init__(self, path: str, dtype, block: tuple[int, int], offsets: np.ndarray, sizes: np.ndarray,
-                 fill: float, bands: int):
-        self.path, self.dtype, self.block, self.offsets, self.sizes = path, np.dtype(dtype), block, offsets, sizes
-        self.fill, self.bands = fill, bands
-
-    @classmethod
-    def of(cls, src, bands: list[int]) -> "RawTiles | None":
-        from rasterio.enums import Interleaving
-
-        if src.driver != "GTiff" or src.compression is not None or list(bands) != list(range(1, src.count + 1)):
-            return None
-        if (src.count > 1 and src.interleaving != Interleaving.pixel) or set(src.dtypes) != {"float32"}:
-            return None
-        dtype = {None: "<f4", "16": "<f2"}.get(src.tags(1, ns="IMAGE_STRUCTURE").get("NBITS"), None)
-        block_rows, block_cols = src.block_shapes[0]
-        if dtype is None or len(set(src.block_shapes)) != 1 or block_rows % 2:
-            return None
-        try:
-            with open(src.name, "rb") as f:
-                if f.read(2) != b"II":
-                    return None
-        except OSError:
-            return None
-        across, down = -(-src.width // block_cols), -(-src.height // block_rows)
-        offsets, sizes = np.zeros((down, across), np.int64), np.zeros((down, across), np.int64)
-        for y in range(down):
-            rows = min(block_rows, src.height - y * block_rows)
-            for x in range(across):
-                offset = src.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=1)
-                size = src.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=1)
-                offsets[y, x], sizes[y, x] = int(offset or 0), int(size or 0)
-                whole = block_rows * block_cols * src.count * np.dtype(dtype).itemsize
-                # a tile is whole; the last strip of a striped file may be shorter; 0: never written (sparse)
-                if sizes[y, x] not in (0, whole, rows * block_cols * src.count * np.dtype(dtype).itemsize):
-                    return None
-        fill = 0.0 if src.nodata is None else src.nodata  # what GDAL gives for a block never written
-        return cls(src.name, dtype, (block_rows, block_cols), offsets, sizes, fill, src.count)
-
-    def read(self, f, row: int, height: int, out: np.ndarray) -> np.ndarray:
-        """Rows ``row`` (a multiple of the block height) to ``row + height`` as float32 (height, width, bands)
-        into ``out``, from the open file ``f``."""
-        block_rows, block_cols = self.block
-        out = out[:height]
-        width = out.shape[1]
-        for y in range(row // block_rows, -(-(row + height) // block_rows)):
-            top = y * block_rows - row
-            rows = min(block_rows, height - top)
-            for x in range(self.offsets.shape[1]):
-                cols = min(block_cols, width - x * block_cols)
-                target = out[top:top + rows, x * block_cols:x * block_cols + cols]
-                if not self.sizes[y, x]:
-                    target[...] = self.fill
-                    continue
-                f.seek(self.offsets[y, x])
-                data = np.frombuffer(f.read(self.sizes[y, x]), self.dtype).reshape(-1, block_cols, self.bands)
-                target[...] = data[:rows, :cols]
-        return out
 
 
 def populated_array(shape: tuple, dtype) -> np.ndarray:
@@ -218,7 +136,6 @@ class FeatureStore:
     """
 
     def __init__(self, src, bands: list[int], workdir: Path, readers: int = READERS, cache: Path | None = None):
-        from .memory import available_memory
 
         self.height, self.width, self.bands = src.height, src.width, bands
         self.transform, self.crs = grid_transform(src), src.crs
@@ -408,62 +325,3 @@ class FeatureStore:
             self.preview = Grid(torch.from_numpy(preview), valid, *record["preview"], self.transform * Affine.scale(2))
 
 
-def default_cache_dir() -> Path | None:
-    """Where the explorer keeps its stores: ``IAMAP_EXPLORER_CACHE`` (empty: no cache), else the user's cache
-    folder (``%LOCALAPPDATA%`` on Windows, ``$XDG_CACHE_HOME`` or ``~/.cache`` elsewhere) / iamap / explorer."""
-    if "IAMAP_EXPLORER_CACHE" in os.environ:
-        return Path(os.environ["IAMAP_EXPLORER_CACHE"]) if os.environ["IAMAP_EXPLORER_CACHE"] else None
-    base = os.environ.get("LOCALAPPDATA") if os.name == "nt" else os.environ.get("XDG_CACHE_HOME")
-    return Path(base or Path.home() / ".cache") / "iamap" / "explorer"
-
-
-def cache_entry(src, bands: list[int], cache: Path) -> Path | None:
-    """The folder of ``cache`` for the store of ``src``'s ``bands``, None when it is not cached: a raster that is
-    not a plain file (nothing to fingerprint) or whose store is under :data:`CACHE_MIN_BYTES` (loaded in well
-    under a second anyway)."""
-    from .raster_writing import file_fingerprint
-
-    path = Path(src.name)
-    if src.height * src.width * len(bands) * 2 < CACHE_MIN_BYTES or not path.is_file():
-        return None
-    # every file GDAL reads for the raster: a VRT's sources, an .aux.xml with nodata or metadata, not only src.name
-    files = sorted({str(Path(f).resolve()) for f in (src.files or [src.name]) if Path(f).is_file()}
-                   | {str(path.resolve())})
-    key = {"raster": str(path.resolve()), "files": {f: file_fingerprint(Path(f)) for f in files},
-           "bands": list(bands), "version": STORE_VERSION}
-    return cache / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def has_room(cache: Path, size: int) -> bool:
-    """Whether a store of ``size`` bytes may go to ``cache``: within :data:`CACHE_BYTES` and leaving
-    :data:`CACHE_FREE_BYTES` free on its disk."""
-    if size > CACHE_BYTES:
-        return False
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        return shutil.disk_usage(cache).free - size >= CACHE_FREE_BYTES
-    except OSError:
-        return False
-
-
-def evict(cache: Path, keep: Path) -> None:
-    """Remove the least recently used stores of ``cache`` until they hold at most :data:`CACHE_BYTES` (``keep``
-    stays), and the half-built ones a killed explorer left a day ago or more."""
-    stores, now = [], time.time()
-    for folder in cache.iterdir():
-        try:
-            if PARTIAL in folder.name:
-                if now - folder.stat().st_mtime > 86400:
-                    shutil.rmtree(folder, ignore_errors=True)
-            elif (folder / STORE_RECORD).exists():
-                size = sum(part.stat().st_size for part in folder.iterdir())
-                stores.append(((folder / STORE_RECORD).stat().st_mtime, size, folder))
-        except OSError:  # removed meanwhile by another explorer
-            continue
-    total = sum(size for _, size, _ in stores)
-    for _, size, folder in sorted(stores, key=lambda store: store[0]):
-        if total <= CACHE_BYTES:
-            break
-        if folder != keep:
-            shutil.rmtree(folder, ignore_errors=True)
-            total -= size

@@ -17,7 +17,7 @@ import numpy as np
 
 from .catalog import FIT_SAMPLE_LIMITS, HDBSCAN_HIGH_DIMENSION_LIMIT, HDBSCAN_HIGH_DIMENSIONS, NONNEGATIVE_METHODS
 from .errors import ParameterError
-from .estimator_registry import ToolSpec, apply_kind, build_estimator, tool_spec
+from .estimator_registry import EstimatorSpec, apply_kind, build_estimator, estimator_spec
 from .events import NULL_REPORTER
 
 #: Neighbours whose distance-weighted vote/average labels pixels for methods that cannot handle new points.
@@ -77,7 +77,7 @@ def fit_sample_limit(method: str, sample_size: int, band_count: int, reporter=NU
     return sample_size
 
 
-def fit_model(tool: str | ToolSpec, method: str, sk_params: dict, size: int, seed: int, values: np.ndarray,
+def fit_model(tool: str | EstimatorSpec, method: str, sk_params: dict, size: int, seed: int, values: np.ndarray,
               reporter):
     """Fit scaler + estimator on ``values`` (n, bands); returns (model dict, sample output).
 
@@ -87,7 +87,7 @@ def fit_model(tool: str | ToolSpec, method: str, sk_params: dict, size: int, see
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-    spec = tool_spec(tool)
+    spec = estimator_spec(tool)
     estimator = build_estimator(spec, method, sk_params, size, seed, reporter)
     if method in SAMPLE_DEFAULTS:
         defaults = {k: v for k, v in SAMPLE_DEFAULTS[method](values).items() if k not in sk_params}
@@ -113,7 +113,7 @@ def fit_model(tool: str | ToolSpec, method: str, sk_params: dict, size: int, see
     return model, np.asarray(output)
 
 
-def nearest_neighbour_stand_in(spec: ToolSpec, method: str, scaler, values: np.ndarray, output: np.ndarray,
+def nearest_neighbour_stand_in(spec: EstimatorSpec, method: str, scaler, values: np.ndarray, output: np.ndarray,
                                reporter):
     """scale -> k nearest neighbours trained on the fitted sample's output: maps the pixels that a transductive
     method cannot."""
@@ -142,7 +142,7 @@ def contiguous_arrays(pipeline) -> None:
 
 
 @contextlib.contextmanager
-def estimator_errors(spec: ToolSpec, method: str):
+def estimator_errors(spec: EstimatorSpec, method: str):
     """Errors an estimator raises about its parameters or the data become messages for the user."""
     try:
         yield
@@ -186,9 +186,9 @@ def label_figures(model: dict, values: np.ndarray, labels: np.ndarray) -> dict:
 FIT_FIGURES = {"embedding": embedding_figures, "labels": label_figures}
 
 
-def fit_figures(tool: str | ToolSpec, model: dict, values: np.ndarray, sample_output: np.ndarray) -> dict:
+def fit_figures(tool: str | EstimatorSpec, model: dict, values: np.ndarray, sample_output: np.ndarray) -> dict:
     """Figures of the fit, saved with the model: output count, explained variance, inertia, label range."""
-    return FIT_FIGURES[tool_spec(tool).sample_output](model, values, sample_output)
+    return FIT_FIGURES[estimator_spec(tool).sample_output](model, values, sample_output)
 
 
 @contextlib.contextmanager

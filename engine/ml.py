@@ -25,7 +25,8 @@ from .catalog import class_colour
 from .class_codes import ClassCodes, regression_targets
 from .errors import ParameterError
 from .events import WarningsKept
-from .estimator_registry import ML, build_estimator, estimator_class, library_versions, parse_sk_params
+from .estimator_registry import build_estimator, estimator_class, library_versions
+from .estimator_run import check_estimator_parameters
 from .fitting import estimator_errors, ticking
 from .labelled_samples import LabelledPixels, read_labelled_pixels
 from .model_files import check_save_path, describe, load_model, save_model
@@ -47,9 +48,7 @@ class MlParams(parameter_class("ml")):
     """The ml tool's parameters (see ``engine.contract.ML``), checked before any work."""
 
     def check(self) -> None:
-        self.SK_PARAM = parse_sk_params(self.SK_PARAM)
-        if self.SAVE_MODEL:
-            check_save_path(self.SAVE_MODEL)
+        check_estimator_parameters(self)
         if self.REPORT and Path(self.REPORT).suffix.lower() not in REPORT_SUFFIXES:
             raise ParameterError("REPORT", f"{Path(self.REPORT).name}: the report is an HTML page; give a file name "
                                            "ending in .html.")
@@ -60,7 +59,6 @@ class MlParams(parameter_class("ml")):
                                              "model to apply (LOAD_MODEL).")
         if not self.GT_COL:
             raise ParameterError("GT_COL", "choose the field of the training layer that holds the labels.")
-        estimator_class(ML, self.METHOD)  # an unknown METHOD names itself before any work
         if self.CV == "column" and not self.FOLD_COL:
             raise ParameterError("FOLD_COL", "CV = column reads each feature's fold from a field: choose it, or "
                                              "another CV.")
@@ -69,7 +67,7 @@ class MlParams(parameter_class("ml")):
 def is_classifier_method(method: str) -> bool:
     from sklearn.base import is_classifier
 
-    return bool(is_classifier(estimator_class(ML, method)()))
+    return bool(is_classifier(estimator_class("ml", method)()))
 
 
 def make_pipeline(p: MlParams):
@@ -77,7 +75,7 @@ def make_pipeline(p: MlParams):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return Pipeline([("scale", StandardScaler()), ("estimator", build_estimator(ML, p.METHOD, p.SK_PARAM, 0,
+    return Pipeline([("scale", StandardScaler()), ("estimator", build_estimator("ml", p.METHOD, p.SK_PARAM, 0,
                                                                                 p.RANDOM_SEED))])
 
 
@@ -144,7 +142,7 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
         classes, targets = None, regression_targets(sample.labels, p.METHOD)
     pipeline = make_pipeline(p)
     with ticking(reporter, f"Fitting {p.METHOD} on {len(targets)} training pixels"), \
-            estimator_errors(ML, p.METHOD), warnings.catch_warnings(record=True) as caught:
+            estimator_errors("ml", p.METHOD), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pipeline.fit(sample.values, targets)
     for message in dict.fromkeys(str(w.message) for w in caught):  # not converged, and the like: the user decides

@@ -21,7 +21,7 @@ under its id: first a ``"preview": true`` map on every second row and column (a 
 a user sees within half a second), then the full map.
 
 Memory, speed and the persistent cache of features (``--cache``, default
-:func:`engine.feature_store.default_cache_dir`; the ready reply's ``cached`` says whether it served the raster):
+:func:`engine.feature_cache.default_cache_dir`; the ready reply's ``cached`` says whether it served the raster):
 see :mod:`engine.feature_store`.
 """
 
@@ -40,7 +40,8 @@ import numpy as np
 
 from .errors import IamapError, ParameterError
 from .events import claim_stdout
-from .feature_store import FeatureStore, Grid, default_cache_dir
+from .feature_cache import default_cache_dir
+from .feature_store import FeatureStore, Grid
 from .rasters import check_bands, open_raster
 from .vectors import pixel_indices, pixels_at
 

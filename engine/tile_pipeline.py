@@ -179,7 +179,6 @@ class TileEncoder:
         return single_torch_thread() if self.device.type == "cpu" else contextlib.nullcontext()
 
 
-@contextlib.contextmanager
 def encoded_batches(reader: TileReader, tile_encoder: TileEncoder, batch_size: int):
     """(positions, features, cell validity, tiles seen) per model batch of the reader's tiles, in reading order.
 
@@ -214,6 +213,7 @@ def next_batch(reader: TileReader, size: int) -> tuple[list, int, bool]:
     return batch, seen, False
 
 
+@contextlib.contextmanager
 def single_torch_thread():
     import torch
 

@@ -23,7 +23,7 @@ from .memory import MEMORY_PARAMETERS, is_out_of_memory, out_of_memory_message
 
 #: tool name -> "module:function" (relative to this package). Each function takes (params, reporter) and
 #: returns the outputs dict sent in the ``result`` event.
-TOOLS = {
+ENTRY_POINTS = {
     "encoder": "encoder:run_encoder",
     "reduction": "reduction:run_reduction",
     "cluster": "cluster:run_cluster",
@@ -53,9 +53,9 @@ def run_sleep(params: dict, reporter: Reporter) -> dict:
 
 
 def resolve_tool(name: str):
-    if name not in TOOLS:
+    if name not in ENTRY_POINTS:
         raise KeyError(name)
-    module_name, function_name = TOOLS[name].split(":")
+    module_name, function_name = ENTRY_POINTS[name].split(":")
     module = importlib.import_module(f"{__package__}.{module_name}")
     return getattr(module, function_name)
 
@@ -83,8 +83,8 @@ def run_tool(name: str, params: dict, reporter: Reporter) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] not in TOOLS:
-        print(f"usage: python -m engine.worker {{{','.join(TOOLS)}}} PARAMS.json", file=sys.stderr)
+    if len(argv) != 2 or argv[0] not in ENTRY_POINTS:
+        print(f"usage: python -m engine.worker {{{','.join(ENTRY_POINTS)}}} PARAMS.json", file=sys.stderr)
         return 2
     # GDAL's block cache defaults to 5 % of RAM; the tools read each block once, so a big cache is only memory
     os.environ.setdefault("GDAL_CACHEMAX", "256")

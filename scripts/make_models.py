@@ -167,10 +167,11 @@ def encode_reduce_cluster() -> ModelBuilder:
     encoder_inputs(builder)
     components = QgsProcessingParameterNumber("n_components", "Number of PCA components",
                                               QgsProcessingParameterNumber.Integer, 8, False, 1)
-    builder.add_input(components, "Bands of the reduced raster, which the clustering works on (default 8).")
+    builder.add_input(components, "Bands of the reduced raster, which the clustering works on (default "
+                               f"{components.defaultValue()}).")
     clusters = QgsProcessingParameterNumber("n_clusters", "Number of clusters", QgsProcessingParameterNumber.Integer,
                                             6, False, 2)
-    builder.add_input(clusters, "Number of KMeans clusters (default 6).")
+    builder.add_input(clusters, f"Number of KMeans clusters (default {clusters.defaultValue()}).")
     encode_child(builder)
     builder.add_child("reduce", "iamap:reduction", "Reduce the features (PCA)",
                       {"INPUT": ("child", "encode", "OUTPUT"), "METHOD": "PCA",

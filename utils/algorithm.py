@@ -154,7 +154,7 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
     def shortHelpString(self):  # noqa: N802
         # the help panel keeps source line breaks as paragraph breaks: one line per paragraph
         parts = [" ".join(self.HELP.split()), "<h3>Parameters</h3>"]
-        parts += [f"<p><b>{spec.name}</b>: <i>{spec.label}</i>. {spec.help}</p>" for spec in self.TOOL.parameters]
+        parts += [f"<p><b>{spec.name}</b>: <i>{spec.label}</i>. {spec.help_text}</p>" for spec in self.TOOL.parameters]
         if self.TOOL.outputs:
             parts.append("<h3>Outputs</h3>")
             parts += [f"<p><b>{output.name}</b>: {output.label}.</p>" for output in self.TOOL.outputs]

@@ -75,7 +75,7 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
         raise ValueError(f"no Processing parameter for kind {spec.kind}")
     if spec.advanced:
         parameter.setFlags(parameter.flags() | qgis_api.PARAMETER_ADVANCED)
-    parameter.setHelp(spec.help)
+    parameter.setHelp(spec.help_text)
     return parameter
 
 

@@ -6,11 +6,11 @@ import pytest
 
 from engine import catalog, contract
 from engine.contract import TOOLS, Kind
-from engine.worker import TOOLS as WORKER_TOOLS
+from engine.worker import ENTRY_POINTS
 
 
 def test_every_worker_tool_but_the_test_tool_has_a_contract_entry():
-    assert set(WORKER_TOOLS) - {"sleep"} == set(TOOLS)
+    assert set(ENTRY_POINTS) - {"sleep"} == set(TOOLS)
 
 
 @pytest.mark.parametrize("tool", sorted(TOOLS))

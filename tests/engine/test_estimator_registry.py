@@ -9,7 +9,7 @@ import pytest
 
 from engine import catalog
 from engine.errors import ParameterError
-from engine.estimator_registry import (APPLY_OVERRIDES, TOOLS, build_estimator, estimator_class, library_versions,
+from engine.estimator_registry import (APPLY_OVERRIDES, ESTIMATOR_SPECS, build_estimator, estimator_class, library_versions,
                                        parse_sk_params)
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
@@ -17,7 +17,7 @@ ENGINE = Path(__file__).resolve().parents[2] / "engine"
 
 @pytest.mark.parametrize("tool", ["reduction", "cluster"])
 def test_every_catalogued_method_exists_and_the_transductive_lists_are_right(tool):
-    spec = TOOLS[tool]
+    spec = ESTIMATOR_SPECS[tool]
     assert spec.methods == {"reduction": catalog.REDUCTION_METHODS, "cluster": catalog.CLUSTER_METHODS}[tool]
     for method in spec.methods:
         cls = estimator_class(tool, method)
@@ -63,7 +63,7 @@ def test_model_versions_name_the_libraries_whose_objects_the_model_holds():
 
 def test_no_engine_module_of_the_estimator_layer_compares_tool_names():
     """Tools differ by their spec, never by ``tool == "..."``: a new tool is a new spec."""
-    names = set(TOOLS)
+    names = set(ESTIMATOR_SPECS)
     for module in ("estimator_registry", "fitting", "estimator_run", "model_files", "model_payload", "reduction",
                    "cluster"):
         tree = ast.parse((ENGINE / f"{module}.py").read_text())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import ParameterError
-from engine.estimator_run import EstimatorParams
+from engine.estimator_run import estimator_params
 from engine.events import Reporter
 from engine.reduction import run_reduction
 
@@ -15,7 +15,7 @@ from ..fixtures import regions_raster
 @pytest.mark.parametrize("value, expected", [(None, False), (False, False), (True, True), ("true", True),
                                              ("false", False), ("0", False), ("1", True)])
 def test_trust_model_is_false_unless_explicitly_set(value, expected):
-    params = EstimatorParams.from_dict({"INPUT": "x.tif", "OUTPUT": "y.tif", "TRUST_MODEL": value}, "cluster")
+    params = estimator_params({"INPUT": "x.tif", "OUTPUT": "y.tif", "TRUST_MODEL": value}, "cluster")
     assert params.TRUST_MODEL is expected
 
 

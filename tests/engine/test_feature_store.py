@@ -11,10 +11,12 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
+import engine.feature_cache
 import engine.feature_store
 import engine.rasters
 from engine.catalog import OUTPUT_FORMATS
-from engine.feature_store import FeatureStore, RawTiles, read_pixels, unit_vectors
+from engine.feature_reading import RawTiles, read_pixels
+from engine.feature_store import FeatureStore, unit_vectors
 from engine.rasters import open_raster
 
 from ..fixtures import regions_raster
@@ -89,7 +91,7 @@ def test_cache_keeps_a_store_that_an_unchanged_raster_reopens_and_a_changed_one_
                                                                                          in_memory):
     path, labels = regions_raster(tmp_path / "features.tif", 64, 48, bands=5, nodata_corner=6)
     monkeypatch.setattr(engine.feature_store, "PREVIEW_PIXELS", 100)
-    monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(engine.feature_cache, "CACHE_MIN_BYTES", 0)
     monkeypatch.setattr(engine.feature_store, "MEMORY_SHARE", 0.5 if in_memory else 0)
     cache = tmp_path / "cache"
     stores = []
@@ -124,7 +126,7 @@ def test_cache_keeps_a_store_that_an_unchanged_raster_reopens_and_a_changed_one_
 def test_a_vrt_whose_source_raster_changed_is_not_served_from_the_cache(tmp_path, monkeypatch):
     import rasterio.shutil
 
-    monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(engine.feature_cache, "CACHE_MIN_BYTES", 0)
     path, _ = regions_raster(tmp_path / "source.tif", 32, 32, bands=4)
     with open_raster(str(path)) as src:
         rasterio.shutil.copy(src, tmp_path / "view.vrt", driver="VRT")  # the VRT file itself never changes
@@ -140,11 +142,11 @@ def test_a_vrt_whose_source_raster_changed_is_not_served_from_the_cache(tmp_path
 
 
 def test_cache_evicts_the_least_recently_used_stores_and_skips_small_rasters(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(engine.feature_cache, "CACHE_MIN_BYTES", 0)
     cache, rasters = tmp_path / "cache", []
     for name in "abc":
         rasters.append(regions_raster(tmp_path / f"{name}.tif", 32, 32, bands=4)[0])
-    monkeypatch.setattr(engine.feature_store, "CACHE_BYTES", 2 * (32 * 32 * 4 * 2 + 32 * 32 + 1000))  # 2 stores
+    monkeypatch.setattr(engine.feature_cache, "CACHE_BYTES", 2 * (32 * 32 * 4 * 2 + 32 * 32 + 1000))  # 2 stores
 
     def open_store(path):
         with open_raster(str(path)) as src:
@@ -161,7 +163,7 @@ def test_cache_evicts_the_least_recently_used_stores_and_skips_small_rasters(tmp
     open_store(rasters[2])
     assert len(list(cache.iterdir())) == 2
     assert open_store(rasters[0]).cached and open_store(rasters[2]).cached and not open_store(rasters[1]).cached
-    monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 256 * 2**20)
+    monkeypatch.setattr(engine.feature_cache, "CACHE_MIN_BYTES", 256 * 2**20)
     small = tmp_path / "small_cache"
     with open_raster(str(rasters[0])) as src:
         assert not FeatureStore(src, [1, 2, 3, 4], tmp_path, cache=small).cached
@@ -170,7 +172,7 @@ def test_cache_evicts_the_least_recently_used_stores_and_skips_small_rasters(tmp
 
 def test_closing_stops_the_cache_being_written_and_removes_its_half(tmp_path, monkeypatch):
     path, _ = regions_raster(tmp_path / "features.tif", 64, 48, bands=5)
-    monkeypatch.setattr(engine.feature_store, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(engine.feature_cache, "CACHE_MIN_BYTES", 0)
     cache = tmp_path / "cache"
     for started in (False, True):
         with open_raster(str(path)) as src:

@@ -8,14 +8,14 @@ import pytest
 
 from engine import catalog
 from engine.errors import ParameterError
-from engine.estimator_run import EstimatorParams
+from engine.estimator_run import estimator_params
 from engine.events import Reporter
 from engine.fitting import apply_model, fit_figures, fit_model, fit_sample_limit
 
 
 def test_unknown_method_and_a_value_the_estimator_refuses():
     with pytest.raises(ParameterError, match="METHOD: unknown method 'KMean' for cluster; choose one of KMeans"):
-        EstimatorParams.from_dict({"INPUT": "x.tif", "OUTPUT": "y.tif", "METHOD": "KMean"}, "cluster")
+        estimator_params({"INPUT": "x.tif", "OUTPUT": "y.tif", "METHOD": "KMean"}, "cluster")
     values = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
     with pytest.raises(ParameterError, match="SK_PARAM: KMeans failed: .*n_init"):
         fit_model("cluster", "KMeans", {"n_init": -1}, 3, 0, values, Reporter())

@@ -17,6 +17,7 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
+import engine.feature_cache as feature_cache
 import engine.feature_store as feature_store
 from engine.similarity_server import MAX_REGION_REFERENCES, serve
 
@@ -154,7 +155,7 @@ def test_a_large_raster_answers_a_preview_on_every_second_pixel_first(raster, tm
 
 def test_a_reopened_raster_is_served_by_the_cache_with_the_same_maps(raster, tmp_path, monkeypatch):
     path, _ = raster
-    monkeypatch.setattr(feature_store, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(feature_cache, "CACHE_MIN_BYTES", 0)
     monkeypatch.setattr(feature_store, "MEMORY_SHARE", 0)  # a memory-mapped store: cached before the first reply
     runs = []
     for work in ("first", "again"):

@@ -32,7 +32,7 @@ VERSION = package_checks.read_metadata((REPO / "metadata.txt").read_text(encodin
 #: what the plugin reads at run time, by the path inside iamap/
 RUN_TIME_FILES = ("__init__.py", "iamap.py", "provider.py", "encoder.py", "diagnostics.py", "metadata.txt", "LICENSE",
                   "README.md", "requirements.txt", "constraints.txt", "engine/host/status.py",
-                  "engine/worker.py", "engine/contract.py", "utils/install_dialog.py", "utils/worker_runner.py",
+                  "engine/worker.py", "engine/contract/__init__.py", "utils/install_dialog.py", "utils/worker_runner.py",
                   "icons/iamap.svg", "models/encode_classify.model3", "models/encode_reduce_cluster.model3",
                   "docs/sample/sample_rgb.tif", "docs/sample/river_points.geojson", "docs/tools.md")
 
