@@ -2,6 +2,7 @@
 
 
 def classFactory(iface):  # noqa: N802 (QGIS's name)
+    """QGIS's entry point: the plugin object for ``iface``."""
     from .iamap import IamapPlugin
 
     return IamapPlugin(iface)

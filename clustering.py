@@ -12,6 +12,8 @@ from .utils.styles import style_paletted
 
 
 class ClusterAlgorithm(EstimatorAlgorithm):
+    """``iamap:cluster``: cluster the pixel vectors of a raster (engine: :mod:`engine.cluster`)."""
+
     TOOL = contract.CLUSTER
     DISPLAY_NAME = "Cluster pixels (KMeans...)"
     ICON = "cluster"

@@ -15,6 +15,7 @@ from .utils.algorithm import IamapAlgorithm, write_text_atomically
 
 
 def qgis_side_info() -> dict:
+    """Versions of QGIS, Qt, GDAL, PROJ and Python as QGIS's own Python sees them."""
     info = {
         "iamap plugin": __version__,
         "qgis": Qgis.QGIS_VERSION,
@@ -36,6 +37,8 @@ def qgis_side_info() -> dict:
 
 
 class DiagnosticsAlgorithm(IamapAlgorithm):
+    """``iamap:diagnostics``: versions of both sides for bug reports (engine: :mod:`engine.diagnostics`)."""
+
     TOOL = contract.DIAGNOSTICS
     DISPLAY_NAME = "Diagnostics for bug reports"
     SHORT_DESCRIPTION = "Versions of QGIS and of IAMAP's worker environment, to paste into bug reports"

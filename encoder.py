@@ -11,6 +11,8 @@ BACKBONE_LIST = "".join(f"<li><code>{b.key}</code>: {b.label}</li>" for b in cat
 
 
 class EncoderAlgorithm(IamapAlgorithm):
+    """``iamap:encoder``: a raster's deep features, tile by tile (engine: :mod:`engine.encoder`)."""
+
     TOOL = contract.ENCODER
     DISPLAY_NAME = "Encode raster (deep features)"
     GROUP = "1 \u2013 Encode"
@@ -20,11 +22,11 @@ class EncoderAlgorithm(IamapAlgorithm):
     TAGS = ("encoder", "embedding", "features", "vision transformer", "vit", "dinov2", "dino", "timm", "torchgeo",
             "backbone", "segmentation", "gpu")
     HELP = f"""
-<p>Cuts the raster into tiles, runs each tile through a pretrained vision transformer and writes one
-GeoTIFF with one band per feature (float32, or float16 to halve the file: see Feature storage). One output pixel is one model patch: with a ViT-S/16 and
-224 px tiles, one output pixel covers 16 x 16 input pixels. The output is aligned with the input and keeps
-its CRS; nodata stays nodata (a feature cell is nodata when most of its pixels are), and tiles that are all
-nodata are not run through the model.</p>
+<p>Cuts the raster into tiles, runs each tile through a pretrained vision transformer and writes one GeoTIFF with one
+band per feature (float32, or float16 to halve the file: see Feature storage). One output pixel is one model patch: with
+a ViT-S/16 and 224 px tiles, one output pixel covers 16 x 16 input pixels. The output is aligned with the input and
+keeps its CRS; nodata stays nodata (a feature cell is nodata when most of its pixels are), and tiles that are all nodata
+are not run through the model.</p>
 <p>Runs in IAMAP's own Python environment, on the CPU or a GPU; it can be cancelled at any time. With
 RESUME on, running it again with the same parameters and output file continues where it stopped.</p>
 <p>Curated backbones (any timm model or <code>hf-hub:owner/repo</code> can be given in BACKBONE_NAME):

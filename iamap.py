@@ -121,7 +121,8 @@ class IamapPlugin:
 
     def _install_finished(self, ok, message):
         if self.install_dialog is not None and not self.install_dialog.isVisible():
-            self.iface.messageBar().pushMessage("IAMAP", message, Qgis.MessageLevel.Success if ok else Qgis.MessageLevel.Warning, 0)
+            level = Qgis.MessageLevel.Success if ok else Qgis.MessageLevel.Warning
+            self.iface.messageBar().pushMessage("IAMAP", message, level, 0)
 
     def _clear_message(self):
         if self.message_item is not None:

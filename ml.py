@@ -12,6 +12,8 @@ from .utils.styles import style_continuous, style_paletted
 
 
 class MlAlgorithm(IamapAlgorithm):
+    """``iamap:ml``: classification or regression from labelled data (engine: :mod:`engine.ml`)."""
+
     TOOL = contract.ML
     DISPLAY_NAME = "Classify from labelled data"
     ICON = "ml"

@@ -8,6 +8,8 @@ from .utils.algorithm import plugin_icon
 
 
 class IamapProvider(QgsProcessingProvider):
+    """The ``iamap`` Processing provider: the six IAMAP algorithms."""
+
     def id(self):
         return "iamap"
 

@@ -12,6 +12,8 @@ from .utils.styles import style_continuous, style_rgb
 
 
 class ReductionAlgorithm(EstimatorAlgorithm):
+    """``iamap:reduction``: fewer bands from many (engine: :mod:`engine.reduction`)."""
+
     TOOL = contract.REDUCTION
     DISPLAY_NAME = "Reduce dimensions (PCA...)"
     ICON = "reduction"

@@ -9,6 +9,8 @@ from .utils.styles import style_continuous
 
 
 class SimilarityAlgorithm(IamapAlgorithm):
+    """``iamap:similarity``: cosine similarity to reference locations (engine: :mod:`engine.similarity`)."""
+
     TOOL = contract.SIMILARITY
     DISPLAY_NAME = "Similarity map"
     ICON = "similarity"

@@ -1,0 +1,1 @@
+"""Scripts that print IAMAP's speed and memory figures (run from the repository root)."""

@@ -38,30 +38,39 @@ class CuratedBackbone:
 
 
 BACKBONES: tuple[CuratedBackbone, ...] = (
-    CuratedBackbone("vit_small_patch14_reg4_dinov2.lvd142m", "DINOv2 ViT-S/14 with registers: 22 M parameters, the best general-purpose features of the small models, clean maps (default)",
-             "vit_small_patch14_reg4_dinov2.lvd142m", img_size=224),
-    CuratedBackbone("vit_small_patch14_dinov2.lvd142m", "DINOv2 ViT-S/14: 22 M parameters, general purpose", "vit_small_patch14_dinov2.lvd142m",
-                    img_size=224),
-    CuratedBackbone("vit_small_patch16_dinov3.lvd1689m", "DINOv3 ViT-S/16: 22 M parameters, the newest DINO", "vit_small_patch16_dinov3.lvd1689m",
-                    img_size=224),
-    CuratedBackbone("vit_small_patch16_224.dino", "DINO ViT-S/16: 22 M parameters, the original DINO", "vit_small_patch16_224.dino"),
-    CuratedBackbone("vit_base_patch16_224.dino", "DINO ViT-B/16: 86 M parameters, richer features, about 4 x slower than ViT-S", "vit_base_patch16_224.dino"),
-    CuratedBackbone("vit_base_patch16_224.mae", "MAE ViT-B/16: 86 M parameters, trained to reconstruct images (less separable features)", "vit_base_patch16_224.mae"),
-    CuratedBackbone("vit_tiny_patch16_224.augreg_in21k", "ViT-Tiny/16 (ImageNet-21k): 6 M parameters, the fastest, for low-RAM CPUs",
-             "vit_tiny_patch16_224.augreg_in21k"),
+    CuratedBackbone("vit_small_patch14_reg4_dinov2.lvd142m",
+                    "DINOv2 ViT-S/14 with registers: 22 M parameters, the best general-purpose features of the small "
+                    "models, clean maps (default)",
+                    "vit_small_patch14_reg4_dinov2.lvd142m", img_size=224),
+    CuratedBackbone("vit_small_patch14_dinov2.lvd142m", "DINOv2 ViT-S/14: 22 M parameters, general purpose",
+                    "vit_small_patch14_dinov2.lvd142m", img_size=224),
+    CuratedBackbone("vit_small_patch16_dinov3.lvd1689m", "DINOv3 ViT-S/16: 22 M parameters, the newest DINO",
+                    "vit_small_patch16_dinov3.lvd1689m", img_size=224),
+    CuratedBackbone("vit_small_patch16_224.dino", "DINO ViT-S/16: 22 M parameters, the original DINO",
+                    "vit_small_patch16_224.dino"),
+    CuratedBackbone("vit_base_patch16_224.dino",
+                    "DINO ViT-B/16: 86 M parameters, richer features, about 4 x slower than ViT-S",
+                    "vit_base_patch16_224.dino"),
+    CuratedBackbone("vit_base_patch16_224.mae",
+                    "MAE ViT-B/16: 86 M parameters, trained to reconstruct images (less separable features)",
+                    "vit_base_patch16_224.mae"),
+    CuratedBackbone("vit_tiny_patch16_224.augreg_in21k",
+                    "ViT-Tiny/16 (ImageNet-21k): 6 M parameters, the fastest, for low-RAM CPUs",
+                    "vit_tiny_patch16_224.augreg_in21k"),
     CuratedBackbone("ssl4eo_s12_vit_small_patch16_224.sentinel2_all_dino",
-             "SSL4EO-S12 Sentinel-2 ViT-S/16 DINO (TorchGeo): 22 M parameters, 13 Sentinel-2 bands", "vit_small_patch16_224",
-             torchgeo_weights="ViTSmall16_Weights.SENTINEL2_ALL_DINO",
-             notes="expects the 13 Sentinel-2 L1C bands in order B1..B12 with B8A, reflectance x 10000"),
+                    "SSL4EO-S12 Sentinel-2 ViT-S/16 DINO (TorchGeo): 22 M parameters, 13 Sentinel-2 bands",
+                    "vit_small_patch16_224", torchgeo_weights="ViTSmall16_Weights.SENTINEL2_ALL_DINO",
+                    notes="expects the 13 Sentinel-2 L1C bands in order B1..B12 with B8A, reflectance x 10000"),
     CuratedBackbone("ssl4eo_s12_vit_small_patch16_224.sentinel2_all_moco",
-             "SSL4EO-S12 Sentinel-2 ViT-S/16 MoCo (TorchGeo): 22 M parameters, 13 Sentinel-2 bands", "vit_small_patch16_224",
-             torchgeo_weights="ViTSmall16_Weights.SENTINEL2_ALL_MOCO",
-             notes="expects the 13 Sentinel-2 L1C bands in order B1..B12 with B8A, reflectance x 10000"),
+                    "SSL4EO-S12 Sentinel-2 ViT-S/16 MoCo (TorchGeo): 22 M parameters, 13 Sentinel-2 bands",
+                    "vit_small_patch16_224", torchgeo_weights="ViTSmall16_Weights.SENTINEL2_ALL_MOCO",
+                    notes="expects the 13 Sentinel-2 L1C bands in order B1..B12 with B8A, reflectance x 10000"),
 )
 BACKBONE_KEYS = tuple(b.key for b in BACKBONES)
 
 
 def backbone(key: str) -> CuratedBackbone | None:
+    """The curated backbone of ``key``, or None for any other model name."""
     return next((b for b in BACKBONES if b.key == key), None)
 
 

@@ -44,7 +44,8 @@ def read_checkpoint(path: str) -> dict:
                 continue
         break
     if not isinstance(state, dict) or not any(hasattr(v, "shape") for v in state.values()):
-        raise ParameterError("CKPT", f"{Path(path).name} holds no state dict (a mapping of parameter names to tensors).")
+        raise ParameterError("CKPT", f"{Path(path).name} holds no state dict (a mapping of parameter names to "
+                                     "tensors).")
     state = {k: v for k, v in state.items() if hasattr(v, "shape")}
     for prefix in _KEY_PREFIXES:
         if all(k.startswith(prefix) for k in state):
@@ -76,7 +77,8 @@ def load_state_dict(model, state: dict, source: str) -> None:
             if keys:
                 parts.append(f"{label} ({len(keys)}): {', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}")
         raise ModelLoadError(f"{source} does not fit the model: " + "; ".join(parts) +
-                             ". Check that BACKBONE / BACKBONE_NAME is the architecture the checkpoint was trained with.")
+                             ". Check that BACKBONE / BACKBONE_NAME is the architecture the checkpoint was trained "
+                             "with.")
     model.load_state_dict({k: state[k] for k in own}, strict=True)
 
 

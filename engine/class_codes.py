@@ -25,7 +25,7 @@ class ClassCodes:
     names: tuple[str, ...]
 
     @classmethod
-    def from_labels(cls, labels: np.ndarray, method: str, parameter: str = "GT_COL") -> "ClassCodes":
+    def from_labels(cls, labels: np.ndarray, method: str, parameter: str = "GT_COL") -> ClassCodes:
         """The classes of ``labels`` (numbers or text); decimal numbers are refused (they need a regressor)."""
         whole = whole_numbers(labels)
         if whole is None:
@@ -73,7 +73,7 @@ class ClassCodes:
         return {"codes": list(self.codes), "names": list(self.names)}
 
     @classmethod
-    def from_dict(cls, value: dict) -> "ClassCodes":
+    def from_dict(cls, value: dict) -> ClassCodes:
         return cls(tuple(int(c) for c in value["codes"]), tuple(str(n) for n in value["names"]))
 
 

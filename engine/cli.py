@@ -41,6 +41,7 @@ def plain(text: str) -> str:
 
 
 def add_parameter(parser: argparse.ArgumentParser, spec: Parameter) -> None:
+    """Add the contract parameter ``spec`` to ``parser`` as ``--NAME``, with its help and default."""
     shown = "" if spec.default in (None, "") else f" (default: {spec.default})"
     choices = f" Choices: {', '.join(spec.choices)}." if spec.choices and len(spec.choices) <= 12 else ""
     kwargs = {"dest": spec.name, "default": None, "metavar": spec.kind.value.upper(),
@@ -58,6 +59,7 @@ def add_parameter(parser: argparse.ArgumentParser, spec: Parameter) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``iamap`` command's parser: one sub-command per tool, one option per parameter."""
     parser = argparse.ArgumentParser(prog="iamap", description="IAMAP's tools without QGIS: deep-learning features "
                                      "of rasters, and what to do with them. Parameters are those of the QGIS "
                                      "Processing tools (iamap:<tool>).")
@@ -129,6 +131,7 @@ class TerminalReporter(Reporter):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``iamap`` command; return its exit status."""
     from .worker import run_tool
 
     parser = build_parser()

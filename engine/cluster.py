@@ -23,6 +23,9 @@ SILHOUETTE_SAMPLE = 10_000
 
 
 def run_cluster(params: dict, reporter) -> dict:
+    """The cluster tool: fit (or load) a clusterer on a pixel sample and write the label raster.
+
+    Returns the outputs sent in the worker's ``result`` event."""
     with estimator_run("cluster", params, reporter) as run:
         meta, model = run.metadata, run.model
         if meta["fit_figures"]["max_label"] >= np.iinfo(np.int16).max:

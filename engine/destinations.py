@@ -41,6 +41,7 @@ def sidecar_path(output: Path) -> Path:
 
 
 def lock_path(destination: Path) -> Path:
+    """The lock file of ``destination``, beside it."""
     return destination.with_name(f".{destination.name}.iamap-lock")
 
 

@@ -6,6 +6,7 @@ from .errors import ParameterError
 
 
 def choose_device(device: str, cuda_id: int):
+    """The torch device of DEVICE and CUDA_ID (``auto``: the GPU when there is one)."""
     import torch
 
     if device == "cuda" or (device == "auto" and torch.cuda.is_available()):

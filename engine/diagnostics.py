@@ -37,6 +37,7 @@ def installed_version(distribution: str, module: str | None = None) -> str:
 
 
 def collect() -> dict:
+    """The worker side's versions and hardware, as a flat dict."""
     info = {
         "iamap engine": __version__,
         "python": sys.version.split()[0],
@@ -67,16 +68,19 @@ def collect() -> dict:
     except Exception as exc:
         info["cuda available"] = f"unknown ({exc})"
     info["hf cache"] = hf_cache_dir()
-    info["torch hub cache"] = os.path.join(os.environ.get("TORCH_HOME", os.path.join(os.path.expanduser("~"), ".cache", "torch")), "hub")
+    torch_home = os.environ.get("TORCH_HOME", os.path.join(os.path.expanduser("~"), ".cache", "torch"))
+    info["torch hub cache"] = os.path.join(torch_home, "hub")
     return info
 
 
 def format_report(info: dict) -> str:
+    """``info`` as aligned ``key: value`` lines."""
     width = max(map(len, info))
     return "\n".join(f"{key:>{width}}: {value}" for key, value in info.items())
 
 
 def run_diagnostics(params: dict, reporter) -> dict:
+    """The diagnostics tool: the report in the log, and as JSON and HTML when asked for."""
     info = collect()
     reporter.text(format_report(info))
     return {"worker": info}

@@ -32,7 +32,6 @@ from . import __version__
 from .contract import ENCODER
 from .destinations import ensure_space, partial_path
 from .devices import choose_device, choose_precision
-from .errors import ParameterError
 from .events import Reporter
 from .memory import check_encoder_memory
 from .merge import FeatureStrip
@@ -44,7 +43,7 @@ from .rasters import check_bands, extent_window, open_raster, window_transform
 from .resume import Manifest, reusable_output
 from .scale_out import ENCODER_PACKAGES, EncoderCluster, cluster_client
 from .tile_pipeline import TileEncoder, TileReader, create_feature_raster, encoded_batches
-from .tiling import TileGrid
+from .tiling import TileGrid, check_stride
 
 
 class EncoderParams(parameter_class("encoder")):
@@ -52,16 +51,16 @@ class EncoderParams(parameter_class("encoder")):
 
     def check(self) -> None:
         self.STRIDE = self.STRIDE or self.SIZE
-        if self.STRIDE > self.SIZE:
-            raise ParameterError("STRIDE", f"{self.STRIDE} must be between 1 and SIZE ({self.SIZE}): a stride larger "
-                                           "than the tile would leave gaps. Use STRIDE = SIZE for no overlap.")
+        check_stride(self.SIZE, self.STRIDE)
 
 
 def params_hash(record: dict) -> str:
+    """A short hash of a run's record, which a resumed run must match."""
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def file_identity(path: str) -> dict:
+    """What identifies an input file for RESUME: resolved path, size and modification time."""
     stat = os.stat(path)
     return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
@@ -92,6 +91,9 @@ class EncodingPlan:
 
 
 def run_encoder(params: dict, reporter: Reporter) -> dict:
+    """The encoder tool: plan the tiles, stream them through the model, finish the feature raster.
+
+    Returns the outputs sent in the worker's ``result`` event."""
     p = EncoderParams.from_dict(params)
     with encoder_cluster(p, reporter) as cluster:
         plan = plan_encoding(p, reporter, cluster)
@@ -214,7 +216,7 @@ def stream_tiles(plan: EncodingPlan, manifest: Manifest, rows_done: int, reporte
     return progress.encoded, progress.elapsed
 
 
-def merge_batches(batches, grid: TileGrid, strip: FeatureStrip, writer, progress: "Throughput",
+def merge_batches(batches, grid: TileGrid, strip: FeatureStrip, writer, progress: Throughput,
                   first_row: int) -> None:
     """Merge the tiles of ``batches`` (as :func:`encoded_batches` yields them, in reading order) into ``strip``
     and hand the finished output rows to ``writer``, up to the last row."""

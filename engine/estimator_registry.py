@@ -2,8 +2,8 @@
 per tool, the estimator class behind each ``METHOD``, ``SK_PARAM`` parsing, and building an unfitted estimator.
 
 Fitting is in :mod:`engine.fitting`, the shared run flow in :mod:`engine.estimator_run`, model files in
-:mod:`engine.model_files`. A new tool is a new :class:`EstimatorSpec` in :data:`ESTIMATOR_SPECS` (plus its own fitting code
-where it fits differently); nothing here compares tool names.
+:mod:`engine.model_files`. A new tool is a new :class:`EstimatorSpec` in :data:`ESTIMATOR_SPECS` (plus its own fitting
+code where it fits differently); nothing here compares tool names.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def estimator_params(params: dict, tool: str | EstimatorSpec):
     return _checked_parameter_class(estimator_spec(tool).name).from_dict(params)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _checked_parameter_class(tool: str) -> type:
     class Checked(parameter_class(tool)):
         def check(self) -> None:

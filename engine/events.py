@@ -89,7 +89,7 @@ class Reporter:
     def result(self, outputs: dict) -> None:
         self.emit({"type": EventKind.RESULT.value, "outputs": outputs})
 
-    def stage(self, start: float, end: float) -> "StageReporter":
+    def stage(self, start: float, end: float) -> StageReporter:
         """A view of this reporter that maps 0-100 onto ``start``-``end`` of the whole run."""
         return StageReporter(self, start, end)
 
@@ -109,13 +109,13 @@ NULL_REPORTER = NullReporter()
 class StageReporter:
     """Maps a sub-task's 0-100 progress into a slice of the parent's range."""
 
-    def __init__(self, parent: Reporter | "StageReporter", start: float, end: float):
+    def __init__(self, parent: Reporter | StageReporter, start: float, end: float):
         self.parent, self.start, self.end = parent, start, end
 
     def progress(self, percent: float, force: bool = False) -> None:
         self.parent.progress(self.start + (self.end - self.start) * max(0.0, min(100.0, percent)) / 100, force)
 
-    def stage(self, start: float, end: float) -> "StageReporter":
+    def stage(self, start: float, end: float) -> StageReporter:
         return StageReporter(self, start, end)
 
     def __getattr__(self, name):  # text, warning, error, result, emit go to the parent

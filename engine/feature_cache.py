@@ -13,8 +13,8 @@ from pathlib import Path
 
 from .raster_writing import file_fingerprint
 
-#: The persistent cache of stores (:class:`engine.feature_store.FeatureStore` ``cache``): at most this many bytes in all (the least
-#: recently used stores go first; 3.75 GiB for a 2048 x 2048 x 384 raster and its preview), only stores of at
+#: The persistent cache of stores (:class:`engine.feature_store.FeatureStore` ``cache``): at most this many bytes in all
+#: (the least recently used stores go first; 3.75 GiB for a 2048 x 2048 x 384 raster and its preview), only stores of at
 #: least CACHE_MIN_BYTES, and never filling the disk beyond CACHE_FREE_BYTES free.
 CACHE_BYTES = 12 * 2**30
 CACHE_MIN_BYTES = 256 * 2**20

@@ -31,7 +31,7 @@ class RawTiles:
         self.fill, self.bands = fill, bands
 
     @classmethod
-    def of(cls, src, bands: list[int]) -> "RawTiles | None":
+    def of(cls, src, bands: list[int]) -> RawTiles | None:
         """The blocks of ``src`` (all its ``bands``), or None when it is not such a GeoTIFF."""
         if src.driver != "GTiff" or src.compression is not None or list(bands) != list(range(1, src.count + 1)):
             return None

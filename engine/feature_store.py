@@ -7,12 +7,12 @@ work folder paged by the OS, so a raster bigger than RAM still works, only slowe
 matrix-vector product over that array; the references keep their raw values (read from the raster), so the
 prototype is the one the batch similarity tool uses.
 
-Loading is one pass over the raster in full-width strips, :data:`READERS` strips at a time, each thread with its
-own file handle: the encoder's uncompressed formats are read block by block as they lie in the file
+Loading is one pass over the raster in full-width strips, :data:`READERS` strips at a time, each thread with its own
+file handle: the encoder's uncompressed formats are read block by block as they lie in the file
 (:class:`engine.feature_reading.RawTiles`), anything else by GDAL straight into pixel-major order (what a
-pixel-interleaved feature raster already is: a copy, not a transpose), then the strip's norms give both the unit vectors and the nodata test (a
-NaN or infinite band makes the norm so), and the unit vectors go to the store and, every second row and column,
-to the preview. GDAL and torch release the GIL, so the threads share the cores.
+pixel-interleaved feature raster already is: a copy, not a transpose), then the strip's norms give both the unit vectors
+and the nodata test (a NaN or infinite band makes the norm so), and the unit vectors go to the store and, every second
+row and column, to the preview. GDAL and torch release the GIL, so the threads share the cores.
 
 The persistent cache (:mod:`engine.feature_cache`) keeps the stores of large rasters between sessions, keyed by
 the raster's fingerprint: opening an unchanged raster again reads nothing but the stored files, when the first
@@ -21,7 +21,6 @@ click needs them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import mmap

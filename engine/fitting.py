@@ -115,7 +115,7 @@ def fit_model(tool: str | EstimatorSpec, method: str, sk_params: dict, size: int
 
 def nearest_neighbour_stand_in(spec: EstimatorSpec, method: str, scaler, values: np.ndarray, output: np.ndarray,
                                reporter):
-    """scale -> k nearest neighbours trained on the fitted sample's output: maps the pixels that a transductive
+    """Scale -> k nearest neighbours trained on the fitted sample's output: maps the pixels that a transductive
     method cannot."""
     from sklearn import neighbors
     from sklearn.pipeline import Pipeline

@@ -56,7 +56,7 @@ class LabelledPixels:
     features_used: int
     dropped: dict = field(default_factory=dict)
 
-    def subset(self, keep: np.ndarray) -> "LabelledPixels":
+    def subset(self, keep: np.ndarray) -> LabelledPixels:
         """The pixels where ``keep`` is true (the feature bookkeeping unchanged)."""
         return LabelledPixels(self.values[keep], self.labels[keep], self.features[keep], self.feature_xy,
                               None if self.folds is None else self.folds[keep], self.layer,

@@ -24,6 +24,7 @@ _OUTSIDE = 1e-6
 
 
 def tile_weights(method: str, grid: TileGrid) -> np.ndarray:
+    """Weight of each feature cell of a tile (grid_h, grid_w) for MERGE_METHOD ``method``."""
     gh, gw = grid.grid_h, grid.grid_w
     if method == "cosine":
         wy = np.sin(np.pi * (np.arange(gh) + 0.5) / gh) ** 2
@@ -57,7 +58,8 @@ class FeatureStrip:
 
     def __init__(self, grid: TileGrid, dim: int, method: str, first_tile_row: int = 0):
         if method not in MERGE_METHODS:
-            raise ParameterError("MERGE_METHOD", f"unknown method {method!r}; choose one of {', '.join(MERGE_METHODS)}.")
+            raise ParameterError("MERGE_METHOD", f"unknown method {method!r}; choose one of "
+                                                 f"{', '.join(MERGE_METHODS)}.")
         self.grid, self.dim, self.method = grid, dim, method
         self.single_cover = grid.step_h == grid.grid_h and grid.step_w == grid.grid_w
         self.base = first_tile_row * grid.step_h  # output row of buffer row 0

@@ -5,14 +5,13 @@ honestly, and map the whole raster with it, block by block.
 2. The final model is fitted on all of them (scale -> estimator); saved to SAVE_MODEL with its classes, bands and
    validation figures. Fitted first, so that a bad SK_PARAM stops the run before the cross-validation.
 3. Cross-validation (:mod:`engine.validation`) and, with TEMPLATE_TEST, the figures on the independent layer.
-4. Prediction of every pixel (:func:`engine.blockwise.apply_to_rasters`): classes, and their probability for
+4. Prediction of every pixel (:mod:`engine.ml_prediction`): classes, and their probability for
    OUTPUT_CONFIDENCE; memory is the model and one strip, whatever the raster size.
 5. The HTML report (:mod:`engine.ml_report`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from pathlib import Path
@@ -20,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .blockwise import PixelFunction, RasterTarget, apply_to_rasters
 from .catalog import class_colour
 from .class_codes import ClassCodes, regression_targets
 from .errors import ParameterError
@@ -29,19 +27,17 @@ from .estimator_registry import build_estimator, estimator_class, library_versio
 from .estimator_run import check_estimator_parameters
 from .fitting import estimator_errors, ticking
 from .labelled_samples import LabelledPixels, read_labelled_pixels
-from .model_files import check_save_path, describe, load_model, save_model
+from .ml_prediction import predict_raster
+from .model_files import describe, load_model, save_model
 from .parameters import parameter_class
 from .raster_writing import check_output, finalize
 from .rasters import check_bands, extent_window, open_raster
-from .sampling import RunningSample
 from .validation import assign_folds, cross_validate, headline, score
 
 #: Key figures returned as the algorithm's outputs, by task: output id -> metric.
 KEY_FIGURES = {"classification": {"ACCURACY": "accuracy", "KAPPA": "kappa", "F1_MACRO": "f1_macro"},
                "regression": {"R2": "r2", "RMSE": "rmse", "MAE": "mae"}}
 REPORT_SUFFIXES = (".html", ".htm")
-#: Predicted numbers kept to find the display range of a regression map.
-DISPLAY_SAMPLE = 20_000
 
 
 class MlParams(parameter_class("ml")):
@@ -65,13 +61,14 @@ class MlParams(parameter_class("ml")):
 
 
 def is_classifier_method(method: str) -> bool:
+    """Whether METHOD ``method`` is a classifier (else a regressor)."""
     from sklearn.base import is_classifier
 
     return bool(is_classifier(estimator_class("ml", method)()))
 
 
 def make_pipeline(p: MlParams):
-    """scale -> the unfitted estimator of METHOD with SK_PARAM (random_state from RANDOM_SEED where taken)."""
+    """Scale -> the unfitted estimator of METHOD with SK_PARAM (random_state from RANDOM_SEED where taken)."""
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -80,6 +77,9 @@ def make_pipeline(p: MlParams):
 
 
 def run_ml(params: dict, reporter) -> dict:
+    """The ml tool: train (or load) the estimator, validate it, map the raster, write the report.
+
+    Returns the outputs sent in the worker's ``result`` event."""
     reporter = WarningsKept(reporter)  # the report lists them
     p = MlParams.from_dict(params)
     output = check_output(p.OUTPUT)
@@ -211,6 +211,7 @@ def loaded_model(p: MlParams, bands: list[int], band_names: list[str], reporter)
 
 
 def base_report(p: MlParams, meta: dict, band_names: list[str], source: str) -> dict:
+    """The report's common part: title, task, method, input, bands and every parameter."""
     classes = ClassCodes.from_dict(meta["classes"]) if meta.get("classes") else None
     return {
         "title": f"{meta['method']} on {Path(p.INPUT).name}", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -226,6 +227,7 @@ def base_report(p: MlParams, meta: dict, band_names: list[str], source: str) -> 
 
 def training_summary(layer: str, field: str, sample: LabelledPixels, targets: np.ndarray,
                      classes: ClassCodes | None) -> dict:
+    """What the training data held: features and pixels used, dropped, and counts per class (or the targets' range)."""
     summary = {"layer": layer, "label_field": field, "features_used": sample.features_used,
                "pixels": int(len(targets)), "dropped": sample.dropped}
     if classes is None:
@@ -282,64 +284,6 @@ def evaluate_on_layer(p: MlParams, model: dict, classes: ClassCodes | None, src,
     if classes is None:
         test.update(observed=targets.tolist(), predicted=np.asarray(predicted, float).tolist())
     return test
-
-
-def predict_raster(p: MlParams, model: dict, classes: ClassCodes | None, src, bands, window, output: Path,
-                   confidence: Path | None, reporter) -> tuple[list[Path], dict]:
-    """Write the prediction (and the confidence) of every valid pixel; returns (partial files, figures of the map:
-    pixels per class, or the 2-98 % range of the predicted numbers)."""
-    pipeline, meta = model["pipeline"], model["metadata"]
-    tags = {"IAMAP_TOOL": "ml", "IAMAP_VERSION": __version__, "METHOD": meta["method"]}
-    counts: dict[int, int] = {}
-    if classes is None:
-        targets = [RasterTarget(output, 1, "float32", float("nan"), (f"{meta['method']} prediction",))]
-        kept = RunningSample(DISPLAY_SAMPLE, window.width * window.height, p.RANDOM_SEED)
-        partials = apply_to_rasters(src, bands, window, targets, PixelFunction("predict", pipeline), reporter, tags,
-                                    on_block=lambda inputs, values: kept.add(values[0], values[0]),
-                                    scheduler=p.SCHEDULER)
-        values = kept.arrays()[1]
-        values = values[np.isfinite(values)]
-        return partials, {"display_range": [float(v) for v in np.quantile(values, [0.02, 0.98])]
-                          if len(values) else None}
-    dtype, nodata = classes.raster_type
-    tags["CLASSES"] = json.dumps(dict(zip(classes.codes, classes.names)))
-    targets = [RasterTarget(output, 1, dtype, nodata, (f"{meta['method']} class",))]
-    if confidence is None:
-        predict = PixelFunction("predict", pipeline)
-    else:
-        if not hasattr(pipeline, "predict_proba"):
-            raise ParameterError("OUTPUT_CONFIDENCE", f"{meta['method']} gives no class probabilities"
-                                 + (' (set {"probability": true} in SK_PARAM)' if "SVC" in meta["method"] else "")
-                                 + "; leave OUTPUT_CONFIDENCE empty or choose another estimator.")
-        targets.append(RasterTarget(confidence, 1, "float32", float("nan"), ("probability of the predicted class",),
-                                    "OUTPUT_CONFIDENCE"))
-        predict = PixelFunction("predict_class_and_probability", pipeline)
-
-    def count(_, values):
-        for code, n in zip(*np.unique(values[0], return_counts=True)):
-            counts[int(code)] = counts.get(int(code), 0) + int(n)
-
-    partials = apply_to_rasters(src, bands, window, targets, predict, reporter, tags, on_block=count,
-                                scheduler=p.SCHEDULER)
-    write_colour_table(partials[0], classes, dtype)
-    class_pixels = {classes.name_of(code): n for code, n in sorted(counts.items())}
-    total = max(1, sum(class_pixels.values()))
-    reporter.text("Predicted pixels per class: " + ", ".join(f"{name}: {n} ({100 * n / total:.1f} %)"
-                                                             for name, n in class_pixels.items()) + ".")
-    return partials, {"class_pixels": class_pixels}
-
-
-def write_colour_table(path: Path, classes: ClassCodes, dtype: str) -> None:
-    """The classes' colours as the GeoTIFF's colour table (8 and 16-bit only), so that the file shows its classes
-    in any GIS; QGIS also gets the named paletted style."""
-    import rasterio
-
-    if dtype not in ("uint8", "uint16"):
-        return
-    colours = {code: tuple(int(class_colour(rank)[i:i + 2], 16) for i in (1, 3, 5)) + (255,)
-               for rank, code in enumerate(classes.codes)}
-    with rasterio.open(path, "r+") as dst:
-        dst.write_colormap(1, colours)
 
 
 def key_figures(report: dict) -> dict:

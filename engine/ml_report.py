@@ -28,6 +28,7 @@ TOP_IMPORTANCES = 20
 
 
 def esc(value) -> str:
+    """``value`` escaped for the HTML page."""
     return html.escape(str(value), quote=True)
 
 
@@ -58,7 +59,7 @@ class Markup(str):
 
 
 def pyplot():
-    """matplotlib's pyplot on the Agg backend (files only: the worker has no display)."""
+    """Matplotlib's pyplot on the Agg backend (files only: the worker has no display)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -112,6 +113,7 @@ def scatter_picture(observed: list, predicted: list, r2) -> Markup:
 
 
 def importance_picture(values: dict) -> Markup:
+    """The largest feature importances as a horizontal bar chart (an embedded picture)."""
     plt = pyplot()
     top = sorted(values.items(), key=lambda item: item[1], reverse=True)[:TOP_IMPORTANCES][::-1]
     figure, axes = plt.subplots(figsize=(7, 0.8 + 0.28 * len(top)))
@@ -205,7 +207,8 @@ def render_report(report: dict) -> str:
     importances = report.get("importances")
     if importances:
         ranked = sorted(importances["values"].items(), key=lambda item: item[1], reverse=True)
-        parts.append(f"<h2>Feature importances</h2><p>{esc(importances['kind'])}; the {min(TOP_IMPORTANCES, len(ranked))}"
+        parts.append(f"<h2>Feature importances</h2><p>{esc(importances['kind'])}; the "
+                     f"{min(TOP_IMPORTANCES, len(ranked))}"
                      f" largest of {len(ranked)} bands:</p>" + importance_picture(importances["values"])
                      + "<details><summary>Every band</summary>"
                      + table(["Band", "Importance"], [[name, number(v, 4)] for name, v in ranked]) + "</details>")

@@ -47,6 +47,7 @@ REFIT = (f"Fit the model again (leave LOAD_MODEL empty) and save it with SAVE_MO
 
 
 def describe(model: dict) -> str:
+    """One line about a model for the log: method, tool, fitted pixels, bands and input."""
     meta = model["metadata"]
     return (f"{meta['method']} ({meta['tool']}) fitted on {meta.get('fitted_pixels', '?')} pixels of "
             f"{meta.get('band_count')} band(s) from {Path(meta.get('input', '?')).name}")
@@ -101,7 +102,7 @@ def save_model(model: dict, path: str, reporter=NULL_REPORTER) -> Path:
 
 
 def _json_value(value):
-    """numpy scalars and arrays in the record (figures, parameters) as plain JSON."""
+    """Numpy scalars and arrays in the record (figures, parameters) as plain JSON."""
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
@@ -181,6 +182,7 @@ def check_record(meta, name: str, tool: str, band_count: int, format_version: in
 
 
 def file_sha256(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, in hex."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b""):

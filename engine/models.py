@@ -90,6 +90,7 @@ def tokens_to_map(output, model, dim: int | None = None, grid: tuple[int, int] |
 
 
 def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host``:443 succeeds within ``timeout`` seconds."""
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
         return True

@@ -57,6 +57,7 @@ def band_statistics(src, bands: list[int], window, max_pixels: int = 1_000_000) 
 
 
 def resolve_normalization(mode: str, src, bands: list[int], window, backbone) -> Normalization:
+    """The scaling of NORMALIZATION ``mode`` for ``bands`` of ``src`` over ``window`` and ``backbone``."""
     if mode not in NORMALIZATIONS:
         raise ParameterError("NORMALIZATION", f"unknown value {mode!r}; choose one of {', '.join(NORMALIZATIONS)}.")
     n = len(bands)

@@ -42,7 +42,7 @@ class ToolParameters:
         """Checks that involve several parameters or the tool's own rules; subclasses extend it."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def parameter_class(tool: str) -> type:
     """The dataclass of ``tool``'s parameters (fields named by id, contract defaults)."""
     fields = [(spec.name, object, dataclasses.field(default=spec.default)) for spec in TOOLS[tool].parameters]
@@ -101,7 +101,8 @@ def _list_of(convert_item):
 
 
 _CONVERTERS = {
-    Kind.RASTER: str, Kind.VECTOR: str, Kind.FIELD: str, Kind.FILE: str, Kind.STRING: str, Kind.ENUM: str, Kind.CRS: str,
+    Kind.RASTER: str, Kind.VECTOR: str, Kind.FIELD: str, Kind.FILE: str, Kind.STRING: str, Kind.ENUM: str,
+    Kind.CRS: str,
     Kind.RASTER_DESTINATION: str, Kind.VECTOR_DESTINATION: str, Kind.FILE_DESTINATION: str,
     Kind.INT: _int, Kind.FLOAT: float, Kind.BOOL: _bool,
     Kind.BANDS: _list_of(_int), Kind.EXTENT: _list_of(float),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Iterable, Iterator, TypeVar
+from typing import TypeVar
+from collections.abc import Iterable, Iterator
 
 Item = TypeVar("Item")
 #: Seconds the reader waits for room before checking whether the caller has stopped.
@@ -48,7 +49,7 @@ def prefetched(items: Iterable[Item], depth: int = 1) -> Iterator[Item]:
             for item in items:
                 if not put(item):
                     return
-        except BaseException as error:  # noqa: BLE001 (handed to the caller, who raises it)
+        except BaseException as error:  # handed to the caller, who raises it
             put(_Failure(error))
             return
         put(_END)

@@ -31,6 +31,7 @@ OUTPUT_OPTIONS = dict(OUTPUT_FORMATS["float32_deflate"].options, sparse_ok=False
 
 
 def check_output(path: str, parameter: str = "OUTPUT") -> Path:
+    """An output GeoTIFF path of ``parameter``, refused unless it ends in .tif; its folder is created."""
     if not path:
         raise ParameterError(parameter, "no output file given.")
     output = Path(path)
@@ -42,6 +43,7 @@ def check_output(path: str, parameter: str = "OUTPUT") -> Path:
 
 
 def remove_outputs(output: Path) -> None:
+    """Remove ``output`` with its .aux.xml and its sidecar record."""
     for path in (output, output.with_name(output.name + ".aux.xml"), sidecar_path(output)):
         path.unlink(missing_ok=True)
 

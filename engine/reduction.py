@@ -16,6 +16,9 @@ FIGURE_SAMPLE = 20_000
 
 
 def run_reduction(params: dict, reporter) -> dict:
+    """The reduction tool: fit (or load) a reduction on a pixel sample and write the reduced raster.
+
+    Returns the outputs sent in the worker's ``result`` event."""
     with estimator_run("reduction", params, reporter) as run:
         meta, model = run.metadata, run.model
         count = meta["fit_figures"]["output_count"]

@@ -264,10 +264,10 @@ def cluster_strips(client, reports: dict, function, path: str, bands: list[int],
 def canonical_names_for_pickling():
     """Name the task functions ``iamap.engine.scale_out_worker.*`` in this process, whatever its layout.
 
-    Pickle stores a function as (module, name) and checks, when pickling, that the module imported by that name
-    holds that very function. Loaded as ``engine.scale_out_worker`` (the plugin folder), the task functions say
-    they are ``iamap.engine.scale_out_worker``'s (set once, in that module), and while a client is open this module is also entered in
-    ``sys.modules`` under that name, with placeholder parents where there are none (removed afterwards: the
+    Pickle stores a function as (module, name) and checks, when pickling, that the module imported by that name holds
+    that very function. Loaded as ``engine.scale_out_worker`` (the plugin folder), the task functions say they are
+    ``iamap.engine.scale_out_worker``'s (set once, in that module), and while a client is open this module is also
+    entered in ``sys.modules`` under that name, with placeholder parents where there are none (removed afterwards: the
     plugin folder's own ``iamap`` module is QGIS's). The workers import the real ``iamap.engine.scale_out_worker``.
     Nothing else of the engine crosses the wire by name.
     """

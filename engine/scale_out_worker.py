@@ -39,8 +39,8 @@ CANONICAL_MODULE = "iamap.engine.scale_out_worker"
 
 
 def worker_report(packages: tuple[str, ...], dask_worker=None) -> dict:
-    """What a worker offers (run on every worker by :func:`engine.scale_out.check_workers`): the engine's version, which of
-    ``packages`` it lacks, its threads, its GPUs and whether they (and its CPU) have bf16."""
+    """What a worker offers (run on every worker by :func:`engine.scale_out.check_workers`): the engine's version, which
+    of ``packages`` it lacks, its threads, its GPUs and whether they (and its CPU) have bf16."""
     missing = [name for name in packages if importlib.util.find_spec(name) is None]
     report = {"engine": __version__, "missing": missing, "gpus": 0, "cuda_bf16": False, "cpu_bf16": False,
               "nthreads": dask_worker.state.nthreads if dask_worker is not None else None}

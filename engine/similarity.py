@@ -3,7 +3,8 @@
 ``mean``  similarity to one prototype, the mean of the reference vectors (the default).
 ``max``   the highest similarity over the reference vectors: similarity to the nearest reference.
 
-The similarity itself is :func:`engine.cosine.cosine_similarity`; block by block (:func:`engine.blockwise.apply_to_raster`), float32 in [-1, 1], NaN where any band is nodata.
+The similarity itself is :func:`engine.cosine.cosine_similarity`; block by block
+(:func:`engine.blockwise.apply_to_raster`), float32 in [-1, 1], NaN where any band is nodata.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class SimilarityParams(parameter_class("similarity")):
 
 
 def run_similarity(params: dict, reporter) -> dict:
+    """The similarity tool: the cosine similarity of every pixel to the references' vectors.
+
+    Returns the outputs sent in the worker's ``result`` event."""
     p = SimilarityParams.from_dict(params)
     output = check_output(p.OUTPUT)
     device = f"{p.DEVICE} on each worker of {p.SCHEDULER}" if p.SCHEDULER else choose_device(p.DEVICE, 0)

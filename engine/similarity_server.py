@@ -239,6 +239,7 @@ def serve(raster: str, bands, workdir: Path, requests, replies, cache: Path | No
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Serve the explorer's requests for one raster, JSON lines on stdin and stdout, until stdin closes."""
     parser = argparse.ArgumentParser(prog="python -m engine.similarity_server")
     parser.add_argument("raster")
     parser.add_argument("--bands", default="", help="comma-separated 1-based band numbers (default: all)")

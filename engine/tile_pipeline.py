@@ -154,7 +154,7 @@ class TileEncoder:
         normalisation). The features are a channels-last array seen as (n, dim, grid_h, grid_w).
         """
         import torch
-        import torch.nn.functional as F
+        from torch.nn import functional
 
         cells = np.ones((len(tiles), self.grid.grid_h, self.grid.grid_w), bool)
         with self._single_thread():
@@ -168,7 +168,8 @@ class TileEncoder:
                 for i in masked:
                     cells[i] = cell_validity(valids[i], self.grid.grid_h, self.grid.grid_w)
         if self.resize:  # a real computation: all threads
-            x = F.interpolate(x, size=self.backbone.input_size, mode="bilinear", antialias=True, align_corners=False)
+            x = functional.interpolate(x, size=self.backbone.input_size, mode="bilinear", antialias=True,
+                                       align_corners=False)
         features = self._forward(x)
         with self._single_thread():
             features = features.permute(0, 2, 3, 1).float().contiguous().cpu().numpy()
@@ -215,6 +216,7 @@ def next_batch(reader: TileReader, size: int) -> tuple[list, int, bool]:
 
 @contextlib.contextmanager
 def single_torch_thread():
+    """Run the block with torch on one thread, restoring its thread count after."""
     import torch
 
     threads = torch.get_num_threads()
@@ -231,8 +233,8 @@ def create_feature_raster(path: Path, grid: TileGrid, backbone, crs, window_tran
     from affine import Affine
 
     transform = window_transform @ Affine.scale(grid.cell_w, grid.cell_h)
-    profile = dict(OUTPUT_FORMATS[p.OUTPUT_FORMAT].options, width=grid.out_width, height=grid.out_height, count=backbone.dim,
-                   dtype="float32", crs=crs, transform=transform, nodata=float("nan"))
+    profile = dict(OUTPUT_FORMATS[p.OUTPUT_FORMAT].options, width=grid.out_width, height=grid.out_height,
+                   count=backbone.dim, dtype="float32", crs=crs, transform=transform, nodata=float("nan"))
     with rasterio.open(path, "w", **profile) as dst:
         dst.descriptions = tuple(f"feature {i + 1}" for i in range(backbone.dim))
         dst.update_tags(IAMAP_TOOL="encoder", IAMAP_VERSION=__version__, MODEL=backbone.name,

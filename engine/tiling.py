@@ -15,6 +15,13 @@ from dataclasses import dataclass
 from .errors import ParameterError
 
 
+def check_stride(size: int, stride: int) -> None:
+    """STRIDE within 1..SIZE (checked with the parameters, before any model is loaded, and again by the grid)."""
+    if stride < 1 or stride > size:
+        raise ParameterError("STRIDE", f"{stride} must be between 1 and SIZE ({size}): a stride larger than the "
+                                       "tile would leave gaps between tiles. Use STRIDE = SIZE for no overlap.")
+
+
 @dataclass(frozen=True)
 class TileGrid:
     """Tiles over a ``width`` x ``height`` window of the input.
@@ -37,14 +44,12 @@ class TileGrid:
     grid_w: int
 
     @classmethod
-    def create(cls, width: int, height: int, size: int, stride: int, grid_h: int, grid_w: int) -> "TileGrid":
+    def create(cls, width: int, height: int, size: int, stride: int, grid_h: int, grid_w: int) -> TileGrid:
         """Validate ``size``/``stride`` against the model's grid and build the tile grid."""
         if size < max(grid_h, grid_w):
             raise ParameterError("SIZE", f"{size} px is smaller than the model's {grid_h}x{grid_w} feature grid; "
                                          f"use at least {max(grid_h, grid_w)}.")
-        if stride < 1 or stride > size:
-            raise ParameterError("STRIDE", f"{stride} must be between 1 and SIZE ({size}): a stride larger than the "
-                                           "tile would leave gaps between tiles. Use STRIDE = SIZE for no overlap.")
+        check_stride(size, stride)
         for axis, grid in (("rows", grid_h), ("columns", grid_w)):
             if (stride * grid) % size:
                 cell = size / grid

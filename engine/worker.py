@@ -53,6 +53,7 @@ def run_sleep(params: dict, reporter: Reporter) -> dict:
 
 
 def resolve_tool(name: str):
+    """The function of tool ``name`` (:data:`ENTRY_POINTS`), imported."""
     if name not in ENTRY_POINTS:
         raise KeyError(name)
     module_name, function_name = ENTRY_POINTS[name].split(":")
@@ -82,6 +83,7 @@ def run_tool(name: str, params: dict, reporter: Reporter) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m engine.worker TOOL PARAMS.json``: run the tool, events on stdout; the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] not in ENTRY_POINTS:
         print(f"usage: python -m engine.worker {{{','.join(ENTRY_POINTS)}}} PARAMS.json", file=sys.stderr)

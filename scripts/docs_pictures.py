@@ -205,7 +205,8 @@ def make_pictures(work: Path) -> None:
     figure.subplots_adjust(left=0.01, right=0.99, top=0.96, bottom=0.05, wspace=0.03, hspace=0.08)
     save(figure, "seams.png", "Top: first 3 principal components as RGB; bottom: dark = features change between "
                               "neighbouring pixels. Random weights with smooth position embeddings (PRETRAINED false, "
-                              "CKPT made by the script)\nstand in for pretrained features, which depend on where a patch "
+                              "CKPT made by the script)\nstand in for pretrained features, which depend on where a "
+                              "patch "
                               "sits in its tile. Without overlap a seam every 112 px; average halves it; cosine "
                               "removes it.")
 

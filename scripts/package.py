@@ -85,7 +85,7 @@ def stage(staging: Path, log: Path) -> Path:
 
 
 def bandit_findings(folder: Path, log: Path) -> tuple[list[dict], int]:
-    """bandit's medium- and high-severity findings in ``folder`` (any confidence) and the files it scanned."""
+    """Bandit's medium- and high-severity findings in ``folder`` (any confidence) and the files it scanned."""
     report = folder.parent / "bandit.json"
     # exit status 1 means findings, which are read from the report
     run([TOOLS_BIN / "bandit", "-r", folder, "--severity-level", "medium", "--format", "json", "--output", report,
@@ -128,7 +128,8 @@ def main(argv=None) -> int:
         problems += [f"bandit {f['test_id']} ({f['issue_severity']}): {f['filename'].split(PLUGIN + '/', 1)[-1]}:"
                      f"{f['line_number']}: {f['issue_text']}" for f in findings]
         xml = (staging / "plugins.xml").read_text(encoding="utf-8")
-        xml = xml.replace(f"<download_url>{url}{built.name}</download_url>", f"<download_url>{url}{zip_name}</download_url>")
+        xml = xml.replace(f"<download_url>{url}{built.name}</download_url>",
+                          f"<download_url>{url}{zip_name}</download_url>")
         problems += package_checks.plugins_xml_problems(xml, version, url + zip_name, PLUGIN,
                                                         metadata["qgisMinimumVersion"])
         if problems:

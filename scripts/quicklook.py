@@ -20,14 +20,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
-import numpy as np  # noqa: E402
-import rasterio  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import rasterio
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from engine.catalog import class_colour  # noqa: E402
+from engine.catalog import class_colour
 
 
 def read_band(path: Path) -> tuple[np.ma.MaskedArray, list[float]]:

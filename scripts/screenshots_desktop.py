@@ -56,7 +56,8 @@ def body():
         wait_until(lambda: False, 1)
         save(dock, "desktop-0-toolbox.png")
     # every algorithm's dialog
-    for algorithm in sorted(QgsApplication.processingRegistry().providerById("iamap").algorithms(), key=lambda a: a.id()):
+    provider = QgsApplication.processingRegistry().providerById("iamap")
+    for algorithm in sorted(provider.algorithms(), key=lambda a: a.id()):
         dialog = processing.createAlgorithmDialog(algorithm.id())
         dialog.resize(1000, 820)
         dialog.show()

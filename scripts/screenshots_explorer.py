@@ -22,7 +22,7 @@ from pathlib import Path
 from qgis_desktop import REPO, desktop_missing, run_desktop
 
 sys.path.insert(0, str(REPO))
-from engine.host.status import default_env_dir  # noqa: E402 (stdlib only, as on the QGIS side)
+from engine.host.status import default_env_dir
 
 BODY = """
 from qgis.core import QgsCoordinateTransform, QgsPointXY, QgsProject

@@ -23,7 +23,7 @@ from qgis_desktop import REPO, desktop_missing, run_desktop
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from testsupport import requirement_sets as sets  # noqa: E402 (after the repository root is on sys.path)
+from testsupport import requirement_sets as sets
 
 BODY = """
 from qgis.PyQt.QtWidgets import QApplication, QPushButton

@@ -76,7 +76,8 @@ def built_site(tmp_path_factory):
     import importlib.util
 
     missing = [name for name in ("sphinx", "myst_parser") if importlib.util.find_spec(name) is None]
-    assert not missing, f"{missing} not installed: python3 -m engine.host.environment install --dev (requirements-dev.txt)"
+    assert not missing, (f"{missing} not installed: python3 -m engine.host.environment install --dev "
+                         "(requirements-dev.txt)")
     out = tmp_path_factory.mktemp("html")
     result = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
                              "-d", str(out / ".doctrees"), str(DOCS), str(out)], capture_output=True, text=True,

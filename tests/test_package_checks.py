@@ -15,7 +15,7 @@ import pytest
 from .conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
-import package_checks  # noqa: E402 (scripts/ is not a package)
+import package_checks
 
 VERSION = package_checks.read_metadata((REPO / "metadata.txt").read_text(encoding="utf-8"))["version"]
 TESTED_QGIS = ("3.22", "3.40", "3.44")

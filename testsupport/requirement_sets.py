@@ -15,6 +15,7 @@ SIX_VERSION = "1.16.0"
 
 
 def requirement_set(folder: Path, requirements: list[str], constraints: list[str] = ()) -> dict:
+    """Write ``requirements`` and ``constraints`` into ``folder``; return the variables pointing the installer there."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "requirements.txt").write_text("\n".join(requirements) + "\n")
     (folder / "constraints.txt").write_text("".join(f"{line}\n" for line in constraints))

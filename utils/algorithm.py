@@ -25,7 +25,7 @@ METADATA = Path(__file__).resolve().parent.parent / "metadata.txt"
 TOOLS_PAGE = "blob/main/docs/tools.md"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def repository_url() -> str:
     """The plugin's repository, as metadata.txt gives it (what the Plugin Manager links to)."""
     metadata = configparser.ConfigParser(interpolation=None)
@@ -34,6 +34,7 @@ def repository_url() -> str:
 
 
 def plugin_icon(name: str) -> QIcon:
+    """The icon ``icons/<name>.svg`` of the plugin folder."""
     return QIcon(str(ICONS_DIR / f"{name}.svg"))
 
 

@@ -16,7 +16,7 @@ class StyledOutput(QgsProcessingLayerPostProcessorInterface):
     tree (reference points drawn over the raster they were read from)."""
 
     #: Processing holds post-processors by pointer only: Python must keep them alive until they run.
-    _alive: list["StyledOutput"] = []
+    _alive: list[StyledOutput] = []
     #: Layers to keep over the others loaded with them: whichever output is post-processed last, these end on top.
     _on_top: set[str] = set()
 

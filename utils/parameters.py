@@ -80,6 +80,7 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
 
 
 def qgis_output(output: Output):
+    """The Processing output of a contract figure (number or string)."""
     cls = QgsProcessingOutputNumber if output.kind == "number" else QgsProcessingOutputString
     return cls(output.name, output.label)
 

@@ -1,11 +1,11 @@
 """The QGIS API whose spelling changed between 3.22 and 3.40, chosen once for the running QGIS.
 
 QGIS 3.30-3.36 moved many enums into the ``Qgis`` namespace (``QgsProcessing.TypeVectorPoint`` became
-``Qgis.ProcessingSourceType.VectorPoint``); 3.40 and 3.44 keep the old names only as deprecated aliases
-("monkey patched" onto the old classes), which QGIS 4 removes. The plugin still supports 3.22, where only the old
-names exist. Each entry below lists the current spelling first and 3.22's scoped spelling second; the first one
-this QGIS has as the enum's own name is used (see :func:`is_own_name`). ``tests/qgis/test_qt6_readiness.py`` checks on every tested QGIS
-that no plugin file spells an enum any other way.
+``Qgis.ProcessingSourceType.VectorPoint``); 3.40 and 3.44 keep the old names only as deprecated aliases ("monkey
+patched" onto the old classes), which QGIS 4 removes. The plugin still supports 3.22, where only the old names exist.
+Each entry below lists the current spelling first and 3.22's scoped spelling second; the first one this QGIS has as the
+enum's own name is used (see :func:`is_own_name`). ``tests/qgis/test_qt6_readiness.py`` checks on every tested QGIS that
+no plugin file spells an enum any other way.
 """
 
 from __future__ import annotations

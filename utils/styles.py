@@ -65,6 +65,7 @@ def cumulative_cut_ranges(path: str, bands: tuple[int, ...] = (1, 2, 3), low: fl
 
 
 def cluster_colour(label: int) -> QColor:
+    """The colour of cluster ``label`` (as in every paletted style IAMAP writes)."""
     return QColor(class_colour(label))
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from ..engine.contract import TOOLS, EventKind
 from ..engine.destinations import clean_after_kill
-from ..engine.host.status import PLUGIN_DIR, worker_process_environment, worker_python
 from ..engine.errors import EnvironmentProblem
+from ..engine.host.status import PLUGIN_DIR, worker_process_environment, worker_python
 
 
 class WorkerError(Exception):
@@ -39,13 +39,13 @@ class WorkerCancelled(Exception):
     """The feedback was cancelled and the worker was killed."""
 
 
-def _pump(stream, tag: str, events: "queue.Queue") -> None:
+def _pump(stream, tag: str, events: queue.Queue) -> None:
     for line in iter(stream.readline, ""):
         events.put((tag, line.rstrip("\n")))
     events.put((tag, None))
 
 
-def _kill(process: subprocess.Popen) -> None:
+def kill_process_group(process: subprocess.Popen) -> None:
     """Kill the worker and everything it started (its own process group / session)."""
     try:
         if sys.platform == "win32":
@@ -118,7 +118,7 @@ def _follow(process: subprocess.Popen, feedback) -> dict:
     stderr_tail: deque[str] = deque(maxlen=40)
     while open_streams:
         if feedback is not None and feedback.isCanceled():
-            _kill(process)
+            kill_process_group(process)
             raise WorkerCancelled()
         try:
             tag, line = events.get(timeout=0.05)
@@ -151,7 +151,7 @@ def _follow(process: subprocess.Popen, feedback) -> dict:
             outputs = event.get("outputs", {})
     while process.poll() is None:  # streams closed: the process is exiting
         if feedback is not None and feedback.isCanceled():
-            _kill(process)
+            kill_process_group(process)
             raise WorkerCancelled()
         time.sleep(0.02)
     if error is not None:

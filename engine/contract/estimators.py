@@ -68,5 +68,6 @@ CLUSTER = estimator_tool(
                    "them."),
     "Clusters", f"Cluster raster (GeoTIFF, int16, nodata {catalog.NODATA_LABEL}, noise {catalog.NOISE_LABEL}), with a "
                 "paletted style.",
-    (Output("CLUSTERS", "Number of clusters found"), Output("CLUSTER_SIZES", "Pixels per cluster (JSON object)", "string"),
+    (Output("CLUSTERS", "Number of clusters found"),
+     Output("CLUSTER_SIZES", "Pixels per cluster (JSON object)", "string"),
      Output("NOISE_PIXELS", "Noise pixels"), Output("INERTIA", "Inertia"), Output("SILHOUETTE", "Silhouette score")))

@@ -29,6 +29,7 @@ ERROR_MARKERS = ("ERROR", "error:", "Error:", "No matching distribution", "Could
 
 
 def is_up_to_date(env_dir: Path, dev: bool) -> bool:
+    """Whether the environment in ``env_dir`` was built from today's requirement files."""
     try:
         record = json.loads((env_dir / MARKER_NAME).read_text())
     except (OSError, ValueError):

@@ -35,10 +35,12 @@ def requirement_names(path: Path) -> list[str]:
 
 
 def import_name(distribution: str) -> str:
+    """The module a distribution is imported as (``scikit-learn`` -> ``sklearn``)."""
     return IMPORT_NAMES.get(distribution.lower(), distribution.lower().replace("-", "_"))
 
 
 def check_imports(distributions: list[str]) -> tuple[bool, str]:
+    """Import every distribution; (all imported, their versions or what failed)."""
     loaded, failed = [], []
     for distribution in distributions:
         try:
@@ -53,6 +55,7 @@ def check_imports(distributions: list[str]) -> tuple[bool, str]:
 
 
 def check_forward_pass(device_name: str, use_timm: bool) -> tuple[bool, str]:
+    """A tiny ViT forward pass on ``device_name``; (passed, what ran and how long)."""
     import torch
 
     if device_name == "auto":
@@ -82,6 +85,7 @@ def check_forward_pass(device_name: str, use_timm: bool) -> tuple[bool, str]:
 
 
 def check_gdal_proj() -> tuple[bool, str]:
+    """The worker's GDAL and PROJ write, read and reproject a small GeoTIFF; (passed, detail)."""
     import numpy as np
     import rasterio
     from rasterio.transform import from_origin
@@ -120,6 +124,7 @@ def run_checks(distributions: list[str], device: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the self-test's checks, one JSON line each; exit status 0 when all passed."""
     parser = argparse.ArgumentParser(prog="python -m engine.host.self_test", description=__doc__.split("\n\n")[0])
     parser.add_argument("--requirements", type=Path, required=True, help="the requirements file installed")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

@@ -71,6 +71,7 @@ def default_env_dir() -> Path:
 
 
 def env_python(env_dir: Path) -> Path:
+    """The Python executable of the environment in ``env_dir``."""
     return env_dir / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 
 
@@ -102,6 +103,8 @@ def fingerprint(dev: bool = False) -> str:
 
 @dataclass
 class EnvironmentStatus:
+    """Which Python the worker will use, whether it is ready, and if not why (``problem``)."""
+
     python: Path
     complete: bool
     problem: str = ""

@@ -87,6 +87,7 @@ BUILD_NAMES = tuple(build.name for build in BUILDS)
 
 
 def build_named(name: str) -> TorchBuild:
+    """The PyTorch build of ``name`` (``cpu``, ``cu128``, ``default``...)."""
     for build in BUILDS:
         if build.name == name:
             return build
@@ -171,6 +172,8 @@ def _version(text: str) -> tuple[int, ...]:
 
 @dataclass
 class BuildChoice:
+    """The PyTorch build chosen for this machine, why, and the NVIDIA driver and GPU it was chosen from."""
+
     build: TorchBuild
     reason: str
     nvidia: NvidiaInfo | None = None
@@ -208,6 +211,7 @@ def resolve_build(requested: str = "auto", detect=detect_nvidia) -> BuildChoice:
 
 
 def index_url(build: TorchBuild) -> str | None:
+    """The wheel index of ``build`` (``IAMAP_TORCH_INDEX`` moves it), None for the package index's build."""
     if build.index is None:
         return None
     return f"{os.environ.get(INDEX_VARIABLE, PYTORCH_INDEX).rstrip('/')}/{build.index}"

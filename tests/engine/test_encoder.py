@@ -203,7 +203,8 @@ def test_missing_weights_offline_give_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     path = random_raster(tmp_path / "in.tif", 224, 224)
-    with pytest.raises(ModelLoadError, match="could not be downloaded and are not in the local cache.*CKPT.*PRETRAINED"):
+    with pytest.raises(ModelLoadError,
+                       match="could not be downloaded and are not in the local cache.*CKPT.*PRETRAINED"):
         encode(tmp_path, path, BACKBONE_NAME="", BACKBONE="vit_tiny_patch16_224.augreg_in21k", PRETRAINED=True)
 
 
@@ -285,7 +286,7 @@ def straightforward_encoding(path, bands, size, stride):
     the pipeline was made fast): normalise each tile, nodata to the band mean, one forward per tile, cells valid
     where at least half their pixels are (adaptive pooling), overlapping cells averaged."""
     import torch
-    import torch.nn.functional as F
+    from torch.nn import functional
 
     from engine.normalize import resolve_normalization
     from engine.rasters import extent_window, read_padded
@@ -311,7 +312,7 @@ def straightforward_encoding(path, bands, size, stride):
             x = np.where(ok, (tile * scale - mean) / std, 0).astype(np.float32)
             with torch.inference_mode():
                 features = backbone.features(torch.from_numpy(x)[None])[0].numpy()
-            pooled = F.adaptive_avg_pool2d(torch.from_numpy(ok.any(0)).float()[None, None], (gh, gw))[0, 0]
+            pooled = functional.adaptive_avg_pool2d(torch.from_numpy(ok.any(0)).float()[None, None], (gh, gw))[0, 0]
             cells = (pooled >= 0.5).numpy()
             top, left = row * grid.step_h, col * grid.step_w
             total[:, top:top + gh, left:left + gw] += features * cells

@@ -9,7 +9,8 @@ import pytest
 
 from engine import catalog
 from engine.errors import ParameterError
-from engine.estimator_registry import (APPLY_OVERRIDES, ESTIMATOR_SPECS, build_estimator, estimator_class, library_versions,
+from engine.estimator_registry import (APPLY_OVERRIDES, ESTIMATOR_SPECS, build_estimator, estimator_class,
+                                       library_versions,
                                        parse_sk_params)
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"

@@ -57,7 +57,7 @@ def test_every_alias_leads_to_a_parameter_of_today_and_no_1_0_2_name_shadows_one
 def test_backbones_are_curated_keys_or_timm_names_that_exist():
     import timm
 
-    for index, value in BACKBONE_OPT_VALUES.items():
+    for value in BACKBONE_OPT_VALUES.values():
         if isinstance(value, Refused):
             continue
         if "BACKBONE" in value:

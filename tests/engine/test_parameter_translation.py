@@ -66,7 +66,8 @@ def test_enum_numbers_follow_todays_order_unless_the_call_is_1_0_2s():
     old = translate("encoder", {"INPUT": "a.tif", "OUTPUT": "b.tif", "MERGE_METHOD": 0, "PAUSES": 0})
     assert old.params["MERGE_METHOD"] == "first"
     assert any("MERGE_METHOD=0 read in IAMAP 1.0.2's order" in w for w in old.warnings)
-    assert translate("ml", {"INPUT": "a.tif", "OUTPUT": "b.tif", "METHOD": 1}).params["METHOD"] == "ExtraTreesClassifier"
+    translated = translate("ml", {"INPUT": "a.tif", "OUTPUT": "b.tif", "METHOD": 1})
+    assert translated.params["METHOD"] == "ExtraTreesClassifier"
     assert translate("ml", {"INPUT": "a.tif", "OUTPUT": "b.tif", "METHOD": 1, "DO_KFOLDS": False}).params == \
         {"INPUT": "a.tif", "OUTPUT": "b.tif", "METHOD": "AdaBoostRegressor", "CV": "none", "RANDOM_SEED": 42}
 

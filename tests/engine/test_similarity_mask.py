@@ -30,7 +30,8 @@ def test_write_mask_records_threshold_and_references_and_refuses_bad_output(tmp_
     values = np.zeros((3, 3), np.float32)
     values[0, 0] = 1
     count = write_mask(values, 0.8, TRANSFORM, CRS.from_epsg(32633), str(tmp_path / "m.gpkg"),
-                       {"threshold": 0.8, "aggregation": "max", "references": 2}, np.array([[1005, 1995], [1015, 1985]]))
+                       {"threshold": 0.8, "aggregation": "max", "references": 2},
+                       np.array([[1005, 1995], [1015, 1985]]))
     frame = gpd.read_file(tmp_path / "m.gpkg")
     assert count == len(frame) == 1 and frame.crs.to_epsg() == 32633
     assert frame.iloc[0]["reference_points"] == "MULTIPOINT ((1005 1995), (1015 1985))"

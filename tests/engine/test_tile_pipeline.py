@@ -54,12 +54,12 @@ def test_a_tile_past_the_raster_edge_is_masked_where_it_is_padded(tmp_path):
 
 @pytest.mark.parametrize("size, grid_h, grid_w", [(32, 2, 2), (224, 14, 14), (100, 14, 14), (50, 3, 7)])
 def test_cell_validity_is_adaptive_average_pooling_of_the_valid_pixels(size, grid_h, grid_w):
-    import torch.nn.functional as F
+    from torch.nn import functional
 
     rng = np.random.default_rng(size)
     valid = rng.random((3, size, size)) < 0.3  # about 66 % of pixels have a valid band: cells either way
     valid[:, : size // 3] = False
-    pooled = F.adaptive_avg_pool2d(torch.from_numpy(valid.any(0)).float()[None, None], (grid_h, grid_w))[0, 0]
+    pooled = functional.adaptive_avg_pool2d(torch.from_numpy(valid.any(0)).float()[None, None], (grid_h, grid_w))[0, 0]
     np.testing.assert_array_equal(cell_validity(valid, grid_h, grid_w), (pooled >= 0.5).numpy())
 
 

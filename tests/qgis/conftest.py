@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 import qgis_desktop  # noqa: E402 (scripts/ is not a package)
 
-QGIS_PROCESS = "/usr/bin/qgis_process.bin" if Path("/usr/bin/qgis_process.bin").exists() else shutil.which("qgis_process")
+QGIS_PROCESS = ("/usr/bin/qgis_process.bin" if Path("/usr/bin/qgis_process.bin").exists()
+                else shutil.which("qgis_process"))
 QGIS_PYTHON = "/usr/bin/python3"
 
 
@@ -138,7 +139,8 @@ class Qgis:
 class AlgorithmFailed(AssertionError):
     def __init__(self, result: subprocess.CompletedProcess):
         self.result = result
-        super().__init__(f"qgis_process failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        super().__init__(f"qgis_process failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+                         f"{result.stderr[-3000:]}")
 
 
 @pytest.fixture(scope="session")

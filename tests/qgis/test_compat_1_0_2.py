@@ -127,7 +127,8 @@ def test_a_model3_child_and_qgis_process_carry_1_0_2_names(qgis, tmp_path):
                         "--MERGE_METHOD=1", "--NOT_A_PARAMETER=3", f"--OUTPUT={tmp_path / 'cli.tif'}")
     text = done.stdout + done.stderr
     assert done.returncode == 0, text
-    assert text.count("BACKBONE_OPT='4' is IAMAP 1.0.2's parameter: read as BACKBONE='vit_tiny_patch16_224.augreg_in21k'") == 1
+    assert text.count("BACKBONE_OPT='4' is IAMAP 1.0.2's parameter: read as "
+                      "BACKBONE='vit_tiny_patch16_224.augreg_in21k'") == 1
     assert "MERGE_METHOD='1' read in IAMAP 1.0.2's order as 'average'" in text
     assert "NOT_A_PARAMETER is not a parameter of iamap:encoder" in text
     help_text = qgis.process("help", "iamap:encoder").stdout

@@ -49,7 +49,8 @@ def test_missing_environment_fails_at_once_with_the_install_command(qgis, tmp_pa
     with pytest.raises(AlgorithmFailed) as info:
         qgis.run("iamap:encoder", {"INPUT": path, **TINY, "OUTPUT": tmp_path / "out.tif"}, env=no_env)
     text = info.value.result.stdout + info.value.result.stderr
-    assert "IAMAP's Python environment is not installed" in text and "python3 -m engine.host.environment install" in text
+    assert "IAMAP's Python environment is not installed" in text
+    assert "python3 -m engine.host.environment install" in text
 
 
 def test_processing_run_with_an_extent_in_another_crs(qgis, assets, tmp_path):
@@ -64,7 +65,8 @@ def test_processing_run_with_an_extent_in_another_crs(qgis, assets, tmp_path):
         box = QgsCoordinateTransform(layer.crs(), wgs84, QgsProject.instance()).transformBoundingBox(inner)
         extent = f"{{box.xMinimum()}},{{box.xMaximum()}},{{box.yMinimum()}},{{box.yMaximum()}} [EPSG:4326]"
         result = processing.run("iamap:encoder", {{"INPUT": layer, "EXTENT": extent, "BANDS": [3, 2, 1],
-                                  "BACKBONE_NAME": "vit_tiny_patch16_224", "PRETRAINED": False, "OUTPUT": {str(out)!r}}})
+                                  "BACKBONE_NAME": "vit_tiny_patch16_224", "PRETRAINED": False,
+                                  "OUTPUT": {str(out)!r}}})
         print("INNER", inner.xMinimum(), inner.yMinimum(), inner.xMaximum(), inner.yMaximum())
         print("RESULT", result["OUTPUT"])
         """

@@ -15,7 +15,7 @@ from testsupport.requirement_sets import SIX_VERSION, broken_set, six_set, slow_
 from .conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
-import qgis_desktop  # noqa: E402 (scripts/ is not a package)
+import qgis_desktop
 
 pytestmark = [pytest.mark.qgis, pytest.mark.slow]
 
@@ -85,7 +85,8 @@ def body():
     RESULT["menu"] = [action.text() for action in plugins["iamap"].actions]
     RESULT["menu_icon"] = [not a.icon().isNull() for a in iface.pluginMenu().actions() if a.text() == "&IAMAP"]
 """)
-    assert result["found"] and result["visible"] and not result["modal"] and result["modal_widget"] == "None", str(result)
+    assert (result["found"] and result["visible"] and not result["modal"]
+            and result["modal_widget"] == "None"), str(result)
     assert result["main_window_visible"]
     assert result["title"] == "Install IAMAP's Python environment"
     assert "not installed" in result["status"] and "worker env" in result["status"]

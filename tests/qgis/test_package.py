@@ -23,16 +23,16 @@ import pytest
 from .conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
-import package_checks  # noqa: E402 (scripts/ is not a package)
-import qgis_desktop  # noqa: E402
+import package_checks
+import qgis_desktop
 
 pytestmark = [pytest.mark.qgis, pytest.mark.slow]
 
 VERSION = package_checks.read_metadata((REPO / "metadata.txt").read_text(encoding="utf-8"))["version"]
 #: what the plugin reads at run time, by the path inside iamap/
 RUN_TIME_FILES = ("__init__.py", "iamap.py", "provider.py", "encoder.py", "diagnostics.py", "metadata.txt", "LICENSE",
-                  "README.md", "requirements.txt", "constraints.txt", "engine/host/status.py",
-                  "engine/worker.py", "engine/contract/__init__.py", "utils/install_dialog.py", "utils/worker_runner.py",
+                  "README.md", "requirements.txt", "constraints.txt", "engine/host/status.py", "engine/worker.py",
+                  "engine/contract/__init__.py", "utils/install_dialog.py", "utils/worker_runner.py",
                   "icons/iamap.svg", "models/encode_classify.model3", "models/encode_reduce_cluster.model3",
                   "docs/sample/sample_rgb.tif", "docs/sample/river_points.geojson", "docs/tools.md")
 
@@ -73,8 +73,8 @@ def test_the_zip_holds_what_the_plugin_runs_with_and_nothing_of_its_development(
         metadata = package_checks.read_metadata(archive.read("iamap/metadata.txt").decode("utf-8"))
     assert {name.split("/")[0] for name in names} == {"iamap"}
     inside = [name.split("/", 1)[1] for name in names]
-    for development in ("tests/", "testsupport/", "benchmarks/", "scripts/", ".ci/", ".git", "__pycache__", "docs/screenshots/",
-                        "docs/pictures/", "build/", "dist/"):
+    for development in ("tests/", "testsupport/", "benchmarks/", "scripts/", ".ci/", ".git", "__pycache__",
+                        "docs/screenshots/", "docs/pictures/", "build/", "dist/"):
         assert not [name for name in inside if name.startswith(development) or f"/{development}" in name], development
     assert not [name for name in inside if name.endswith((".pyc", ".pyo", ".so")) or name in (
         "pytest.ini", "requirements-dev.txt", ".gitignore", ".gitattributes", "docs/conf.py")]

@@ -13,7 +13,7 @@ from ..fixtures import regions_raster
 from .conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
-import qgis_desktop  # noqa: E402 (scripts/ is not a package)
+import qgis_desktop
 
 pytestmark = [pytest.mark.qgis, pytest.mark.slow]
 

@@ -1,0 +1,165 @@
+"""The install dialog's widgets: its title, buttons, the plan page and the install page, and the label helpers.
+
+Built by :class:`InstallDialogWidgets`, which :class:`utils.install_dialog.InstallDialog` derives from; what the
+widgets do is the dialog's. Only qgis, Qt and the standard library here.
+"""
+
+from __future__ import annotations
+
+import html
+
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QFont, QFontDatabase
+from qgis.PyQt.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QTreeWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..engine.host.torch_build import BUILDS
+
+#: QgsSettings key: True once the user ticked "Don't show this at start-up again".
+DONT_SHOW_KEY = "iamap/install_dialog/dont_show_at_startup"
+#: What each requirement is for, shown beside it (a requirement missing here is shown without).
+PURPOSES = {"torch": "deep-learning engine", "torchvision": "image models and transforms",
+            "timm": "vision transformers (the encoder's backbones)", "torchgeo": "remote-sensing weights (SSL4EO-S12)",
+            "rasterio": "raster reading and writing, with its own GDAL", "geopandas": "reference vectors (similarity)",
+            "scikit-learn": "PCA, KMeans and the other estimators", "umap-learn": "UMAP reduction",
+            "hdbscan": "HDBSCAN clustering", "skops": "model files that cannot run code", "numpy": "arrays",
+            "pandas": "tables", "safetensors": "weight files that cannot run code",
+            "huggingface_hub": "pretrained weights from the Hugging Face hub", "requests": "downloads"}
+
+
+class InstallDialogWidgets:
+    """The widgets of the install dialog (a mixin of the QDialog: ``self`` is the dialog)."""
+
+    def _build_widgets(self) -> None:
+        self.title = QLabel()
+        self.title.setFont(bigger(self.title.font(), 3, bold=True))
+        self.status_label = wrapping_label()
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self._plan_page())
+        self.pages.addWidget(self._run_page())
+        self.dont_show_box = QCheckBox("Don't show this at start-up again")
+        if self.settings is not None:
+            self.dont_show_box.setChecked(self.settings.value(DONT_SHOW_KEY, False, type=bool))
+            self.dont_show_box.toggled.connect(lambda on: self.settings.setValue(DONT_SHOW_KEY, on))
+        self.not_now_button = QPushButton("Not now")
+        self.install_button = QPushButton("Install")
+        self.install_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel install")
+        self.copy_button = QPushButton("Copy details")
+        self.back_button = QPushButton("Back")
+        self.close_button = QPushButton("Close")
+        self.not_now_button.clicked.connect(self._not_now)
+        self.install_button.clicked.connect(self.start_install)
+        self.cancel_button.clicked.connect(self.cancel_install)
+        self.copy_button.clicked.connect(self.copy_details)
+        self.back_button.clicked.connect(self.refresh)
+        self.close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.dont_show_box)
+        buttons.addStretch()
+        for button in (self.copy_button, self.back_button, self.not_now_button, self.cancel_button,
+                       self.install_button, self.close_button):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.pages, 1)
+        layout.addLayout(buttons)
+
+    def _plan_page(self) -> QWidget:
+        page = QWidget()
+        intro = wrapping_label("IAMAP runs its deep-learning tools in a Python environment of its own, so QGIS's "
+                                "Python is never changed. It is built once, in the background: QGIS stays usable, "
+                                "and no restart is needed afterwards.")
+        self.build_combo = QComboBox()
+        for build in BUILDS:
+            self.build_combo.addItem(build.label, build.name)
+        self.build_combo.currentIndexChanged.connect(self._build_changed)
+        self.build_reason = wrapping_label()
+        self.package_list = QTreeWidget()
+        self.package_list.setHeaderLabels(["Package", "Version", "For"])
+        self.package_list.setRootIsDecorated(False)
+        self.package_list.setColumnWidth(0, 150)
+        self.package_list.setColumnWidth(1, 140)
+        self.package_list.setMinimumHeight(290)  # IAMAP's 15 requirements without scrolling
+        self.dependencies_label = wrapping_label()
+        self.download_label = wrapping_label()
+        self.disk_label = wrapping_label()
+        self.command_label = wrapping_label()
+        for label in (self.download_label, self.disk_label, self.command_label):
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form = QFormLayout()
+        form.addRow("PyTorch build:", self.build_combo)
+        form.addRow("", self.build_reason)
+        form.addRow("Will be installed:", self.package_list)
+        form.addRow("", self.dependencies_label)
+        form.addRow("Download:", self.download_label)
+        form.addRow("Disk:", self.disk_label)
+        form.addRow("From a terminal:", self.command_label)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        return page
+
+    def _run_page(self) -> QWidget:
+        page = QWidget()
+        self.stage_label = QLabel()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.result_label = wrapping_label()
+        self.self_test_view = wrapping_label()
+        self.relevant_view = QPlainTextEdit()
+        self.relevant_view.setReadOnly(True)
+        self.relevant_view.setMaximumHeight(150)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+        self.log_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.log_view.setMinimumHeight(220)
+        # follow the end of the log unless the user scrolls up to read (scrolling back down follows again)
+        self._follow_log = True
+        scroll_bar = self.log_view.verticalScrollBar()
+        scroll_bar.actionTriggered.connect(lambda _action: setattr(self, "_follow_log", False))
+        scroll_bar.valueChanged.connect(
+            lambda value: value == scroll_bar.maximum() and setattr(self, "_follow_log", True))
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.stage_label, self.progress_bar, self.result_label, self.self_test_view,
+                       self.relevant_view):
+            layout.addWidget(widget)
+        layout.addWidget(QLabel("Log:"))
+        layout.addWidget(self.log_view, 1)
+        return page
+
+
+def escape(text) -> str:
+    """Text for a rich-text label (quotes left as they are: Qt shows ``&#x27;`` literally in some places)."""
+    return html.escape(str(text), quote=False)
+
+
+def wrapping_label(text: str = "") -> QLabel:
+    """A label that wraps its rich text."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    return label
+
+
+def bigger(font: QFont, points: int, bold: bool = False) -> QFont:
+    """``font`` ``points`` larger (and bold)."""
+    font.setPointSize(font.pointSize() + points)
+    font.setBold(bold)
+    return font
