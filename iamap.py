@@ -6,7 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsSettings
+from qgis.PyQt.QtCore import QTimer, QUrl
+from qgis.PyQt.QtGui import QDesktopServices
+from qgis.PyQt.QtWidgets import QAction, QPushButton
 
+from .engine.host.status import check_environment
 from .provider import IamapProvider
 from .utils.algorithm import plugin_icon
 from .utils.shipped_models import add_models_folder, remove_models_folder
@@ -44,7 +48,6 @@ class IamapPlugin:
         self.initProcessing()
         if self.iface is None:
             return
-        from qgis.PyQt.QtCore import QTimer
 
         for text, slot in (("Install / repair environment\u2026", self.show_install_dialog),
                            ("Diagnostics\u2026", self._open_diagnostics), ("Documentation", self._open_documentation),
@@ -63,8 +66,6 @@ class IamapPlugin:
             self.iface.initializationCompleted.connect(self._offer_install)
 
     def _add_action(self, text, slot):
-        from qgis.PyQt.QtWidgets import QAction
-
         action = QAction(self.provider.icon(), text, self.iface.mainWindow())
         action.triggered.connect(slot)
         self.iface.addPluginToMenu(MENU, action)
@@ -74,13 +75,14 @@ class IamapPlugin:
     def show_explorer(self):
         """Open the similarity explorer (panel and map tool) on the active raster layer."""
         if self.explorer is None:
+            # deferred: desktop only; qgis_process never loads the explorer's widgets
             from .utils.similarity_explorer import SimilarityExplorer
 
             self.explorer = SimilarityExplorer(self.iface)
         self.explorer.open()
 
     def _offer_install(self):
-        from .engine.host.status import check_environment
+        # deferred: desktop only; qgis_process never loads the dialog's widgets
         from .utils.install_dialog import DONT_SHOW_KEY
 
         status = check_environment()
@@ -95,6 +97,7 @@ class IamapPlugin:
     def show_install_dialog(self):
         """Open the (non-modal) install dialog, or bring back the one already open, install running or not."""
         if self.install_dialog is None:
+            # deferred: desktop only; qgis_process never loads the dialog's widgets
             from .utils.install_dialog import InstallDialog
 
             self.install_dialog = InstallDialog(self.iface.mainWindow(), settings=QgsSettings())
@@ -109,8 +112,6 @@ class IamapPlugin:
 
     def _offer_install_later(self):
         """After "Not now": a message bar with an Install button, until the user closes it."""
-        from qgis.PyQt.QtWidgets import QPushButton
-
         self._clear_message()
         bar = self.iface.messageBar()
         item = bar.createMessage("IAMAP", "Its Python environment is not ready: the IAMAP tools need it.")
@@ -133,14 +134,12 @@ class IamapPlugin:
             self.message_item = None
 
     def _open_diagnostics(self):
+        # deferred: QGIS's processing plugin is importable once QGIS has loaded it
         import processing
 
         processing.execAlgorithmDialog("iamap:diagnostics", {})
 
     def _open_documentation(self):
-        from qgis.PyQt.QtCore import QUrl
-        from qgis.PyQt.QtGui import QDesktopServices
-
         readme = PLUGIN_DIR / "README.md"
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(readme))):  # no program for .md files here
             self.iface.messageBar().pushMessage("IAMAP", f"The documentation is {readme}; each tool's help is in its "

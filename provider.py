@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingProvider
 
+from .clustering import ClusterAlgorithm
+from .diagnostics import DiagnosticsAlgorithm
+from .encoder import EncoderAlgorithm
+from .ml import MlAlgorithm
+from .reduction import ReductionAlgorithm
+from .similarity import SimilarityAlgorithm
 from .utils.algorithm import plugin_icon
 
 
@@ -23,12 +29,6 @@ class IamapProvider(QgsProcessingProvider):
         return plugin_icon("iamap")
 
     def loadAlgorithms(self):  # noqa: N802
-        from .clustering import ClusterAlgorithm
-        from .diagnostics import DiagnosticsAlgorithm
-        from .encoder import EncoderAlgorithm
-        from .ml import MlAlgorithm
-        from .reduction import ReductionAlgorithm
-        from .similarity import SimilarityAlgorithm
 
         for algorithm in (EncoderAlgorithm(), ReductionAlgorithm(), ClusterAlgorithm(), MlAlgorithm(),
                           SimilarityAlgorithm(), DiagnosticsAlgorithm()):

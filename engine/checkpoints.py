@@ -7,6 +7,7 @@ Nothing here can run code from a file: ``.safetensors`` holds tensors only and t
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .errors import ModelLoadError, ParameterError
@@ -19,6 +20,7 @@ _KEY_PREFIXES = ("module.", "model.", "backbone.", "encoder.", "_orig_mod.")
 
 def read_checkpoint(path: str) -> dict:
     """Read a state dict safely (tensors only, no code) from .safetensors or a torch file."""
+    # deferred: torch takes seconds to import, and only the steps that compute with it need it
     import torch
 
     suffix = Path(path).suffix.lower()
@@ -27,6 +29,7 @@ def read_checkpoint(path: str) -> dict:
                                      "Copy the weights file again.")
     try:
         if suffix == ".safetensors":
+            # deferred: with torch (see load_state_dict)
             from safetensors.torch import load_file
 
             state = load_file(path, device="cpu")
@@ -59,6 +62,7 @@ def load_state_dict(model, state: dict, source: str) -> None:
     Raises ModelLoadError naming the missing, unexpected and mis-shaped keys.
     """
     try:
+        # deferred: timm imports torch (seconds); only a checkpoint's loading needs it
         from timm.models import vision_transformer
 
         if isinstance(model, vision_transformer.VisionTransformer):
@@ -88,8 +92,6 @@ def _adapt_input_bands(state: dict, own: dict) -> dict:
     One band: the sum over the trained bands (as timm does). Otherwise the trained bands are repeated
     cyclically and cut to the new count, scaled so the layer's response keeps its magnitude.
     """
-    import math
-
     for key, target in own.items():
         old = state.get(key)
         if old is None or target.ndim != 4 or old.ndim != 4 or old.shape[1] == target.shape[1] \

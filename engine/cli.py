@@ -30,6 +30,7 @@ from .contract import DESTINATION_KINDS, TOOLS, Kind, Parameter
 from .errors import ParameterError
 from .events import Reporter, json_safe
 from .parameter_translation import legacy_names, translate
+from .worker import run_tool
 
 #: Tools the command offers: every contract tool (the worker's test tool is left out).
 COMMAND_TOOLS = tuple(TOOLS)
@@ -132,8 +133,6 @@ class TerminalReporter(Reporter):
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``iamap`` command; return its exit status."""
-    from .worker import run_tool
-
     parser = build_parser()
     args = parser.parse_args(argv)
     params = {name: value for name, value in vars(args).items() if name != "tool" and value is not None}

@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import __version__
-from .blockwise import PixelFunction, apply_to_raster
+from .blockwise import apply_to_raster
 from .catalog import NODATA_LABEL, NOISE_LABEL
 from .errors import ParameterError
 from .estimator_run import estimator_run
+from .pixel_functions import PixelFunction
 from .raster_writing import finalize
 from .sampling import RunningSample
 
@@ -68,6 +69,7 @@ def run_cluster(params: dict, reporter) -> dict:
 
 def silhouette(model: dict, inputs: np.ndarray, labels: np.ndarray, seed: int) -> float | None:
     """Silhouette score of ``labels`` in the model's scaled space, noise left out; None below 2 clusters."""
+    # deferred: scikit-learn (about a second) loads when a model is fitted or applied, after the parameter checks
     from sklearn.metrics import silhouette_score
 
     clustered = labels != NOISE

@@ -229,6 +229,7 @@ class DestinationLock:
 
 def _try_lock(handle) -> bool:
     if sys.platform == "win32":
+        # platform module: Windows only
         import msvcrt
 
         try:
@@ -236,6 +237,7 @@ def _try_lock(handle) -> bool:
             return True
         except OSError:
             return False
+    # platform module: POSIX only
     import fcntl
 
     try:

@@ -7,6 +7,7 @@ from .errors import ParameterError
 
 def choose_device(device: str, cuda_id: int):
     """The torch device of DEVICE and CUDA_ID (``auto``: the GPU when there is one)."""
+    # deferred: torch takes seconds to import, and only the steps that compute with it need it
     import torch
 
     if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
@@ -21,6 +22,7 @@ def choose_device(device: str, cuda_id: int):
 
 def choose_precision(precision: str, device) -> str:
     """``auto``: bf16 on a CPU with native bf16 and on GPUs that have it, fp16 on older GPUs, else fp32."""
+    # deferred: torch takes seconds to import, and only the steps that compute with it need it
     import torch
 
     if precision != "auto":

@@ -9,6 +9,7 @@ import importlib
 import os
 import platform
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 from . import __version__
 from .devices import cpu_has_native_bf16
@@ -21,8 +22,6 @@ def installed_version(distribution: str, module: str | None = None) -> str:
     With ``module`` the package is imported, so a broken install shows as "not importable (...)" (what a bug
     report must show); without, only the distribution's metadata is read (cheap, nothing is imported).
     """
-    from importlib.metadata import PackageNotFoundError, version
-
     if module is not None:
         try:
             imported = importlib.import_module(module)
@@ -50,6 +49,7 @@ def collect() -> dict:
                  "geopandas", "pyogrio", "shapely", "pyproj", "pandas", "huggingface_hub", "safetensors", "skops"):
         info[name] = installed_version(name, module=name)
     try:
+        # deferred: a package that is missing or broken is reported, not raised
         import rasterio
 
         info["gdal (rasterio)"] = rasterio.__gdal_version__
@@ -57,6 +57,7 @@ def collect() -> dict:
     except Exception as exc:
         info["gdal (rasterio)"] = f"unavailable ({exc})"
     try:
+        # deferred: a package that is missing or broken is reported, not raised
         import torch
 
         info["torch threads"] = torch.get_num_threads()

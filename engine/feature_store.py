@@ -32,6 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import rasterio
+import torch
 from affine import Affine
 from rasterio.windows import Window
 
@@ -73,8 +75,6 @@ def unit_vectors(pixels: np.ndarray, out: np.ndarray, nodata: np.ndarray | None 
 
     ``pixels`` is scaled in place (it is a read buffer): float32 all along, float16 only at the end (a band value
     over 65504 would overflow float16), chunk by chunk so that each chunk stays in the CPU's cache."""
-    import torch
-
     values, halves = torch.from_numpy(pixels), torch.from_numpy(out)
     norms = torch.empty(len(pixels))
     valid = np.ones(len(pixels), bool)
@@ -110,8 +110,6 @@ class Grid:
 
     def similarity(self, references: np.ndarray, aggregation: str) -> np.ndarray:
         """The (height, width) float32 map of cosine similarity to ``references`` (n, bands), NaN on nodata."""
-        import torch
-
         # one product over all pixels (``max`` bounds its own temporaries): splitting it only adds copies
         result = cosine_similarity(self.vectors, torch.from_numpy(references), aggregation, unit_pixels=True)
         result = result.float().numpy()
@@ -202,9 +200,6 @@ class FeatureStore:
 
     def _build(self, src, readers: int, folder: Path | None) -> None:
         """Read the raster into the store: arrays in memory, or memory-mapped files of ``folder``."""
-        import rasterio
-        import torch
-
         bands, height, width, count = self.bands, self.height, self.width, len(self.bands)
 
         def array(name: str, pixels: int) -> np.ndarray:
@@ -309,8 +304,6 @@ class FeatureStore:
     def _open(self, entry: Path) -> None:
         """Map the files of the cached store ``entry`` (copy-on-write: never written, so they share the page cache
         and the files stay as they are)."""
-        import torch
-
         record = json.loads((entry / STORE_RECORD).read_text())
         if (record["height"], record["width"], record["bands"]) != (self.height, self.width, len(self.bands)):
             raise ValueError(f"{entry} holds another raster's store")

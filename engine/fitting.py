@@ -47,6 +47,7 @@ STAND_INS = {"embedding": ("KNeighborsRegressor", "average embedding"),
 
 
 def _hdbscan_approximate_predict(pipeline, values):
+    # deferred: scikit-learn (about a second) loads when a model is fitted or applied, after the parameter checks
     import hdbscan
 
     return hdbscan.approximate_predict(pipeline[-1], pipeline[:-1].transform(values))[0]
@@ -84,6 +85,7 @@ def fit_model(tool: str | EstimatorSpec, method: str, sk_params: dict, size: int
     The sample output is what the fit gave for the sample itself (``spec.sample_output``: the embedding or
     the labels), used for the figures and, for transductive methods, to train the nearest-neighbour stand-in.
     """
+    # deferred: scikit-learn (about a second) loads when a model is fitted or applied, after the parameter checks
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
@@ -117,6 +119,7 @@ def nearest_neighbour_stand_in(spec: EstimatorSpec, method: str, scaler, values:
                                reporter):
     """Scale -> k nearest neighbours trained on the fitted sample's output: maps the pixels that a transductive
     method cannot."""
+    # deferred: scikit-learn (about a second) loads when a model is fitted or applied, after the parameter checks
     from sklearn import neighbors
     from sklearn.pipeline import Pipeline
 

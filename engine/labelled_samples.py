@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
+from rasterio.features import rasterize
 
 from .errors import ParameterError
 from .events import NULL_REPORTER
+from .rasters import window_transform
 from .vectors import pixel_indices, pixels_at, read_layer
 
 #: Why labelled features were left out, as the log and the report say it.
@@ -76,6 +79,7 @@ def check_field(frame, name: str, parameter: str, layer_parameter: str, layer: s
 
 def _missing(values) -> np.ndarray:
     """Whether each label is missing: null, NaN, or empty text."""
+    # deferred: geopandas / shapely / pandas load only when vector data is read or written
     import pandas as pd
 
     series = pd.Series(values)
@@ -139,11 +143,8 @@ def _candidate_pixels(geometries, src, window, per_feature: int, rng):
 
 def _covered_pixels(geometry, src, window) -> tuple[np.ndarray, np.ndarray]:
     """Pixels (rows, cols relative to ``window``) under a point, inside a polygon, or crossed by a line."""
+    # deferred: geopandas / shapely / pandas load only when vector data is read or written
     import shapely
-    from affine import Affine
-    from rasterio.features import rasterize
-
-    from .rasters import window_transform
 
     if geometry.geom_type in ("Point", "MultiPoint"):
         xy = shapely.get_coordinates(geometry)

@@ -80,6 +80,7 @@ def device_memory(device) -> int | None:
     if getattr(device, "type", "cpu") != "cuda":
         return None
     try:
+        # deferred: torch takes seconds to import, and only the steps that compute with it need it
         import torch
 
         return int(torch.cuda.mem_get_info(device)[0])

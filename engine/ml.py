@@ -17,17 +17,21 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import is_classifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from . import __version__
 from .catalog import class_colour
 from .class_codes import ClassCodes, regression_targets
 from .errors import ParameterError
-from .events import WarningsKept
 from .estimator_registry import build_estimator, estimator_class, library_versions
 from .estimator_run import check_estimator_parameters
+from .events import WarningsKept
 from .fitting import estimator_errors, ticking
 from .labelled_samples import LabelledPixels, read_labelled_pixels
 from .ml_prediction import predict_raster
+from .ml_report import write_report
 from .model_files import describe, load_model, save_model
 from .parameters import parameter_class
 from .raster_writing import check_output, finalize
@@ -62,16 +66,11 @@ class MlParams(parameter_class("ml")):
 
 def is_classifier_method(method: str) -> bool:
     """Whether METHOD ``method`` is a classifier (else a regressor)."""
-    from sklearn.base import is_classifier
-
     return bool(is_classifier(estimator_class("ml", method)()))
 
 
 def make_pipeline(p: MlParams):
     """Scale -> the unfitted estimator of METHOD with SK_PARAM (random_state from RANDOM_SEED where taken)."""
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
     return Pipeline([("scale", StandardScaler()), ("estimator", build_estimator("ml", p.METHOD, p.SK_PARAM, 0,
                                                                                 p.RANDOM_SEED))])
 
@@ -120,8 +119,6 @@ def run_ml(params: dict, reporter) -> dict:
     if p.SAVE_MODEL:
         outputs["SAVE_MODEL"] = p.SAVE_MODEL
     if p.REPORT:
-        from .ml_report import write_report
-
         outputs["REPORT"] = str(write_report(p.REPORT, report))
         reporter.text(f"Report: {outputs['REPORT']}")
     return outputs

@@ -14,6 +14,8 @@ import io
 import os
 from pathlib import Path
 
+import numpy as np
+
 CSS = """body{font:14px/1.45 sans-serif;margin:24px auto;max-width:1000px;color:#222;padding:0 12px}
 h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;margin-top:28px}h3{font-size:15px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
@@ -60,9 +62,10 @@ class Markup(str):
 
 def pyplot():
     """Matplotlib's pyplot on the Agg backend (files only: the worker has no display)."""
+    # deferred: matplotlib (about a second) only when a report is written
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after the backend is chosen
 
     return plt
 
@@ -77,8 +80,6 @@ def picture(figure) -> Markup:
 
 def confusion_picture(metrics: dict) -> Markup:
     """Counts in the cells, colour by the row's share (recall), observed classes as rows."""
-    import numpy as np
-
     plt = pyplot()
     counts = np.asarray(metrics["confusion"], float)
     names = metrics["labels"]

@@ -192,6 +192,7 @@ def file_sha256(path: Path) -> str:
 
 def _load_trusted_pickle(source: Path, tool: str, band_count: int, reporter) -> dict:
     """TRUST_MODEL on a file that is not a model container: joblib, after saying what is trusted."""
+    # deferred: only a trusted pickle (TRUST_MODEL) is read with joblib
     import joblib
 
     reporter.warning(f"TRUST_MODEL: loading {source.resolve()} (sha256 {file_sha256(source)}) as a pickle, which "

@@ -125,6 +125,7 @@ def _type_path(cls: type) -> str:
 # Rebuilt estimators ---------------------------------------------------------------------------------------
 
 def _umap_state(model) -> dict:
+    # deferred: this module reads a model file's record with the standard library; numpy only unpacks a payload
     import numpy as np
 
     state = {k: v for k, v in model.__dict__.items() if k not in _UMAP_FUNCTIONS and k != "_knn_search_index"}
@@ -145,6 +146,7 @@ def _umap_state(model) -> dict:
 
 
 def _umap_from_state(state: dict):
+    # deferred: this module reads a model file's record with the standard library; numpy only unpacks a payload
     import numpy as np
     import umap
     from pynndescent import NNDescent
@@ -180,6 +182,7 @@ def _birch_state(model) -> dict:
 
 
 def _birch_from_state(state: dict):
+    # deferred: scikit-learn (about a second) loads when a model is fitted or applied, after the parameter checks
     from sklearn.cluster import Birch
 
     model = Birch.__new__(Birch)
@@ -201,6 +204,7 @@ def payload_bytes(pipeline) -> bytes:
 
     Raises PayloadError when some object of the pipeline cannot be stored without pickle.
     """
+    # deferred: skops loads scikit-learn; only a payload's (un)packing needs it
     import skops.io as sio
 
     estimator = pipeline[-1]
@@ -237,6 +241,7 @@ def payload_types(data: bytes) -> set[str]:
 
 def load_payload(data: bytes, trusted: set[str]):
     """The fitted pipeline from payload bytes; ``trusted``: the types allowed (checked again by skops' audit)."""
+    # deferred: skops loads scikit-learn; only a payload's (un)packing needs it
     import skops.io as sio
     from sklearn.pipeline import Pipeline
 

@@ -22,7 +22,6 @@ from .errors import ModelLoadError, ParameterError
 from .events import NULL_REPORTER
 
 
-
 @dataclass
 class LoadedBackbone:
     """A loaded model ready to encode tiles.
@@ -106,6 +105,7 @@ def _go_offline_if_unreachable() -> None:
     # huggingface_hub reads the variable once, at import: set its constant too
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
+        # deferred: huggingface_hub brings requests and more; only its cache paths are read
         import huggingface_hub.constants as hf_constants
 
         hf_constants.HF_HUB_OFFLINE = True
@@ -116,6 +116,7 @@ def _go_offline_if_unreachable() -> None:
 def hf_cache_dir() -> str:
     """Where huggingface_hub keeps downloaded weights (``HF_HUB_CACHE``, ``HF_HOME`` or the default)."""
     try:
+        # deferred: huggingface_hub brings requests and more; only its cache paths are read
         import huggingface_hub.constants as hf_constants
 
         return str(hf_constants.HF_HUB_CACHE)
@@ -126,6 +127,7 @@ def hf_cache_dir() -> str:
 
 def check_model_name(name: str) -> None:
     """Raise a ParameterError suggesting close names when timm does not know ``name``."""
+    # deferred: timm imports torch (seconds); only loading a model needs it
     import timm
 
     if name.startswith("hf-hub:") or timm.is_model(name):
@@ -154,6 +156,7 @@ def load_backbone(backbone: str, backbone_name: str = "", pretrained: bool = Tru
     in_chans : int
         Input bands; first-layer weights are adapted when the weights have another band count.
     """
+    # deferred: torch takes seconds to import, and only the steps that compute with it need it
     import torch
     import timm
 
@@ -235,6 +238,7 @@ def _weights_error(name: str, exc: Exception) -> ModelLoadError:
 
 
 def _torchgeo_state_dict(entry: catalog.CuratedBackbone) -> dict:
+    # deferred: torchgeo is slow to import; only its curated backbones need it
     import torchgeo.models
 
     enum_name, member = entry.torchgeo_weights.split(".")
@@ -242,6 +246,7 @@ def _torchgeo_state_dict(entry: catalog.CuratedBackbone) -> dict:
     try:
         return weights.get_state_dict(progress=False)
     except Exception as exc:
+        # deferred: torch takes seconds to import, and only the steps that compute with it need it
         import torch.hub
 
         raise ModelLoadError(

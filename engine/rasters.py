@@ -17,6 +17,8 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.errors import CRSError, NotGeoreferencedWarning
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import calculate_default_transform
 from rasterio.windows import Window
 
 from .errors import ParameterError
@@ -37,8 +39,6 @@ def open_raster(path: str, target_crs: str = "", resolution: float = 0.0, parame
         if not target_crs and not resolution:
             yield src
             return
-        from rasterio.vrt import WarpedVRT
-        from rasterio.warp import calculate_default_transform
 
         dst_crs = target_crs_of(target_crs) if target_crs else src.crs
         if src.crs is None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import __version__
-from .blockwise import PixelFunction, apply_to_raster
+from .blockwise import apply_to_raster
 from .estimator_run import estimator_run
+from .pixel_functions import PixelFunction
 from .raster_writing import finalize
 from .sampling import RunningSample
 

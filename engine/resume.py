@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .destinations import sidecar_path
+import rasterio
+from rasterio.windows import Window
 
+from .destinations import sidecar_path
 from .raster_writing import fingerprint_change, rows_checksum, write_json
 
 
@@ -71,9 +73,6 @@ class Manifest:
         return (0, None, problem) if problem else (rows_done, chunk, "")
 
     def _check(self, rows_done: int, chunk: dict | None) -> str:
-        import rasterio
-        from rasterio.windows import Window
-
         if not chunk or chunk.get("first_row", -1) + chunk.get("rows", 0) != rows_done:
             return f"its manifest claims {rows_done} rows without a checksum of the last ones"
         try:

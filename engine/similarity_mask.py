@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+from rasterio.features import shapes
 
 from .errors import ParameterError
 from .vectors import write_points
@@ -11,7 +12,7 @@ from .vectors import write_points
 
 def mask_polygons(similarity: np.ndarray, threshold: float, transform) -> list:
     """Shapely polygons of the pixels of ``similarity`` (rows, cols; NaN = nodata) at or above ``threshold``."""
-    from rasterio.features import shapes
+    # deferred: geopandas / shapely / pandas load only when vector data is read or written
     from shapely.geometry import shape
 
     mask = np.isfinite(similarity) & (similarity >= threshold)
@@ -24,6 +25,7 @@ def write_mask(similarity: np.ndarray, threshold: float, transform, crs, output:
     """Write the polygons of :func:`mask_polygons` to the GeoPackage ``output``, each with the fields of
     ``record`` (threshold, aggregation...) and ``reference_points``: the references as a WKT multipoint in the
     layer's CRS. Returns the number of polygons; none reaching the threshold is an error naming it."""
+    # deferred: geopandas / shapely / pandas load only when vector data is read or written
     import geopandas as gpd
     from shapely.geometry import MultiPoint
 

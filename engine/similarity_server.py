@@ -37,12 +37,15 @@ import traceback
 from pathlib import Path
 
 import numpy as np
+import rasterio
+from rasterio.features import geometry_mask
 
 from .errors import IamapError, ParameterError
 from .events import claim_stdout
 from .feature_cache import default_cache_dir
 from .feature_store import FeatureStore, Grid
 from .rasters import check_bands, open_raster
+from .similarity_mask import write_mask
 from .vectors import pixel_indices, pixels_at
 
 AGGREGATIONS = ("mean", "max")
@@ -85,7 +88,7 @@ class Session:
         return self._use(values, np.stack([rows, cols], 1), bool(request.get("add")))
 
     def region(self, request: dict) -> dict:
-        from rasterio.features import geometry_mask
+        # deferred: geopandas / shapely / pandas load only when vector data is read or written
         from shapely import wkt
         from shapely.geometry import mapping
 
@@ -125,8 +128,6 @@ class Session:
         return {"references": 0}
 
     def mask(self, request: dict) -> dict:
-        from .similarity_mask import write_mask
-
         if self.last_map is None:
             raise ParameterError("mask", "no similarity map yet: click on the map first.")
         threshold = float(request["threshold"])
@@ -162,8 +163,6 @@ class Session:
                         "seconds": round(time.perf_counter() - start, 4)}
 
     def _write(self, data: np.ndarray, transform) -> Path:
-        import rasterio
-
         self.count += 1
         path = self.workdir / f"similarity_{self.count}.tif"
         with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,

@@ -25,6 +25,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import rasterio
+from affine import Affine
 
 from . import __version__
 from .catalog import OUTPUT_FORMATS
@@ -106,6 +108,7 @@ class TileEncoder:
     """Normalises, masks, resizes and runs tiles through the backbone on ``device`` in ``precision``."""
 
     def __init__(self, backbone, device, precision: str, norm, size: int, grid: TileGrid):
+        # deferred: torch takes seconds to import, and only the steps that compute with it need it
         import torch
 
         self.backbone, self.device, self.grid = backbone, device, grid
@@ -121,6 +124,7 @@ class TileEncoder:
         self._inputs = None
 
     def _forward(self, x):
+        # deferred: torch takes seconds to import, and only the steps that compute with it need it
         import torch
 
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
@@ -129,12 +133,14 @@ class TileEncoder:
 
     def warm_up(self, batch_size: int) -> None:
         """One call on zeros, so kernel selection is not charged to the first tiles."""
+        # deferred: torch takes seconds to import, and only the steps that compute with it need it
         import torch
 
         self._forward(torch.zeros(batch_size, self.backbone.in_chans, *self.backbone.input_size, device=self.device))
 
     def _batch_tensor(self, tiles: list):
         """The tiles as one float32 (n, bands, H, W) tensor on the device, converted from their own data type."""
+        # deferred: torch takes seconds to import, and only the steps that compute with it need it
         import torch
 
         shape = (len(tiles), *tiles[0].shape)
@@ -153,6 +159,7 @@ class TileEncoder:
         ``valids[i]`` is None when every pixel of tile ``i`` is valid. Invalid pixels take the band mean (0 after
         normalisation). The features are a channels-last array seen as (n, dim, grid_h, grid_w).
         """
+        # deferred: torch takes seconds to import, and only the steps that compute with it need it
         import torch
         from torch.nn import functional
 
@@ -217,6 +224,7 @@ def next_batch(reader: TileReader, size: int) -> tuple[list, int, bool]:
 @contextlib.contextmanager
 def single_torch_thread():
     """Run the block with torch on one thread, restoring its thread count after."""
+    # deferred: torch takes seconds to import, and only the steps that compute with it need it
     import torch
 
     threads = torch.get_num_threads()
@@ -229,9 +237,6 @@ def single_torch_thread():
 
 def create_feature_raster(path: Path, grid: TileGrid, backbone, crs, window_transform, record: dict, p) -> None:
     """An empty float32 feature GeoTIFF on the output grid (one band per feature, NaN nodata), tagged with the run."""
-    import rasterio
-    from affine import Affine
-
     transform = window_transform @ Affine.scale(grid.cell_w, grid.cell_h)
     profile = dict(OUTPUT_FORMATS[p.OUTPUT_FORMAT].options, width=grid.out_width, height=grid.out_height,
                    count=backbone.dim, dtype="float32", crs=crs, transform=transform, nodata=float("nan"))

@@ -37,6 +37,7 @@ def assign_folds(cv: str, nfolds: int, sample: LabelledPixels, targets: np.ndarr
 
     ``classes`` is None for a regressor. Impossible splits are errors naming the parameter to change.
     """
+    # deferred: scikit-learn (about a second) loads when a model is fitted or applied, after the parameter checks
     from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
     n = len(targets)
@@ -156,6 +157,7 @@ def _figure(value) -> float | None:
 def classification_metrics(observed: np.ndarray, predicted: np.ndarray, classes: ClassCodes) -> dict:
     """Overall accuracy, Cohen's kappa, macro and weighted F1, per-class precision/recall/F1/support and the
     confusion matrix (rows observed, columns predicted, in the order of ``classes``)."""
+    # deferred: scikit-learn (about a second) loads when a model is fitted or applied, after the parameter checks
     from sklearn.metrics import (accuracy_score, cohen_kappa_score, confusion_matrix, f1_score,
                                  precision_recall_fscore_support)
 
@@ -180,6 +182,7 @@ def classification_metrics(observed: np.ndarray, predicted: np.ndarray, classes:
 
 def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict:
     """R², root mean squared error and mean absolute error."""
+    # deferred: scikit-learn (about a second) loads when a model is fitted or applied, after the parameter checks
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
     with warnings.catch_warnings():

@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import IamapError, ParameterError
 from .events import NULL_REPORTER
+from .rasters import read_padded, window_transform
 
 #: Bytes of float32 pixel data per read of :func:`pixel_values` (a raster block, cut to this when bigger).
 READ_BYTES = 16 * 2**20
@@ -30,6 +31,7 @@ def read_reference_points(path: str, crs, samples: int, seed: int = 0, parameter
     Polygons without area and lines without length cannot hold random points: the error says so when nothing
     else is left.
     """
+    # deferred: geopandas / shapely / pandas load only when vector data is read or written
     import geopandas as gpd
     import pandas as pd
 
@@ -66,6 +68,7 @@ def read_reference_points(path: str, crs, samples: int, seed: int = 0, parameter
 def read_layer(path: str, crs, parameter: str):
     """The features of the vector file ``path`` that have a geometry, reprojected to ``crs`` and indexed 0, 1, 2...
     (GeoDataFrame); a file that cannot be read, holds no geometry or has no CRS is an error naming ``parameter``."""
+    # deferred: geopandas / shapely / pandas load only when vector data is read or written
     import geopandas as gpd
 
     try:
@@ -90,6 +93,7 @@ def _degenerate(polygon: np.ndarray) -> str:
 
 def _draw_points(shapes, polygon: np.ndarray, weights: np.ndarray, samples: int, rng):
     """GeoDataFrame of ``samples`` random points spread over ``shapes`` in proportion to ``weights``."""
+    # deferred: geopandas / shapely / pandas load only when vector data is read or written
     import geopandas as gpd
     import shapely
 
@@ -112,6 +116,7 @@ def _draw_points(shapes, polygon: np.ndarray, weights: np.ndarray, samples: int,
 def _points_in_polygon(polygon, count: int, rng) -> np.ndarray:
     """``count`` points (count, 2) uniform in ``polygon``, by rejection from its bounding box (fewer for a sliver
     that rejects almost everything)."""
+    # deferred: geopandas / shapely / pandas load only when vector data is read or written
     import shapely
 
     shapely.prepare(polygon)
@@ -149,8 +154,6 @@ def pixel_values(src, bands: list[int], window, points, reporter=NULL_REPORTER, 
 
 def pixel_indices(src, window, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) relative to ``window`` of the pixels holding the points (x, y) in the raster's CRS."""
-    from .rasters import window_transform
-
     cols, rows = ~window_transform(src, window) * (x, y)
     return np.floor(rows).astype(np.int64), np.floor(cols).astype(np.int64)
 
@@ -159,8 +162,6 @@ def pixels_at(src, bands: list[int], window, rows: np.ndarray, cols: np.ndarray,
     """Values (n, bands) float32 of the pixels (``rows``, ``cols``) relative to ``window``, whether each is valid,
     and whether each is inside the window. Pixels are read one raster block at a time (only blocks holding
     pixels, each once), so the cost grows with the blocks touched, not with the number of pixels."""
-    from .rasters import read_padded
-
     inside = (cols >= 0) & (rows >= 0) & (cols < window.width) & (rows < window.height)
     where = np.flatnonzero(inside)
     values = np.full((len(rows), len(bands)), np.nan, np.float32)

@@ -26,6 +26,7 @@ def _same_folder(a: str, b: str) -> bool:
 def _processing_config():
     """Processing's settings registry, or None where Processing is not there (a bare PyQGIS script)."""
     try:
+        # deferred: QGIS's processing plugin is importable once QGIS has loaded it
         from processing.core.ProcessingConfig import ProcessingConfig
     except ImportError:
         return None
@@ -47,6 +48,7 @@ def models_folders() -> list[str]:
 
 def _default_folder() -> str:
     try:
+        # deferred: QGIS's processing plugin is importable once QGIS has loaded it
         from processing.modeler.ModelerUtils import ModelerUtils
     except ImportError:
         return ""

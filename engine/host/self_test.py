@@ -56,6 +56,7 @@ def check_imports(distributions: list[str]) -> tuple[bool, str]:
 
 def check_forward_pass(device_name: str, use_timm: bool) -> tuple[bool, str]:
     """A tiny ViT forward pass on ``device_name``; (passed, what ran and how long)."""
+    # deferred: imported by QGIS's Python too (stdlib only); the packages it checks load in the checks
     import torch
 
     if device_name == "auto":
@@ -66,6 +67,7 @@ def check_forward_pass(device_name: str, use_timm: bool) -> tuple[bool, str]:
     device = torch.device(device_name)
     started = time.perf_counter()
     if use_timm:
+        # deferred: imported by QGIS's Python too (stdlib only); the packages it checks load in the checks
         import timm
 
         # one block and a 32 px input: seconds on any CPU, yet the same layers as the curated backbones
@@ -86,6 +88,7 @@ def check_forward_pass(device_name: str, use_timm: bool) -> tuple[bool, str]:
 
 def check_gdal_proj() -> tuple[bool, str]:
     """The worker's GDAL and PROJ write, read and reproject a small GeoTIFF; (passed, detail)."""
+    # deferred: imported by QGIS's Python too (stdlib only); the packages it checks load in the checks
     import numpy as np
     import rasterio
     from rasterio.transform import from_origin
