@@ -2,7 +2,7 @@
 
 Serves every tool that maps pixel vectors to new values (reduction, cluster, ml): memory is one strip and
 what the function holds, never the raster. The output is written as ``out.partial.tif`` and only takes its
-final name when complete (:func:`engine.rasters.finalize`).
+final name when complete (:func:`engine.raster_writing.finalize`).
 """
 
 from __future__ import annotations

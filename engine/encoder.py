@@ -5,7 +5,7 @@
    these parameters is already there (RESUME).
 2. :func:`stream_tiles`: a reader thread queues tiles strip by strip (:mod:`engine.tile_pipeline`); batches
    run across strip boundaries through the model; each tile's features merge into
-   :class:`~engine.merge.FeatureStrip`, which hands finished rows to :class:`~engine.rasters.RowWriter`.
+   :class:`~engine.merge.FeatureStrip`, which hands finished rows to :class:`~engine.raster_writing.RowWriter`.
    Memory is bounded by a strip of tiles.
 3. :func:`finish_encoding`: the partial file takes its final name, with a ``<name>.iamap.json`` record.
 
