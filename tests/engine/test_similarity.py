@@ -116,18 +116,3 @@ def test_random_samples_above_its_maximum_is_refused_before_any_work(tmp_path):
         similarity(tmp_path, raster, "missing.gpkg", RANDOM_SAMPLES=100_001)
     assert info.value.parameter == "RANDOM_SAMPLES" and "must be at most 100000 (got 100001)" in str(info.value)
     assert not (tmp_path / "sim.tif").exists()
-
-
-def test_max_over_many_references_is_computed_in_chunks_with_the_same_result(monkeypatch):
-    import torch
-
-    from engine import cosine as similarity_module
-
-    rng = np.random.default_rng(0)
-    pixels, references = torch.from_numpy(rng.normal(size=(50, 6))), torch.from_numpy(rng.normal(size=(9, 6)))
-    whole = similarity_module.cosine_similarity(pixels, references, "max")
-    monkeypatch.setattr(similarity_module, "MAX_SIMILARITIES", 20)  # 2 pixels x 9 references at a time
-    chunked = similarity_module.cosine_similarity(pixels, references, "max")
-    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
-    np.testing.assert_allclose(chunked.numpy(), (unit(pixels.numpy()) @ unit(references.numpy()).T).max(1))
-    np.testing.assert_allclose(chunked.numpy(), whole.numpy(), rtol=1e-12)
