@@ -66,7 +66,7 @@ def run_worker(tool: str, params: dict, feedback=None, python: str | Path | None
     Parameters
     ----------
     tool : str
-        A name of ``engine.worker.TOOLS``.
+        A name of ``engine.worker.ENTRY_POINTS``.
     params : dict
         JSON-serialisable parameters (paths, numbers, strings).
     feedback : QgsProcessingFeedback, optional

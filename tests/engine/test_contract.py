@@ -40,3 +40,13 @@ def test_enums_come_from_the_catalog():
 def test_event_kinds_are_the_strings_on_the_wire():
     assert [kind.value for kind in contract.EventKind] == ["progress", "text", "warning", "error", "result"]
     assert contract.EventKind("progress") == "progress"
+
+
+def test_help_texts_get_the_default_of_a_number_from_its_declaration():
+    for tool in TOOLS.values():
+        for parameter in tool.parameters:
+            assert "(default " not in parameter.help and "default 5" not in parameter.help, parameter.name
+            if parameter.kind in (Kind.INT, Kind.FLOAT) and parameter.default is not None:
+                assert parameter.help_text.endswith(f" Default: {parameter.default:g}.")
+    assert TOOLS["encoder"]["SIZE"].help_text.endswith("Default: 224.")
+    assert TOOLS["cluster"]["N_CLUSTERS"].help_text.endswith("Default: 8.")

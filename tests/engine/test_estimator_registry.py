@@ -72,3 +72,13 @@ def test_no_engine_module_of_the_estimator_layer_compares_tool_names():
             if isinstance(node, ast.Compare):
                 constants = {c.value for c in [node.left, *node.comparators] if isinstance(c, ast.Constant)}
                 assert not constants & names, f"engine/{module}.py:{node.lineno} compares a tool name"
+
+
+def test_the_size_parameter_is_the_one_the_contract_declares():
+    from engine.contract import TOOLS
+
+    assert {name: spec.size_parameter for name, spec in ESTIMATOR_SPECS.items()} == {
+        "reduction": "N_COMPONENTS", "cluster": "N_CLUSTERS", "ml": ""}
+    for name, spec in ESTIMATOR_SPECS.items():
+        assert spec.size_parameter == TOOLS[name].size_parameter
+        assert not spec.size_parameter or TOOLS[name][spec.size_parameter].kind.value == "int"
