@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import legacy_models
 from .errors import ParameterError
 from .parameters import parameter_class
 from .estimator_registry import ToolSpec, estimator_class, library_versions, parse_sk_params, tool_spec
@@ -85,6 +86,8 @@ def prepare_model(tool: str | ToolSpec, p: EstimatorParams, src, bands: list[int
     spec = tool_spec(tool)
     if p.LOAD_MODEL:
         model = load_model(p.LOAD_MODEL, spec.name, len(bands), trust=p.TRUST_MODEL, reporter=reporter)
+        if model.get(legacy_models.LEGACY_KEY):  # IAMAP 1.0.2's .pkl: its scaler is fitted on this raster
+            return model, legacy_models.complete(spec, model, p, src, bands, window, reporter)
         reporter.text(f"Applying the saved model: {describe(model)}. METHOD, SK_PARAM, SAMPLE_SIZE and "
                       f"{spec.size_parameter} are taken from the model.")
         return model, reporter

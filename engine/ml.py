@@ -27,6 +27,7 @@ from .errors import ParameterError
 from .events import WarningsKept
 from .estimator_registry import ML, build_estimator, estimator_class, library_versions, parse_sk_params
 from .fitting import estimator_errors, ticking
+from .legacy_models import resave
 from .labelled_samples import LabelledPixels, read_labelled_pixels
 from .model_files import check_save_path, describe, load_model, save_model
 from .parameters import parameter_class
@@ -192,7 +193,8 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
 
 def loaded_model(p: MlParams, bands: list[int], band_names: list[str], reporter):
     """LOAD_MODEL, checked against the selected bands; returns (model, report)."""
-    model = load_model(p.LOAD_MODEL, "ml", len(bands), trust=p.TRUST_MODEL, reporter=reporter)
+    model = resave(load_model(p.LOAD_MODEL, "ml", len(bands), trust=p.TRUST_MODEL, reporter=reporter), p.SAVE_MODEL,
+                   bands, reporter)  # an IAMAP 1.0.2 .pkl (TRUST_MODEL) re-saved as a model file
     meta = model["metadata"]
     reporter.text(f"Applying the saved model: {describe(model)}; its estimator, classes and parameters are used "
                   "as saved.")
