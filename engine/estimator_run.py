@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import legacy_models, legacy_runs
 from .errors import ParameterError
 from .estimator_registry import EstimatorSpec, estimator_class, estimator_spec, library_versions, parse_sk_params
 from .fitting import fit_figures, fit_model, fit_sample_limit
@@ -90,6 +91,8 @@ def prepare_model(tool: str | EstimatorSpec, p, src, bands: list[int], window, r
     spec = estimator_spec(tool)
     if p.LOAD_MODEL:
         model = load_model(p.LOAD_MODEL, spec.name, len(bands), trust=p.TRUST_MODEL, reporter=reporter)
+        if model.get(legacy_models.LEGACY_KEY):  # IAMAP 1.0.2's .pkl: its scaler is fitted on this raster
+            return model, legacy_runs.complete(spec, model, p, src, bands, window, reporter)
         reporter.text(f"Applying the saved model: {describe(model)}. METHOD, SK_PARAM, SAMPLE_SIZE and "
                       f"{spec.size_parameter} are taken from the model.")
         return model, reporter

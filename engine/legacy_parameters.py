@@ -137,8 +137,8 @@ def _geo(tool_does: str) -> tuple:
 
 
 _ESTIMATOR = (
-    Alias("LOAD", "LOAD_MODEL", note="1.0.2's .pkl files are refused (a pickle can run code, and it lacks the "
-                                     "scaling 1.0.2 applied): fit again with SAVE_MODEL."),
+    Alias("LOAD", "LOAD_MODEL", note="1.0.2's .pkl files are refused (a pickle can run code): fit again with "
+                                     "SAVE_MODEL, or set TRUST_MODEL to apply it as 1.0.2 did."),
     Alias("SUBSET", "SAMPLE_SIZE", note="1.0.2 fitted on every pixel when SUBSET was empty; today on a sample "
                                         "of SAMPLE_SIZE valid pixels (100000 unless given)."),
     *_geo("this tool works on the input raster's own grid"),

@@ -29,6 +29,7 @@ from .estimator_registry import build_estimator, estimator_class, library_versio
 from .estimator_run import check_estimator_parameters
 from .events import WarningsKept
 from .fitting import estimator_errors, ticking
+from .legacy_runs import resave
 from .labelled_samples import LabelledPixels, read_labelled_pixels
 from .ml_prediction import predict_raster
 from .ml_report import write_report
@@ -187,7 +188,8 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
 
 def loaded_model(p: MlParams, bands: list[int], band_names: list[str], reporter):
     """LOAD_MODEL, checked against the selected bands; returns (model, report)."""
-    model = load_model(p.LOAD_MODEL, "ml", len(bands), trust=p.TRUST_MODEL, reporter=reporter)
+    model = resave(load_model(p.LOAD_MODEL, "ml", len(bands), trust=p.TRUST_MODEL, reporter=reporter), p.SAVE_MODEL,
+                   bands, reporter)  # an IAMAP 1.0.2 .pkl (TRUST_MODEL) re-saved as a model file
     meta = model["metadata"]
     reporter.text(f"Applying the saved model: {describe(model)}; its estimator, classes and parameters are used "
                   "as saved.")

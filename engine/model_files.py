@@ -13,7 +13,8 @@ lists the payload's types from its schema and compares them with the allowlist; 
 constructed. Anything else is refused with a message saying why and how to fit the model again: a pickle
 (``.joblib``/``.pkl`` models of earlier IAMAP versions, or any other) runs its author's code when loaded,
 and a payload with types outside the allowlist could. ``TRUST_MODEL`` loads such a file anyway, for that
-run only, and the log says what was trusted: the path, the file's sha256, and the types (or "a pickle").
+run only, and the log says what was trusted: the path, the file's sha256, and the types (or "a pickle"). IAMAP
+1.0.2's ``.pkl`` (a bare scikit-learn estimator) is then applied as 1.0.2 did (:mod:`engine.legacy_models`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
-from . import __version__
+from . import __version__, legacy_models
 from .errors import ParameterError
 from .estimator_registry import library_versions
 from .events import NULL_REPORTER
@@ -49,7 +51,7 @@ REFIT = (f"Fit the model again (leave LOAD_MODEL empty) and save it with SAVE_MO
 def describe(model: dict) -> str:
     """One line about a model for the log: method, tool, fitted pixels, bands and input."""
     meta = model["metadata"]
-    return (f"{meta['method']} ({meta['tool']}) fitted on {meta.get('fitted_pixels', '?')} pixels of "
+    return (f"{meta['method']} ({meta['tool']}) fitted on {meta.get('fitted_pixels') or 'unrecorded'} pixels of "
             f"{meta.get('band_count')} band(s) from {Path(meta.get('input', '?')).name}")
 
 
@@ -123,7 +125,8 @@ def load_model(path: str, tool: str, band_count: int, trust: bool = False, repor
                                            f"by an earlier IAMAP (IAMAP 1.0.2's .pkl, 0.1's .joblib) or any other "
                                            f"pickle runs whatever code it holds when loaded, so IAMAP does not load "
                                            f"it. {REFIT}. Only if you trust this very file, set TRUST_MODEL to load "
-                                           f"it as a pickle.")
+                                           f"it as a pickle (IAMAP 1.0.2's .pkl is then applied as 1.0.2 applied "
+                                           f"it).")
     try:
         with zipfile.ZipFile(source) as archive:
             names = archive.namelist()
@@ -191,24 +194,30 @@ def file_sha256(path: Path) -> str:
 
 
 def _load_trusted_pickle(source: Path, tool: str, band_count: int, reporter) -> dict:
-    """TRUST_MODEL on a file that is not a model container: joblib, after saying what is trusted."""
+    """TRUST_MODEL on a file that is not a model container: joblib, after saying what is trusted; IAMAP 1.0.2's
+    bare estimator is applied as 1.0.2 applied it (:mod:`engine.legacy_models`)."""
     # deferred: only a trusted pickle (TRUST_MODEL) is read with joblib
     import joblib
 
-    reporter.warning(f"TRUST_MODEL: loading {source.resolve()} (sha256 {file_sha256(source)}) as a pickle, which "
+    digest = file_sha256(source)
+    reporter.warning(f"TRUST_MODEL: loading {source.resolve()} (sha256 {digest}) as a pickle, which "
                      f"runs any code it holds.")
     try:
-        model = joblib.load(source)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = joblib.load(source)
     except Exception as exc:  # any unpickling failure: a foreign or damaged file
         raise ParameterError("LOAD_MODEL", f"cannot read {source.name} as an IAMAP model ({type(exc).__name__}: "
                                            f"{exc}). Load a file written by SAVE_MODEL.") from None
-    if hasattr(model, "get_params"):  # IAMAP 1.0.2 pickled the bare estimator
-        raise ParameterError("LOAD_MODEL", f"{source.name} holds a bare scikit-learn {type(model).__name__}, as IAMAP "
-                                           f"1.0.2 saved its .pkl models: without the pixel scaling 1.0.2 applied "
-                                           f"around it (nor, for ml, the class names), it cannot give 1.0.2's result, "
-                                           f"so it was not applied. {REFIT} (docs/migration.md).")
+    for message in dict.fromkeys(str(w.message) for w in caught):  # pickled by another scikit-learn, and the like
+        reporter.warning(f"LOAD_MODEL: {source.name}: {message}")
+    if legacy_models.is_estimator(model):  # IAMAP 1.0.2 pickled the bare estimator
+        return legacy_models.wrap(model, source, digest, tool, band_count, reporter)
     if not isinstance(model, dict) or "pipeline" not in model:
-        raise ParameterError("LOAD_MODEL", f"{source.name} is not an IAMAP model file (written by SAVE_MODEL).")
+        raise ParameterError("LOAD_MODEL", f"{source.name} is not an IAMAP model file (written by SAVE_MODEL), "
+                                           f"nor a scikit-learn estimator or pipeline (as IAMAP 1.0.2 saved its "
+                                           f".pkl models): it holds a {type(model).__name__}, which IAMAP cannot "
+                                           f"apply. {REFIT}.")
     meta = {**model.get("metadata", {}), "format": model.get("format"), "format_version": model.get("format_version")}
     check_record(meta, source.name, tool, band_count, format_version=PICKLE_FORMAT_VERSION)
     return {"pipeline": model["pipeline"], "metadata": meta}

@@ -4,7 +4,8 @@
 #   bash scripts/qgis_chroot.sh ensure NAME          build the chroot once (a stamp makes a second call instant)
 #   bash scripts/qgis_chroot.sh run NAME CMD...      run CMD inside it, in this checkout (same path), as root
 #   bash scripts/qgis_chroot.sh test NAME [PYTEST]   its own worker environment (the plugin's installer, the
-#                                                    chroot's Python), then the real-QGIS suite (tests/qgis)
+#                                                    chroot's Python), then the real-QGIS suite (tests/qgis, or
+#                                                    the tests/... files given)
 #
 # NAME is one of the releases below. The chroots live in $IAMAP_CHROOTS (default /var/cache/iamap-qgis), a few
 # GB each plus the worker environment inside. Commands run under `env -i` so that nothing of this machine's
@@ -17,9 +18,10 @@ CHROOTS="${IAMAP_CHROOTS:-/var/cache/iamap-qgis}"
 # NAME -> Debian suite whose QGIS it has (trixie: 3.40 LTR with Python 3.13; sid: the newest, 3.44 when written).
 declare -A SUITE=([qgis-3.40]=trixie [qgis-3.44]=sid)
 # What the chroot needs: QGIS with PyQGIS and qgis_process, venv/pip for the worker environment, ps (procps) for
-# the tests that look at processes, Xvfb for the desktop tests, fonts so the desktop draws text, git for the
-# release package (scripts/package.sh takes the tracked files).
-PACKAGES="qgis python3-qgis qgis-providers python3-venv python3-pip ca-certificates procps xvfb xauth fonts-dejavu-core git"
+# the tests that look at processes, Xvfb for the desktop tests, fonts so the desktop draws text (Open Sans, which
+# 3.40 otherwise tries to download at start-up, saying so in the message bar), git for the release package
+# (scripts/package.sh takes the tracked files).
+PACKAGES="qgis python3-qgis qgis-providers python3-venv python3-pip ca-certificates procps xvfb xauth fonts-dejavu-core fonts-open-sans git"
 
 die() { echo "qgis_chroot: $*" >&2; exit 1; }
 
@@ -124,7 +126,9 @@ test_suite() {  # the worker environment made by the plugin's own installer from
   echo "== QGIS suite on $name ($(in_chroot_version "$(root_of "$name")"))"
   run "$name" bash -c 'source scripts/common.sh
     IAMAP_INSTALL_LOG="build/logs/environment-install-$0.log" ensure_worker_env --dev
-    exec "$WORKER_PYTHON" -m pytest tests/qgis "$@"' "$name" "$@"
+    paths=tests/qgis
+    for argument in "$@"; do case "$argument" in tests/*) paths="" ;; esac; done  # the test files given instead
+    exec "$WORKER_PYTHON" -m pytest $paths "$@"' "$name" "$@"
 }
 
 command="${1:-}"

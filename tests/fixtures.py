@@ -116,3 +116,27 @@ def square(x: float, y: float, half: float):
     from shapely.geometry import box
 
     return box(x - half, y - half, x + half, y + half)
+
+
+def all_pixels(raster: Path) -> np.ndarray:
+    """Every pixel of ``raster`` as (n, bands), row-major: what IAMAP 1.0.2 read for its scaler and its output."""
+    import rasterio
+
+    with rasterio.open(raster) as src:
+        data = src.read()
+    return data.reshape(data.shape[0], -1).T
+
+
+def pickle_like_1_0_2(path: Path, raster: Path, estimator, subset: int = 0, seed: int = 42) -> Path:
+    """A reduction or cluster ``.pkl`` as IAMAP 1.0.2 wrote it: a StandardScaler fitted on every pixel of the
+    raster, the estimator fitted on the scaled pixels (a SUBSET of them drawn with ``np.random.seed``), then
+    ``joblib.dump`` of the bare estimator."""
+    import joblib
+    from sklearn.preprocessing import StandardScaler
+
+    pixels = all_pixels(raster)
+    scaler = StandardScaler().fit(pixels)
+    if subset:
+        pixels = pixels[np.random.RandomState(seed).choice(len(pixels), size=subset, replace=False)]
+    joblib.dump(estimator.fit(scaler.transform(pixels)), path)
+    return Path(path)

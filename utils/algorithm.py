@@ -10,12 +10,13 @@ import os
 from pathlib import Path
 
 from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessingAlgorithm, QgsProcessingException,
-                       QgsProcessingParameterDefinition, QgsProcessingParameterString)
+                       QgsProcessingParameterString)
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine.contract import Tool
 from ..engine.errors import EnvironmentProblem, ParameterError
 from ..engine.parameter_translation import legacy_names, translate
+from . import qgis_api
 from .parameters import engine_value, file_path, qgis_output, qgis_parameter
 from .worker_runner import WorkerCancelled, WorkerError, run_worker
 
@@ -119,7 +120,7 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
         for name in legacy_names(self.TOOL.name):
             legacy = QgsProcessingParameterString(name, f"{name} (IAMAP 1.0.2; see docs/migration.md)",
                                                   optional=True)
-            legacy.setFlags(legacy.flags() | QgsProcessingParameterDefinition.FlagHidden)
+            legacy.setFlags(legacy.flags() | qgis_api.PARAMETER_HIDDEN)
             self.addParameter(legacy)
 
     def translated(self, parameters, context):

@@ -47,6 +47,7 @@ NUMBER_INTEGER = _current("Qgis.ProcessingNumberParameterType.Integer", "QgsProc
 NUMBER_DOUBLE = _current("Qgis.ProcessingNumberParameterType.Double", "QgsProcessingParameterNumber.Type.Double")
 PARAMETER_ADVANCED = _current("Qgis.ProcessingParameterFlag.Advanced",
                               "QgsProcessingParameterDefinition.Flag.FlagAdvanced")
+PARAMETER_HIDDEN = _current("Qgis.ProcessingParameterFlag.Hidden", "QgsProcessingParameterDefinition.Flag.FlagHidden")
 POLYGON_GEOMETRY = _current("Qgis.GeometryType.Polygon", "QgsWkbTypes.GeometryType.PolygonGeometry")
 RASTER_LAYER_FILTER = _current("Qgis.LayerFilter.RasterLayer", "QgsMapLayerProxyModel.Filter.RasterLayer")
 ALL_STYLE_CATEGORIES = _current("QgsMapLayer.StyleCategory.AllStyleCategories")
@@ -55,9 +56,12 @@ ALL_STYLE_CATEGORIES = _current("QgsMapLayer.StyleCategory.AllStyleCategories")
 def save_default_style(layer) -> bool:
     """Save ``layer``'s style as its default (``<file>.qml``); True when it was written.
 
-    3.40 deprecates the call without style categories; 3.22 already takes them (since 3.4).
+    3.40 deprecates the call without style categories, which 3.22's Python binding does not take.
     """
-    message, ok = layer.saveDefaultStyle(ALL_STYLE_CATEGORIES)
+    try:
+        message, ok = layer.saveDefaultStyle(ALL_STYLE_CATEGORIES)
+    except TypeError:  # QGIS before 3.26
+        message, ok = layer.saveDefaultStyle()
     return bool(ok)
 
 

@@ -18,7 +18,14 @@ from engine.cluster import NODATA, NOISE, run_cluster
 from engine.errors import ParameterError
 from engine.events import Reporter
 
-from ..fixtures import UTM_ORIGIN, described, regions_raster, write_raster
+from ..fixtures import (
+    UTM_ORIGIN,
+    all_pixels,
+    described,
+    pickle_like_1_0_2,
+    regions_raster,
+    write_raster,
+)
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 
@@ -74,6 +81,30 @@ def test_saved_model_reapplied_gives_identical_labels(tmp_path):
     assert "Applying the saved model: KMeans (cluster) fitted on 1000 pixels" in reporter.events[0]["message"]
     record = json.loads((tmp_path / "again.iamap.json").read_text())
     assert record["model"]["method"] == "KMeans" and record["model"]["versions"]["scikit-learn"]
+
+
+def test_a_1_0_2_kmeans_pkl_under_trust_model_labels_as_1_0_2_did_and_is_re_saved(tmp_path):
+    import joblib
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
+
+    raster = regions_raster(tmp_path / "fit.tif", 40, 30, bands=4, regions=3)[0]
+    pkl = pickle_like_1_0_2(tmp_path / "kmeans.pkl", raster, KMeans(3, n_init=3, random_state=0), subset=600)
+    data, truth = regions_raster(tmp_path / "x.tif", 36, 24, bands=4, regions=3, seed=0, noise=0.2)
+    with rasterio.open(data) as src:  # another raster, its values shifted and stretched: 1.0.2 rescaled each one
+        other = write_raster(tmp_path / "other.tif", src.read() * 3 + 5)
+    labels, src, outputs, reporter = cluster(tmp_path, other, LOAD_MODEL=str(pkl), TRUST_MODEL=True,
+                                             SAVE_MODEL=str(tmp_path / "kmeans.iamapmodel"))
+    pixels = all_pixels(other)
+    by_hand = joblib.load(pkl).predict(StandardScaler().fit(pixels).transform(pixels)).reshape(labels.shape)
+    np.testing.assert_array_equal(labels, by_hand)
+    assert adjusted_rand_score(truth.ravel(), labels.ravel()) > 0.95 and outputs["METHOD"] == "KMeans"
+    assert src.dtypes[0] == "int16"
+    text = " ".join(e.get("message", "") for e in reporter.events)
+    assert "a pickle of IAMAP 1.0.2's bare KMeans" in text and "re-saved to" in text
+    resaved, _, _, again = cluster(tmp_path, other, "resaved.tif", LOAD_MODEL=str(tmp_path / "kmeans.iamapmodel"))
+    np.testing.assert_array_equal(resaved, labels)  # the safe file, without TRUST_MODEL
+    assert "TRUST_MODEL" not in " ".join(e.get("message", "") for e in again.events if e["type"] == "warning")
 
 
 def test_same_seed_same_labels_and_transductive_methods_label_every_pixel(tmp_path):

@@ -15,7 +15,7 @@ from engine.errors import ParameterError
 from engine.events import Reporter
 from engine.ml import run_ml
 
-from ..fixtures import described, labelled_points, pixel_centres, regions_raster, square, write_raster
+from ..fixtures import all_pixels, described, labelled_points, pixel_centres, regions_raster, square, write_raster
 
 
 def ml(tmp_path, raster, template, name="pred.tif", **params):
@@ -160,6 +160,46 @@ def test_a_saved_model_maps_another_raster_and_is_evaluated_on_a_test_layer(tmp_
         write_raster(two_bands, src.read([1, 2]), nodata=float("nan"))
     with pytest.raises(ParameterError, match=r"BANDS: the model in m.iamapmodel was fitted on 8 band\(s\)"):
         run_ml({"INPUT": str(two_bands), "LOAD_MODEL": str(model), "OUTPUT": str(tmp_path / "x.tif")}, Reporter())
+
+
+def test_1_0_2_ml_pkls_under_trust_model_predict_raw_pixels_with_1_0_2_s_codes(tmp_path):
+    import joblib
+    import pandas as pd
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    raster, truth = regions_raster(tmp_path / "r.tif", 40, 30, bands=4, regions=3, noise=0.3, nodata_corner=6)
+    pixels, valid = all_pixels(raster), truth.ravel() >= 0
+    rng = np.random.default_rng(2)
+    picked = rng.choice(np.flatnonzero(valid), 60, replace=False)
+    names = np.array(["water", "forest", "crop"])[truth.ravel()[picked]]
+    # 1.0.2's ml: raw band values, the labels replaced by pandas.factorize codes, the bare estimator dumped
+    forest = RandomForestClassifier(20, random_state=42).fit(pixels[picked], pd.factorize(names)[0])
+    joblib.dump(forest, tmp_path / "randomforestclassifier.pkl")
+    joblib.dump(RandomForestRegressor(10, random_state=42).fit(pixels[picked], pixels[picked, 0] * 2),
+                tmp_path / "randomforestregressor.pkl")
+    with pytest.raises(ParameterError, match="LOAD_MODEL: randomforestclassifier.pkl is not an IAMAP model file"):
+        run_ml({"INPUT": str(raster), "LOAD_MODEL": str(tmp_path / "randomforestclassifier.pkl"),
+                "OUTPUT": str(tmp_path / "x.tif")}, Reporter())
+    reporter = Reporter()
+    outputs = run_ml({"INPUT": str(raster), "LOAD_MODEL": str(tmp_path / "randomforestclassifier.pkl"),
+                      "TRUST_MODEL": True, "OUTPUT": str(tmp_path / "classes.tif"),
+                      "SAVE_MODEL": str(tmp_path / "rf.iamapmodel")}, reporter)
+    with rasterio.open(outputs["OUTPUT"]) as src:
+        classes, nodata = src.read(1).ravel(), src.nodata
+    np.testing.assert_array_equal(classes[valid], forest.predict(pixels[valid]))
+    assert np.all(classes[~valid] == nodata) and outputs["CLASSES"] == {"0": 0, "1": 1, "2": 2}
+    assert "a pickle of IAMAP 1.0.2's bare RandomForestClassifier" in messages(reporter)
+    resaved = run_ml({"INPUT": str(raster), "LOAD_MODEL": str(tmp_path / "rf.iamapmodel"),
+                      "OUTPUT": str(tmp_path / "again.tif")}, Reporter())
+    with rasterio.open(resaved["OUTPUT"]) as src:
+        np.testing.assert_array_equal(src.read(1).ravel(), classes)
+    outputs = run_ml({"INPUT": str(raster), "LOAD_MODEL": str(tmp_path / "randomforestregressor.pkl"),
+                      "TRUST_MODEL": True, "OUTPUT": str(tmp_path / "numbers.tif")}, Reporter())
+    with rasterio.open(outputs["OUTPUT"]) as src:
+        numbers = src.read(1).ravel()
+        assert src.dtypes[0] == "float32" and outputs["TASK"] == "regression"
+    regressor = joblib.load(tmp_path / "randomforestregressor.pkl")
+    np.testing.assert_allclose(numbers[valid], regressor.predict(pixels[valid]), rtol=1e-6)
 
 
 def test_the_real_scene_trains_from_points_and_polygons(tmp_path, assets):

@@ -148,17 +148,58 @@ def test_trust_model_loads_an_old_joblib_model_and_logs_what_it_trusted(tmp_path
                                   f"which runs any code it holds.")
 
 
-def test_a_1_0_2_pkl_model_is_refused_with_the_way_to_fit_again_even_when_trusted(tmp_path):
+def test_a_1_0_2_pkl_model_is_refused_without_trust_model_and_wrapped_with_it(tmp_path):
     from sklearn.cluster import KMeans
 
     _, values = fitted()
-    joblib.dump(KMeans(n_clusters=2, n_init=1).fit(values), tmp_path / "kmeans.pkl")  # as IAMAP 1.0.2 saved it
-    for trust in (False, True):
-        with pytest.raises(ParameterError) as error:
-            load_model(str(tmp_path / "kmeans.pkl"), "cluster", 4, trust=trust)
-        assert "IAMAP 1.0.2" in str(error.value) and "Fit the model again (leave LOAD_MODEL empty) and save it with " \
-            "SAVE_MODEL" in str(error.value)
-    assert "bare scikit-learn KMeans" in str(error.value)
+    pkl = tmp_path / "kmeans.pkl"
+    estimator = KMeans(n_clusters=2, n_init=1, random_state=0).fit(values)
+    joblib.dump(estimator, pkl)  # as IAMAP 1.0.2 saved it: the bare estimator
+    with pytest.raises(ParameterError) as error:
+        load_model(str(pkl), "cluster", 4)
+    assert "IAMAP 1.0.2's .pkl" in str(error.value) and "Fit the model again (leave LOAD_MODEL empty) and save it " \
+        "with SAVE_MODEL" in str(error.value) and "set TRUST_MODEL" in str(error.value)
+    reporter = Reporter()
+    model = load_model(str(pkl), "cluster", 4, trust=True, reporter=reporter)
+    digest = hashlib.sha256(pkl.read_bytes()).hexdigest()
+    assert f"TRUST_MODEL: trusted {pkl} (sha256 {digest}): a pickle of IAMAP 1.0.2's bare KMeans. Applied as 1.0.2 " \
+           "applied it: a StandardScaler fitted on every valid pixel" in messages(reporter)
+    meta = model["metadata"]
+    assert (meta["tool"], meta["method"], meta["apply"], meta["band_count"]) == ("cluster", "KMeans", "predict", 4)
+    assert meta["source"]["sha256"] == digest and [name for name, _ in model["pipeline"].steps] == ["scale",
+                                                                                                    "estimator"]
+    assert model["pipeline"][-1].cluster_centers_.tolist() == estimator.cluster_centers_.tolist()
+    with pytest.raises(ParameterError, match=r"LOAD_MODEL: kmeans.pkl holds IAMAP 1.0.2's bare KMeans, fitted on 4 "
+                                             r"band\(s\); the selected input has 3\. Select the 4 bands it was "
+                                             r"fitted on \(Bands \(default: all\)\), or fit a new model\."):
+        load_model(str(pkl), "cluster", 3, trust=True)
+    with pytest.raises(ParameterError, match=r"kmeans.pkl holds IAMAP 1.0.2's bare KMeans, a cluster model: load it "
+                                             r"in iamap:cluster, not iamap:reduction\."):
+        load_model(str(pkl), "reduction", 4, trust=True)
+
+
+def test_a_1_0_2_ml_pkl_keeps_its_class_codes_and_text_classes_or_other_pickles_are_refused(tmp_path):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    _, values = fitted()
+    codes = (values[:, 0] > 0).astype(int) + (values[:, 1] > 0)  # 1.0.2's pandas.factorize codes 0, 1, 2
+    joblib.dump(RandomForestClassifier(5, random_state=0).fit(values, codes), tmp_path / "rf.pkl")
+    model = load_model(str(tmp_path / "rf.pkl"), "ml", 4, trust=True)
+    assert model["metadata"]["classes"] == {"codes": [0, 1, 2], "names": ["0", "1", "2"]}
+    assert model["metadata"]["task"] == "classification" and len(model["pipeline"].steps) == 1  # 1.0.2: no scaler
+    joblib.dump(RandomForestClassifier(5).fit(values, np.where(codes, "forest", "water")), tmp_path / "text.pkl")
+    with pytest.raises(ParameterError, match=r"LOAD_MODEL: text.pkl holds IAMAP 1.0.2's bare RandomForestClassifier, "
+                                             r"whose classes \(forest, water\) are not the whole-number class codes"):
+        load_model(str(tmp_path / "text.pkl"), "ml", 4, trust=True)
+    joblib.dump(StandardScaler().fit(values), tmp_path / "scaler.pkl")  # an estimator, but no tool applies it
+    with pytest.raises(ParameterError, match=r"scaler.pkl holds IAMAP 1.0.2's bare StandardScaler, a reduction model:"
+                                             r" load it in iamap:reduction, not iamap:cluster\."):
+        load_model(str(tmp_path / "scaler.pkl"), "cluster", 4, trust=True)
+    joblib.dump({"weights": [1, 2]}, tmp_path / "dict.pkl")
+    with pytest.raises(ParameterError, match=r"dict.pkl is not an IAMAP model file \(written by SAVE_MODEL\), nor "
+                                             r"a scikit-learn estimator or pipeline .* it holds a dict"):
+        load_model(str(tmp_path / "dict.pkl"), "cluster", 4, trust=True)
 
 
 def test_a_container_with_a_type_outside_the_allowlist_is_refused_unless_trusted(tmp_path):

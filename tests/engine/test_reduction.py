@@ -14,7 +14,7 @@ from engine.events import Reporter
 from engine.model_files import load_model
 from engine.reduction import run_reduction
 
-from ..fixtures import described, regions_raster
+from ..fixtures import all_pixels, described, pickle_like_1_0_2, regions_raster
 
 
 def reduce(tmp_path, raster, name="r.tif", **params):
@@ -50,6 +50,24 @@ def test_saved_model_reapplied_gives_identical_output_on_another_raster(tmp_path
     elsewhere, _, outputs, _ = reduce(tmp_path, other, "other.tif", LOAD_MODEL=str(tmp_path / "pca.iamapmodel"))
     assert elsewhere.shape == (3, 30, 40) and np.isnan(elsewhere[:, :5, :5]).all()
     assert outputs["EXPLAINED_VARIANCE"] == fit_outputs["EXPLAINED_VARIANCE"]  # the fit's figure, kept with it
+
+
+def test_a_1_0_2_pca_pkl_under_trust_model_gives_1_0_2_s_components(tmp_path):
+    import joblib
+
+    raster = regions_raster(tmp_path / "fit.tif", 30, 20, bands=6, regions=3, noise=0.3)[0]
+    pkl = pickle_like_1_0_2(tmp_path / "pca.pkl", raster, PCA(3))
+    other = regions_raster(tmp_path / "other.tif", 25, 20, bands=6, regions=4, seed=5, noise=0.3)[0]
+    with pytest.raises(ParameterError, match="LOAD_MODEL: pca.pkl is not an IAMAP model file"):
+        reduce(tmp_path, other, LOAD_MODEL=str(pkl))
+    result, src, outputs, reporter = reduce(tmp_path, other, LOAD_MODEL=str(pkl), TRUST_MODEL=True)
+    pixels = all_pixels(other)
+    by_hand = joblib.load(pkl).transform(StandardScaler().fit(pixels).transform(pixels))
+    np.testing.assert_allclose(result.reshape(3, -1).T, by_hand, rtol=1e-5, atol=1e-5)
+    assert src.dtypes == ("float32",) * 3 and outputs["COMPONENTS"] == 3
+    np.testing.assert_allclose(outputs["EXPLAINED_VARIANCE"], joblib.load(pkl).explained_variance_ratio_)
+    assert "SAVE_MODEL (\u201cSave the fitted model\u201d) set to a .iamapmodel file re-saves this model" in \
+        " ".join(e.get("message", "") for e in reporter.events)
 
 
 def test_tsne_fitted_on_the_sample_and_extended_to_every_pixel(tmp_path):

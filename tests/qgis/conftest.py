@@ -121,7 +121,7 @@ class Qgis:
                     child.addParameterSources(name, [source])
                 model_outputs = {{}}
                 for output_name, child_output in outputs.items():
-                    model_outputs[output_name] = QgsProcessingModelOutput(output_name, child_id)
+                    model_outputs[output_name] = QgsProcessingModelOutput(output_name, output_name)
                     model_outputs[output_name].setChildOutputName(child_output)
                 child.setModelOutputs(model_outputs)
                 model.addChildAlgorithm(child)
@@ -129,6 +129,11 @@ class Qgis:
             loaded = QgsProcessingModelAlgorithm()
             assert loaded.fromFile({str(model_file)!r})
             results, ok = loaded.run({inputs!r}, QgsProcessingContext(), QgsProcessingFeedback())
+            # 3.22 names each output of the results "child:output"; 3.40 by its description (here the output's name)
+            for child_id, _, _, outputs in {children!r}:
+                for output_name in outputs:
+                    if f"{{child_id}}:{{output_name}}" not in results and output_name in results:
+                        results[f"{{child_id}}:{{output_name}}"] = results[output_name]
             print("OK", ok, json.dumps({{k: str(v) for k, v in results.items()}}))
             """
         result = self.pyqgis(script)

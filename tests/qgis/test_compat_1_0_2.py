@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from ..fixtures import random_raster, regions_raster
+from ..fixtures import all_pixels, pickle_like_1_0_2, random_raster, regions_raster
 
 pytestmark = pytest.mark.qgis
 
@@ -111,6 +111,27 @@ def test_what_cannot_be_honoured_is_refused_naming_the_parameter(qgis, tmp_path)
     assert "LOAD_MODEL: kmeans.pkl is not an IAMAP model file" in pickle["error"], pickle
     assert "Fit the model again (leave LOAD_MODEL empty) and save it with SAVE_MODEL" in pickle["error"]
     assert not list(tmp_path.glob("[abc].tif"))
+
+
+def test_a_1_0_2_pkl_with_trust_model_clusters_as_1_0_2_did(qgis, tmp_path):
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
+
+    fit = regions_raster(tmp_path / "fit.tif", 32, 24, bands=4, regions=3)[0]
+    pkl = pickle_like_1_0_2(tmp_path / "kmeans.pkl", fit, KMeans(3, n_init=3, random_state=0), subset=400)
+    features = regions_raster(tmp_path / "features.tif", 30, 20, bands=4, regions=3, seed=0, noise=0.2)[0]
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (run,) = run_all(qgis, [("iamap:cluster", {"INPUT": str(features), "LOAD": str(pkl), "TRUST_MODEL": True,
+                                               "OUTPUT": str(folder)})])
+    assert "outputs" in run and run["outputs"]["OUTPUT"] == str(folder / "cluster.tif"), run.get("error")
+    pixels = all_pixels(features)
+    by_hand = joblib.load(pkl).predict(StandardScaler().fit(pixels).transform(pixels))
+    with rasterio.open(folder / "cluster.tif") as src:
+        np.testing.assert_array_equal(src.read(1).ravel(), by_hand)
+    assert warnings_starting(run["log"], f"LOAD={str(pkl)!r} is IAMAP 1.0.2's parameter") == 1, run["log"]
+    assert warnings_starting(run["log"], f"TRUST_MODEL: trusted {pkl}") == 1, run["log"]
+    assert any("a pickle of IAMAP 1.0.2's bare KMeans" in line for line in run["log"])
 
 
 def test_a_model3_child_and_qgis_process_carry_1_0_2_names(qgis, tmp_path):

@@ -132,7 +132,7 @@ def body():
     wait_until(lambda: False, 4)
     plugin = plugins["iamap"]
     RESULT["dialog_at_start"] = plugin.install_dialog is not None
-    RESULT["bar"] = len(iface.messageBar().items())
+    RESULT["bar"] = [(item.title(), item.text()) for item in iface.messageBar().items()]
     plugin.actions[0].trigger()  # Plugins > IAMAP > Install / repair environment
     wait_until(dialog_ready, 30)
     RESULT.update(describe(plugin.install_dialog))
@@ -140,7 +140,7 @@ def body():
     from qgis.core import QgsProject
     RESULT["layers"] = sorted((layer.name(), layer.isValid()) for layer in QgsProject.instance().mapLayers().values())
 """, six)
-    assert result["dialog_at_start"] is False and result["bar"] == 0
+    assert result["dialog_at_start"] is False and result["bar"] == []
     assert result["visible"] and result["title"] == "IAMAP's Python environment is ready"
     assert result["status"] == f"In use: {env_dir / 'bin' / 'python'}"
     assert result["buttons"] == ["Reinstall", "Close"]

@@ -171,10 +171,12 @@ def body():
     plugin = qgis.utils.plugins.get("iamap")
     import iamap
     RESULT["module"] = iamap.__file__
-    RESULT["home_plugin_path"] = qgis.utils.home_plugin_path
+    # where the installer unpacks (3.40 no longer has qgis.utils.home_plugin_path)
+    plugins_dir = os.path.join(QgsApplication.qgisSettingsDirPath(), "python", "plugins")
+    RESULT["home_plugin_path"] = plugins_dir
     RESULT["after"] = qgis.utils.pluginMetadata("iamap", "version")
     RESULT["active"] = QgsSettings().value("PythonPlugins/iamap", False, type=bool)
-    RESULT["installed_files"] = sorted(os.listdir(os.path.join(qgis.utils.home_plugin_path, "iamap")))
+    RESULT["installed_files"] = sorted(os.listdir(os.path.join(plugins_dir, "iamap")))
     provider = QgsApplication.processingRegistry().providerById("iamap")
     RESULT["algorithms"] = sorted(a.id() for a in provider.algorithms()) if provider else None
     RESULT["offered"] = wait_until(lambda: plugin.install_dialog is not None and plugin.install_dialog.isVisible()
