@@ -92,12 +92,20 @@ def install_command_hint() -> str:
 
 
 def fingerprint(dev: bool = False) -> str:
-    """Hash of what the environment is built from; a change means the environment must be updated."""
+    """Hash of what the environment is built from; a change means the environment must be updated.
+
+    Only the requirement lines count: a comment edited in a requirements file does not ask every user to
+    download the environment again.
+    """
     digest = hashlib.sha256()
     files = [*requirement_files()] + ([DEV_REQUIREMENTS] if dev else [])
     for path in files:
         digest.update(path.name.encode())
-        digest.update(path.read_bytes() if path.exists() else b"")
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        for line in text.splitlines():
+            requirement = line.split("#", 1)[0].strip()
+            if requirement:
+                digest.update(requirement.encode() + b"\n")
     return digest.hexdigest()[:16]
 
 

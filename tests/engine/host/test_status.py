@@ -65,6 +65,18 @@ def test_requirement_files_can_be_replaced_and_change_the_fingerprint(monkeypatc
     assert environment.fingerprint() != before
 
 
+def test_the_fingerprint_follows_the_requirements_not_their_comments(monkeypatch, tmp_path):
+    (tmp_path / "r.txt").write_text("# what the worker needs\nsix\n")
+    (tmp_path / "c.txt").write_text("six==1.16.0\n")
+    monkeypatch.setenv("IAMAP_REQUIREMENTS", str(tmp_path / "r.txt"))
+    monkeypatch.setenv("IAMAP_CONSTRAINTS", str(tmp_path / "c.txt"))
+    before = environment.fingerprint()
+    (tmp_path / "r.txt").write_text("# what the worker needs, see the README\n\nsix  # the one package\n")
+    assert environment.fingerprint() == before
+    (tmp_path / "c.txt").write_text("six==1.17.0\n")
+    assert environment.fingerprint() != before
+
+
 def test_base_python_inside_an_embedding_program_is_the_interpreter_of_its_own_installation(monkeypatch, tmp_path):
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     prefix = tmp_path / "Python framework"
