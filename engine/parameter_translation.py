@@ -25,8 +25,7 @@ from .contract import TOOLS, Kind
 from .errors import ParameterError
 from .legacy_parameters import (LEGACY_DEFAULTS, MERGE_METHOD_VALUES, MODEL_FILE_NAME, OUTPUT_FILE_NAMES,
                                 SAVE_MODEL_TOOLS, SHARED_ENUM_ORDERS, Alias, Refused, entries)
-
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+from .parameters import parse_bool
 
 
 @dataclass
@@ -112,7 +111,7 @@ def _lookup(entry: Alias, value):
     if not entry.values:
         return value
     try:
-        key = _as_index(value) if entry.kind == "index" else _as_bool(value) if entry.kind == "bool" else value
+        key = _as_index(value) if entry.kind == "index" else parse_bool(value) if entry.kind == "bool" else value
     except ValueError:
         key = None
     if key not in entry.values:
@@ -222,7 +221,7 @@ def _save_model_checkbox(tool: str, params: dict, result: Translation, folder: s
         return
     value, out = params.get("SAVE_MODEL"), result.params
     checkbox = _is_checkbox(value)
-    if checkbox and not _as_bool(value) or out.get("LOAD_MODEL"):
+    if checkbox and not parse_bool(value) or out.get("LOAD_MODEL"):
         if checkbox:
             out.pop("SAVE_MODEL", None)
         return
@@ -270,11 +269,3 @@ def _as_index(value) -> int:
         raise ValueError(value)
     return int(str(value).strip())
 
-
-def _as_bool(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
-    raise ValueError(value)

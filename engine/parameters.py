@@ -81,7 +81,9 @@ def _int(value) -> int:
     return int(str(value).strip())
 
 
-def _bool(value) -> bool:
+def parse_bool(value) -> bool:
+    """A boolean as scripts and the command line give it: True/False, 1/0, "true"/"false", "yes"/"no", "on"/"off"
+    ("" is False); ValueError otherwise."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -104,7 +106,7 @@ _CONVERTERS = {
     Kind.RASTER: str, Kind.VECTOR: str, Kind.FIELD: str, Kind.FILE: str, Kind.STRING: str, Kind.ENUM: str,
     Kind.CRS: str,
     Kind.RASTER_DESTINATION: str, Kind.VECTOR_DESTINATION: str, Kind.FILE_DESTINATION: str,
-    Kind.INT: _int, Kind.FLOAT: float, Kind.BOOL: _bool,
+    Kind.INT: _int, Kind.FLOAT: float, Kind.BOOL: parse_bool,
     Kind.BANDS: _list_of(_int), Kind.EXTENT: _list_of(float),
 }
 _KIND_NAMES = {Kind.INT: "whole number", Kind.FLOAT: "number", Kind.BOOL: "true/false value",
