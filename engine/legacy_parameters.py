@@ -189,7 +189,7 @@ LEGACY = {
 #: Today's parameters whose 1.0.2 default gave another result: a 1.0.2 call that leaves them out gets 1.0.2's.
 LEGACY_DEFAULTS = {
     "encoder": {"BACKBONE": "vit_base_patch16_224.dino", "MERGE_METHOD": "first", "NORMALIZATION": "dataset",
-                "PRECISION": "fp32"},
+                "PRECISION": "fp32", "STRIDE": 224},
     "reduction": {"RANDOM_SEED": 42},
     "cluster": {"N_CLUSTERS": 3, "RANDOM_SEED": 42},
     "similarity": {"RANDOM_SEED": 42},

@@ -85,7 +85,8 @@ def _apply(tool: str, entry, params: dict, result: Translation) -> None:
             return
         raise ParameterError(name, f"IAMAP 1.0.2's {name}={value!r} has no equivalent here and would change the "
                                    f"result: {entry.why}. Remove {name} to run.")
-    if name == "BACKBONE_OPT" and (params.get("BACKBONE_CHOICE") or params.get("BACKBONE_NAME")):
+    if name == "BACKBONE_OPT" and any(params.get(other) not in (None, "", "NULL")
+                                      for other in ("BACKBONE_CHOICE", "BACKBONE_NAME")):
         result.warnings.append("BACKBONE_OPT (IAMAP 1.0.2) was not used: BACKBONE_CHOICE or BACKBONE_NAME names "
                                "the model, as in 1.0.2.")
         return
@@ -126,12 +127,21 @@ def _lookup(entry: Alias, value):
 def _legacy_defaults(tool: str, params: dict, result: Translation) -> None:
     out, given = result.params, []
     for name, value in LEGACY_DEFAULTS.get(tool, {}).items():
-        if out.get(name) in (None, "") and not (name == "BACKBONE" and out.get("BACKBONE_NAME")):
-            out[name] = value
-            given.append(f"{name}={value!r}")
+        if out.get(name) not in (None, "") or (name == "BACKBONE" and out.get("BACKBONE_NAME")):
+            continue
+        if name == "STRIDE" and int(out.get("SIZE") or value) < value:
+            result.warnings.append(f"STRIDE: IAMAP 1.0.2 stepped {value} px between tiles of SIZE={out['SIZE']}, "
+                                   "leaving pixels between them unencoded; here the tiles step by their size.")
+            continue
+        out[name] = value
+        given.append(f"{name}={value!r}")
     if given:
         result.warnings.append("This call uses IAMAP 1.0.2's conventions, so parameters it leaves out take 1.0.2's "
                                f"defaults where today's differ: {', '.join(given)}. Give them to choose otherwise.")
+    if tool in ("reduction", "cluster") and params.get("SUBSET") in (None, "") and not out.get("LOAD_MODEL"):
+        result.warnings.append("SUBSET: IAMAP 1.0.2 fitted on every pixel when it was left empty; here the fit uses "
+                               f"a seeded sample of SAMPLE_SIZE={out.get('SAMPLE_SIZE') or 'default'} pixels. Give a "
+                               "larger SAMPLE_SIZE to fit on more.")
 
 
 def _enum_indices(tool: str, result: Translation) -> None:
@@ -151,10 +161,28 @@ def _enum_indices(tool: str, result: Translation) -> None:
             if orders:
                 result.warnings.append(f"{spec.name}={value!r} read in IAMAP 1.0.2's order as {out[spec.name]!r}, "
                                        "as this call uses 1.0.2's conventions; give the name to be unambiguous.")
+            else:
+                _warn_if_1_0_2_read_it_otherwise(tool, spec.name, value, index, out[spec.name], result)
         if out[spec.name] not in spec.choices:
             noun = "method" if spec.name.endswith("METHOD") else "value"
             raise ParameterError(spec.name, f"unknown {noun} {out[spec.name]!r} for {tool}; choose one of "
                                             f"{', '.join(spec.choices)} (or its number, from 0).")
+
+
+def _warn_if_1_0_2_read_it_otherwise(tool: str, name: str, value, index: int, today: str,
+                                     result: Translation) -> None:
+    """A number for a choice whose list 1.0.2 ordered otherwise: read in today's order, but a 1.0.2 script that
+    gives no other sign of its age meant 1.0.2's entry, so the two readings are named."""
+    orders = SHARED_ENUM_ORDERS.get(tool, {}).get(name)
+    if not orders:
+        return
+    try:
+        then = _legacy_choice(name, index, orders)
+    except ParameterError:
+        then = "another entry or none"
+    if then != today:
+        result.warnings.append(f"{name}={value!r} read as {today!r} (the order qgis_process help shows); in IAMAP "
+                               f"1.0.2's list it was {then!r}. Give the name to be unambiguous.")
 
 
 def _choice(spec, index: int) -> str:
@@ -257,7 +285,16 @@ def _is_folder(value, tool: str, legacy: bool) -> bool:
 
 
 def _is_checkbox(value) -> bool:
-    return isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("true", "false"))
+    """SAVE_MODEL as 1.0.2's checkbox: a boolean, 0/1, or a word that reads as one ("true", "no", ...)."""
+    if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+        return True
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        parse_bool(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_among(value, harmless: tuple) -> bool:

@@ -46,6 +46,12 @@ def open_raster(path: str, target_crs: str = "", resolution: float = 0.0, parame
         kwargs = {"resolution": resolution} if resolution else {}
         transform, width, height = calculate_default_transform(src.crs, dst_crs, src.width, src.height,
                                                                *src.bounds, **kwargs)
+        if resolution and min(width, height) < 2:  # a resolution meant in metres given for a CRS in degrees...
+            units = "degrees" if dst_crs.is_geographic else (dst_crs.linear_units or "CRS units")
+            raise ParameterError("TARGET_RESOLUTION", f"{resolution:g} {units} would make the raster {width} x "
+                                                      f"{height} pixel(s) in {dst_crs.to_string()}: the resolution "
+                                                      f"is in the units of the target CRS ({units}). Give a finer "
+                                                      "one, or a projected TARGET_CRS (e.g. a UTM zone) for metres.")
         with WarpedVRT(src, crs=dst_crs, transform=transform, width=width, height=height,
                        resampling=rasterio.enums.Resampling.bilinear, src_nodata=src.nodata,
                        nodata=src.nodata) as vrt:

@@ -62,7 +62,10 @@ def test_values_that_cannot_be_honoured_are_refused_naming_the_parameter(params,
 def test_enum_numbers_follow_todays_order_unless_the_call_is_1_0_2s():
     today = translate("encoder", {"INPUT": "a.tif", "OUTPUT": "b.tif", "MERGE_METHOD": "0", "DEVICE": 1})
     assert (today.params["MERGE_METHOD"], today.params["DEVICE"]) == ("average", "cpu") and not today.legacy
-    assert not today.warnings
+    # a 1.0.2 script with no other sign of its age meant 1.0.2's entry: both readings are named (DEVICE: no list)
+    assert today.warnings == ["MERGE_METHOD='0' read as 'average' (the order qgis_process help shows); in IAMAP "
+                              "1.0.2's list it was 'first'. Give the name to be unambiguous."]
+    assert not translate("encoder", {"INPUT": "a.tif", "OUTPUT": "b.tif", "MERGE_METHOD": "average"}).warnings
     old = translate("encoder", {"INPUT": "a.tif", "OUTPUT": "b.tif", "MERGE_METHOD": 0, "PAUSES": 0})
     assert old.params["MERGE_METHOD"] == "first"
     assert any("MERGE_METHOD=0 read in IAMAP 1.0.2's order" in w for w in old.warnings)
@@ -114,3 +117,27 @@ def test_unknown_names_are_warned_once_and_dropped():
     t = translate("diagnostics", {"OUTPUT": "r.json", "VERBOSE": True})
     assert t.params == {"OUTPUT": "r.json"} and len(t.warnings) == 1 and t.warnings[0].startswith("VERBOSE is not")
     assert not is_legacy_call("encoder", {"INPUT": "a.tif", "OUTPUT": "b.tif"})
+
+
+def test_save_model_as_1_0_2s_checkbox_in_any_spelling_is_a_checkbox(tmp_path):
+    for value in (0, "0", "no", False):
+        translated = translate("reduction", {"INPUT": "in.tif", "OUTPUT": f"{tmp_path}/", "SAVE_MODEL": value})
+        assert "SAVE_MODEL" not in translated.params and translated.legacy
+    saved = translate("reduction", {"INPUT": "in.tif", "OUTPUT": f"{tmp_path}/", "SAVE_MODEL": 1})
+    assert saved.params["SAVE_MODEL"] == str(tmp_path / "pca.iamapmodel")
+
+
+def test_1_0_2s_stride_and_full_fit_are_said(tmp_path):
+    encoder = translate("encoder", {"INPUT": "in.tif", "OUTPUT": f"{tmp_path}/", "SIZE": 448})
+    assert encoder.params["STRIDE"] == 224  # 1.0.2 stepped 224 px whatever the tile size
+    small = translate("encoder", {"INPUT": "in.tif", "OUTPUT": f"{tmp_path}/", "SIZE": 112})
+    assert "STRIDE" not in small.params and any("leaving pixels between them" in w for w in small.warnings)
+    cluster = translate("cluster", {"INPUT": "in.tif", "OUTPUT": f"{tmp_path}/"})
+    assert any(w.startswith("SUBSET: IAMAP 1.0.2 fitted on every pixel") for w in cluster.warnings)
+
+
+def test_backbone_choice_null_leaves_backbone_opt_in_charge(tmp_path):
+    translated = translate("encoder", {"INPUT": "in.tif", "OUTPUT": f"{tmp_path}/", "BACKBONE_OPT": 4,
+                                       "BACKBONE_CHOICE": "NULL"})
+    assert translated.params["BACKBONE"] == "vit_tiny_patch16_224.augreg_in21k"
+    assert not any("BACKBONE_OPT (IAMAP 1.0.2) was not used" in w for w in translated.warnings)

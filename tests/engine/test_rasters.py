@@ -53,6 +53,19 @@ def test_open_raster_reads_the_file_or_a_warped_view(tmp_path):
         assert src.crs.to_epsg() == 4326 and abs(src.bounds.left - 15.0) < 1  # UTM 33 N, 500 km easting: 15 E
 
 
+def test_a_resolution_that_leaves_no_raster_names_target_resolution_and_its_units(tmp_path):
+    # 10 meant as metres on a raster in degrees: 64 x 64 pixels of 0.0001 degrees become one pixel
+    path = write_raster(tmp_path / "geo.tif", np.ones((1, 64, 64), "float32"), crs="EPSG:4326", res=0.0001,
+                        origin=(15.0, 45.0))
+    with pytest.raises(ParameterError) as info:
+        with open_raster(str(path), resolution=10):
+            pass
+    assert info.value.parameter == "TARGET_RESOLUTION"
+    assert "1 x 1 pixel(s) in EPSG:4326" in str(info.value) and "degrees" in str(info.value)
+    with open_raster(str(path), resolution=0.0002) as src:  # a resolution in degrees is still taken
+        assert (src.width, src.height) == (32, 32)
+
+
 def test_check_bands_defaults_to_all_and_refuses_empty_or_missing_bands(tmp_path):
     with rasterio.open(counting_raster(tmp_path / "in.tif", bands=3)) as src:
         assert check_bands(src, None) == [1, 2, 3]
