@@ -80,7 +80,7 @@ def test_the_zip_holds_what_the_plugin_runs_with_and_nothing_of_its_development(
         "pytest.ini", "requirements-dev.txt", ".gitignore", ".gitattributes", "docs/conf.py")]
     assert not [name for name in RUN_TIME_FILES if name not in inside]
     # every Python module of the plugin and its engine, none left behind (no git needed: a chroot may lack it)
-    run_time = {str(path.relative_to(REPO)) for pattern in ("*.py", "engine/*.py", "utils/*.py")
+    run_time = {str(path.relative_to(REPO)) for pattern in ("*.py", "engine/**/*.py", "utils/*.py")
                 for path in REPO.glob(pattern)}
     assert {name for name in inside if name.endswith(".py")} == run_time
     assert licence == (REPO / "LICENSE").read_bytes() and b"GNU GENERAL PUBLIC LICENSE" in licence[:200]
