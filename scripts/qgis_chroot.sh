@@ -70,7 +70,7 @@ ensure() {
   stamp="$dir/.iamap-stamp"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(stamp_text "$name")" ]; then return; fi
   [ "$(id -u)" = 0 ] || die "building the $name chroot needs root"
-  command -v debootstrap >/dev/null || apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; }
   echo "== Building the $name chroot (Debian ${SUITE[$name]}) in $dir"
   unmount_all "$dir"
   # The base system is kept when only the packages changed, or when an earlier build stopped after it.
