@@ -6,6 +6,10 @@ inside it, when it is smaller than a pixel), a line the pixels it crosses. A fea
 ``per_feature`` pixels, drawn at random (seeded), so a large polygon does not outweigh the small ones. Pixels
 outside the raster (or EXTENT) or on nodata are dropped, and the features that lose every pixel are counted.
 Every pixel keeps the index of its feature, so that validation can keep a polygon's pixels in one fold.
+
+A test layer is independent only where its pixels are not training pixels: :func:`shared_with_training` finds
+the test pixels that a training feature covers (by the same rule, every pixel, not only those drawn), whatever
+the layers' files: the training layer given again, a copy, or features drawn twice.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ class LabelledPixels:
         Features that gave at least one valid pixel.
     dropped : dict
         Features left out, by reason (:data:`NO_LABEL`, :data:`OUTSIDE`, :data:`ON_NODATA`).
+    pixels : ndarray (n, 2) int64 or None
+        Row and column of each pixel, relative to the window read.
+    geometries : ndarray (features,) of shapely geometries, or None
+        Each feature's geometry in the raster's CRS.
     """
 
     values: np.ndarray
@@ -58,12 +66,15 @@ class LabelledPixels:
     layer: str
     features_used: int
     dropped: dict = field(default_factory=dict)
+    pixels: np.ndarray | None = None
+    geometries: np.ndarray | None = None
 
     def subset(self, keep: np.ndarray) -> LabelledPixels:
         """The pixels where ``keep`` is true (the feature bookkeeping unchanged)."""
         return LabelledPixels(self.values[keep], self.labels[keep], self.features[keep], self.feature_xy,
                               None if self.folds is None else self.folds[keep], self.layer,
-                              int(np.unique(self.features[keep]).size), self.dropped)
+                              int(np.unique(self.features[keep]).size), self.dropped,
+                              None if self.pixels is None else self.pixels[keep], self.geometries)
 
 
 def check_field(frame, name: str, parameter: str, layer_parameter: str, layer: str) -> None:
@@ -114,7 +125,7 @@ def read_labelled_pixels(path: str, src, bands: list[int], window, label_field: 
     xy = np.array([(p.x, p.y) for p in frame.geometry.representative_point()], np.float64)
     sample = LabelledPixels(values[valid], labels[owners[valid]], owners[valid], xy,
                             frame[fold_field].to_numpy()[owners[valid]] if fold_field else None, path, len(kept),
-                            dropped)
+                            dropped, np.column_stack([rows[valid], cols[valid]]), frame.geometry.to_numpy())
     kinds = frame.geometry.geom_type.str.replace("Multi", "").value_counts()
     reporter.text(f"{parameter} {Path(path).name}: {len(kept)} labelled feature(s) ("
                   + ", ".join(f"{n} {kind.lower()}(s)" for kind, n in kinds.items()) + f") give {len(sample.values)} "
@@ -124,6 +135,33 @@ def read_labelled_pixels(path: str, src, bands: list[int], window, label_field: 
         reporter.warning(f"{parameter}: " + ", ".join(f"{n} feature(s) {reason}" for reason, n in dropped.items())
                          + " were left out.")
     return sample
+
+
+def shared_with_training(test: LabelledPixels, training_geometries, src, window) -> np.ndarray:
+    """Whether each pixel of ``test`` is a pixel of one of ``training_geometries`` (in the raster's CRS): under a
+    training point, inside a training polygon, crossed by a training line, by the rule that gives the training
+    its pixels (every pixel covered, not only those drawn with SAMPLE_PER_POLYGON).
+
+    Only the training features near a test feature (within a pixel of its bounds) are rasterised."""
+    # deferred: geopandas / shapely / pandas load only when vector data is read or written
+    import shapely
+
+    shared = np.zeros(len(test.values), bool)
+    training = np.asarray(training_geometries, dtype=object)
+    if not len(training) or not len(test.values):
+        return shared
+    transform = window_transform(src, window)
+    margin = max(abs(transform.a), abs(transform.e))
+    bounds = np.array([g.bounds for g in test.geometries]) + np.array([-margin, -margin, margin, margin])
+    _, near = shapely.STRtree(training).query(shapely.box(*bounds.T))
+    keys = []
+    for index in np.unique(near):
+        rows, cols = _covered_pixels(training[index], src, window)
+        inside = (rows >= 0) & (cols >= 0) & (rows < window.height) & (cols < window.width)  # a key per pixel
+        keys.append(rows[inside] * window.width + cols[inside])
+    if keys:
+        shared = np.isin(test.pixels[:, 0] * window.width + test.pixels[:, 1], np.concatenate(keys))
+    return shared
 
 
 def _candidate_pixels(geometries, src, window, per_feature: int, rng):

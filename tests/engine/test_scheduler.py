@@ -3,7 +3,6 @@ bytes a Dask scheduler sends (stdlib only); what is not a Dask scheduler fails w
 
 from __future__ import annotations
 
-import socket
 import struct
 import time
 
