@@ -7,9 +7,12 @@ inside it, when it is smaller than a pixel), a line the pixels it crosses. A fea
 outside the raster (or EXTENT) or on nodata are dropped, and the features that lose every pixel are counted.
 Every pixel keeps the index of its feature, so that validation can keep a polygon's pixels in one fold.
 
-A test layer is independent only where its pixels are not training pixels: :func:`shared_with_training` finds
-the test pixels that a training feature covers (by the same rule, every pixel, not only those drawn), whatever
-the layers' files: the training layer given again, a copy, or features drawn twice.
+A pixel under features of different labels (overlapping polygons that disagree) is left out, wherever it was
+drawn, and counted: it cannot be both, and the log says how many there are.
+
+A test layer is independent only where its pixels are not training pixels: :func:`covered_by` finds the test
+pixels that a training feature covers (by the same rule, every pixel, not only those drawn), whatever the
+layers' files: the training layer given again, a copy, or features drawn twice.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .vectors import pixel_indices, pixels_at, read_layer
 NO_LABEL = "without a label"
 OUTSIDE = "outside the raster or EXTENT"
 ON_NODATA = "only on nodata pixels"
+CONFLICTING = "with every pixel under a feature of another label"
 
 
 @dataclass
@@ -126,6 +130,8 @@ def read_labelled_pixels(path: str, src, bands: list[int], window, label_field: 
     sample = LabelledPixels(values[valid], labels[owners[valid]], owners[valid], xy,
                             frame[fold_field].to_numpy()[owners[valid]] if fold_field else None, path, len(kept),
                             dropped, np.column_stack([rows[valid], cols[valid]]), frame.geometry.to_numpy())
+    sample = _without_conflicting_labels(sample, labels, src, window, parameter, label_field, reporter)
+    kept, dropped = range(sample.features_used), sample.dropped
     kinds = frame.geometry.geom_type.str.replace("Multi", "").value_counts()
     reporter.text(f"{parameter} {Path(path).name}: {len(kept)} labelled feature(s) ("
                   + ", ".join(f"{n} {kind.lower()}(s)" for kind, n in kinds.items()) + f") give {len(sample.values)} "
@@ -137,30 +143,59 @@ def read_labelled_pixels(path: str, src, bands: list[int], window, label_field: 
     return sample
 
 
-def shared_with_training(test: LabelledPixels, training_geometries, src, window) -> np.ndarray:
-    """Whether each pixel of ``test`` is a pixel of one of ``training_geometries`` (in the raster's CRS): under a
-    training point, inside a training polygon, crossed by a training line, by the rule that gives the training
-    its pixels (every pixel covered, not only those drawn with SAMPLE_PER_POLYGON).
+def _without_conflicting_labels(sample: LabelledPixels, feature_labels: np.ndarray, src, window, parameter: str,
+                                label_field: str, reporter) -> LabelledPixels:
+    """``sample`` without its pixels that a feature of another label covers too, said and counted."""
+    # deferred: geopandas / shapely / pandas load only when vector data is read or written
+    import pandas as pd
 
-    Only the training features near a test feature (within a pixel of its bounds) are rasterised."""
+    codes, _ = pd.factorize(pd.Series(feature_labels, dtype=object))
+    conflicting = np.zeros(len(sample.values), bool)
+    for code in np.unique(codes) if len(np.unique(codes)) > 1 else ():
+        mine = codes[sample.features] == code
+        conflicting[mine] = covered_by(sample.subset(mine), sample.geometries[codes != code], src, window)
+    if not conflicting.any():
+        return sample
+    count, features = int(conflicting.sum()), int(np.unique(sample.features[conflicting]).size)
+    if conflicting.all():
+        raise ParameterError(parameter, f"every one of its {count} pixel(s) lies under features of different labels "
+                                        f"in {label_field!r} (overlapping features that disagree). Give each area "
+                                        "one label.")
+    kept = sample.subset(~conflicting)
+    lost = sample.features_used - kept.features_used
+    if lost:
+        kept.dropped = {**sample.dropped, CONFLICTING: lost}
+    reporter.warning(f"{parameter}: {count} pixel(s) of {features} feature(s) lie under features of different "
+                     f"labels in {label_field!r} (overlapping features that disagree) and were left out: a pixel "
+                     "cannot be both.")
+    return kept
+
+
+def covered_by(sample: LabelledPixels, geometries, src, window) -> np.ndarray:
+    """Whether each pixel of ``sample`` is a pixel of one of ``geometries`` (in the raster's CRS): under a point,
+    inside a polygon, crossed by a line, by the rule that gives the features their pixels (every pixel covered,
+    not only those drawn with SAMPLE_PER_POLYGON).
+
+    Only the geometries near a feature of ``sample`` (within a pixel of its bounds) are rasterised."""
     # deferred: geopandas / shapely / pandas load only when vector data is read or written
     import shapely
 
-    shared = np.zeros(len(test.values), bool)
-    training = np.asarray(training_geometries, dtype=object)
-    if not len(training) or not len(test.values):
+    shared = np.zeros(len(sample.values), bool)
+    others = np.asarray(geometries, dtype=object)
+    if not len(others) or not len(sample.values):
         return shared
     transform = window_transform(src, window)
     margin = max(abs(transform.a), abs(transform.e))
-    bounds = np.array([g.bounds for g in test.geometries]) + np.array([-margin, -margin, margin, margin])
-    _, near = shapely.STRtree(training).query(shapely.box(*bounds.T))
+    own = sample.geometries[np.unique(sample.features)]
+    bounds = np.array([g.bounds for g in own]) + np.array([-margin, -margin, margin, margin])
+    _, near = shapely.STRtree(others).query(shapely.box(*bounds.T))
     keys = []
     for index in np.unique(near):
-        rows, cols = _covered_pixels(training[index], src, window)
+        rows, cols = _covered_pixels(others[index], src, window)
         inside = (rows >= 0) & (cols >= 0) & (rows < window.height) & (cols < window.width)  # a key per pixel
         keys.append(rows[inside] * window.width + cols[inside])
     if keys:
-        shared = np.isin(test.pixels[:, 0] * window.width + test.pixels[:, 1], np.concatenate(keys))
+        shared = np.isin(sample.pixels[:, 0] * window.width + sample.pixels[:, 1], np.concatenate(keys))
     return shared
 
 

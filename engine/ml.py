@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from . import __version__
 from .catalog import class_colour
 from .class_codes import ClassCodes, regression_targets
+from .contract import TOOLS
 from .errors import ParameterError
 from .estimator_registry import build_estimator, estimator_class, library_versions
 from .estimator_run import check_estimator_parameters
@@ -65,6 +66,11 @@ class MlParams(parameter_class("ml")):
         if self.CV == "column" and not self.FOLD_COL:
             raise ParameterError("FOLD_COL", "CV = column reads each feature's fold from a field: choose it, or "
                                              "another CV.")
+        if self.CV == "column" and self.FOLD_COL == self.GT_COL:
+            raise ParameterError("FOLD_COL", f"{self.FOLD_COL!r} is also the field with the labels (GT_COL, "
+                                             f"\u201c{TOOLS['ml']['GT_COL'].label}\u201d): each fold would hold one "
+                                             "class, and be validated by a model that never saw it. Choose a field "
+                                             "that groups the features into folds (a region, a date), or another CV.")
 
 
 def is_classifier_method(method: str) -> bool:

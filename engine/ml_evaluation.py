@@ -14,8 +14,9 @@ import numpy as np
 
 from .class_codes import ClassCodes, regression_targets
 from .errors import ParameterError
-from .labelled_samples import LabelledPixels, read_labelled_pixels, shared_with_training
+from .labelled_samples import LabelledPixels, read_labelled_pixels, covered_by
 from .validation import headline, score
+from .vectors import read_layer
 
 
 def evaluate_on_layer(p, model: dict, classes: ClassCodes | None, src, bands, window,
@@ -60,8 +61,6 @@ def independent_pixels(test: LabelledPixels, training: LabelledPixels | None, tr
     The training features are ``training``'s, or, for a loaded model, those of the layer it was trained on when
     that file can still be read. A test layer whose every pixel is a training pixel (the training layer itself,
     a copy) is refused: its figures would not be independent; shared pixels are left out and counted."""
-    from .vectors import read_layer  # deferred: geopandas, as in the modules that read vectors
-
     if training is not None:
         geometries, name = training.geometries, Path(training.layer).name
     else:
@@ -72,7 +71,7 @@ def independent_pixels(test: LabelledPixels, training: LabelledPixels | None, tr
             reporter.warning(f"TEMPLATE_TEST: the model's training layer ({training_layer or 'not recorded'}) cannot "
                              "be read here, so whether the test layer shares pixels with it is not checked.")
             return test, "Not checked: the layer the model was trained on cannot be read here."
-    shared = shared_with_training(test, geometries, src, window)
+    shared = covered_by(test, geometries, src, window)
     count, total = int(shared.sum()), len(shared)
     if count == total:
         raise ParameterError("TEMPLATE_TEST", f"all {total} of its pixel(s) are training pixels too (under the "

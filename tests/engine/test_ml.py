@@ -228,6 +228,8 @@ def test_the_real_scene_trains_from_points_and_polygons(tmp_path, assets):
     ({"METHOD": "RandomForestRegressor"}, r"GT_COL: holds text \('a-class'\), and RandomForestRegressor is a "
                                           r"regressor"),
     ({"CV": "column"}, "FOLD_COL: CV = column reads each feature's fold from a field"),
+    ({"CV": "column", "FOLD_COL": "label"}, "FOLD_COL: 'label' is also the field with the labels \\(GT_COL, "
+                                            "\u201cField with the labels\u201d\\): each fold would hold one class"),
     ({"SK_PARAM": '{"n_trees": 5}'}, "SK_PARAM: RandomForestClassifier has no parameter 'n_trees'"),
     ({"REPORT": "report.pdf"}, "REPORT: report.pdf: the report is an HTML page"),
 ])
