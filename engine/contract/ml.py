@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .. import catalog
 from .schema import Kind, Output, Parameter, Tool
-from .shared import MODEL_FILTER, MODEL_SUFFIX, advanced, bands, extent, input_raster, scheduler, trust_model
+from .shared import (MODEL_FILTER, MODEL_SUFFIX, SEED_MAXIMUM, advanced, bands, extent, input_raster, scheduler,
+                     trust_model)
 
 ML = Tool("ml", (
     input_raster("Raster whose pixel vectors are classified or mapped: a feature raster from iamap:encoder (or its "
@@ -62,7 +63,7 @@ ML = Tool("ml", (
         Parameter("SAMPLE_PER_POLYGON", "Pixels drawn per polygon at most", Kind.INT, 500, minimum=1,
                   help="Largest number of pixels a polygon contributes, "
                        "drawn at random with RANDOM_SEED, so large polygons do not outweigh small ones."),
-        Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0,
+        Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0, maximum=SEED_MAXIMUM,
                   help="Seed of the pixels drawn in polygons, of the folds and of the estimator: the same seed gives "
                        "the same result."),
         trust_model(),
