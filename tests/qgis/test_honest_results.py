@@ -1,17 +1,19 @@
 """No silent wrong result, through the real QGIS: a test layer that shares pixels with the training layer, a
 SCHEDULER where a web server answers, a size given twice (SK_PARAM and N_COMPONENTS), a model file cut short,
-overlapping polygons that disagree, the label field as fold field. Each ends in a clear message naming the
-parameter (id and dialog label) or in a result that says what was left out; inputs are never changed."""
+overlapping polygons that disagree, the label field as fold field, a model applied where every pixel is nodata.
+Each ends in a clear message naming the parameter (id and dialog label) or in a result that says what was left
+out; inputs are never changed."""
 
 from __future__ import annotations
 
 import time
 
 import geopandas as gpd
+import numpy as np
 import pytest
 
 from testsupport.fake_servers import http_server
-from ..fixtures import labelled_points, pixel_centres, regions_raster, square
+from ..fixtures import labelled_points, pixel_centres, regions_raster, square, write_raster
 from .test_data_safety import failure, sha256
 
 pytestmark = pytest.mark.qgis
@@ -96,3 +98,14 @@ def test_the_label_field_as_fold_field_is_refused_naming_both(qgis, tmp_path, sc
     assert "FOLD_COL: 'label' is also the field with the labels (GT_COL, \u201cField with the labels\u201d)" in text
     assert "In the dialog: \u201cField with the fold of each feature (CV = column)\u201d" in text
     assert not (tmp_path / "c.tif").exists()
+
+
+def test_a_saved_model_applied_where_every_pixel_is_nodata_is_no_success(qgis, tmp_path, scene):
+    raster, _, _ = scene
+    model = tmp_path / "k.iamapmodel"
+    qgis.run("iamap:cluster", {"INPUT": raster, "OUTPUT": tmp_path / "c.tif", "SAVE_MODEL": model})
+    empty = write_raster(tmp_path / "empty.tif", np.full((3, 20, 20), np.nan, np.float32), nodata=float("nan"))
+    text = failure(qgis, "iamap:cluster", {"INPUT": empty, "OUTPUT": tmp_path / "d.tif", "LOAD_MODEL": model})
+    assert "INPUT: no pixel of the raster is valid in the selected band(s) 1, 2, 3 (all nodata), so the output " \
+           "would hold nodata only" in text
+    assert not (tmp_path / "d.tif").exists() and not (tmp_path / "d.partial.tif").exists()
