@@ -131,9 +131,9 @@ def read_labelled_pixels(path: str, src, bands: list[int], window, label_field: 
                             frame[fold_field].to_numpy()[owners[valid]] if fold_field else None, path, len(kept),
                             dropped, np.column_stack([rows[valid], cols[valid]]), frame.geometry.to_numpy())
     sample = _without_conflicting_labels(sample, labels, src, window, parameter, label_field, reporter)
-    kept, dropped = range(sample.features_used), sample.dropped
+    dropped = sample.dropped
     kinds = frame.geometry.geom_type.str.replace("Multi", "").value_counts()
-    reporter.text(f"{parameter} {Path(path).name}: {len(kept)} labelled feature(s) ("
+    reporter.text(f"{parameter} {Path(path).name}: {sample.features_used} labelled feature(s) ("
                   + ", ".join(f"{n} {kind.lower()}(s)" for kind, n in kinds.items()) + f") give {len(sample.values)} "
                   f"pixel(s)" + ("; left out: " + ", ".join(f"{n} {reason}" for reason, n in dropped.items())
                                  if dropped else "") + ".")
@@ -148,12 +148,22 @@ def _without_conflicting_labels(sample: LabelledPixels, feature_labels: np.ndarr
     """``sample`` without its pixels that a feature of another label covers too, said and counted."""
     # deferred: geopandas / shapely / pandas load only when vector data is read or written
     import pandas as pd
+    import shapely
 
     codes, _ = pd.factorize(pd.Series(feature_labels, dtype=object))
-    conflicting = np.zeros(len(sample.values), bool)
-    for code in np.unique(codes) if len(np.unique(codes)) > 1 else ():
-        mine = codes[sample.features] == code
-        conflicting[mine] = covered_by(sample.subset(mine), sample.geometries[codes != code], src, window)
+    if len(np.unique(codes)) < 2:
+        return sample
+    # the features within a pixel of a feature of another label, each rasterised once: (pixel, label) pairs
+    boxes = shapely.box(*(np.array([g.bounds for g in sample.geometries]) + _pixel_margin(src, window)).T)
+    first, second = shapely.STRtree(sample.geometries).query(boxes)
+    involved = np.unique(np.concatenate([first, second])[np.tile(codes[first] != codes[second], 2)])
+    pairs = [np.column_stack([keys, np.full(len(keys), codes[index])])
+             for index in involved for keys in [_pixel_keys(sample.geometries[index], src, window)]]
+    if not pairs:
+        return sample
+    keys, label_counts = np.unique(np.unique(np.concatenate(pairs), axis=0)[:, 0], return_counts=True)
+    disputed = keys[label_counts > 1]  # pixels that features of two labels or more cover
+    conflicting = np.isin(sample.pixels[:, 0] * window.width + sample.pixels[:, 1], disputed)
     if not conflicting.any():
         return sample
     count, features = int(conflicting.sum()), int(np.unique(sample.features[conflicting]).size)
@@ -184,19 +194,27 @@ def covered_by(sample: LabelledPixels, geometries, src, window) -> np.ndarray:
     others = np.asarray(geometries, dtype=object)
     if not len(others) or not len(sample.values):
         return shared
-    transform = window_transform(src, window)
-    margin = max(abs(transform.a), abs(transform.e))
     own = sample.geometries[np.unique(sample.features)]
-    bounds = np.array([g.bounds for g in own]) + np.array([-margin, -margin, margin, margin])
-    _, near = shapely.STRtree(others).query(shapely.box(*bounds.T))
-    keys = []
-    for index in np.unique(near):
-        rows, cols = _covered_pixels(others[index], src, window)
-        inside = (rows >= 0) & (cols >= 0) & (rows < window.height) & (cols < window.width)  # a key per pixel
-        keys.append(rows[inside] * window.width + cols[inside])
+    _, near = shapely.STRtree(others).query(shapely.box(*(np.array([g.bounds for g in own])
+                                                          + _pixel_margin(src, window)).T))
+    keys = [_pixel_keys(others[index], src, window) for index in np.unique(near)]
     if keys:
         shared = np.isin(sample.pixels[:, 0] * window.width + sample.pixels[:, 1], np.concatenate(keys))
     return shared
+
+
+def _pixel_margin(src, window) -> np.ndarray:
+    """What widens bounds (xmin, ymin, xmax, ymax) by a pixel on every side: features that close may share one."""
+    transform = window_transform(src, window)
+    margin = max(abs(transform.a), abs(transform.e))
+    return np.array([-margin, -margin, margin, margin])
+
+
+def _pixel_keys(geometry, src, window) -> np.ndarray:
+    """``row * width + column`` of every pixel of ``window`` that ``geometry`` covers (:func:`_covered_pixels`)."""
+    rows, cols = _covered_pixels(geometry, src, window)
+    inside = (rows >= 0) & (cols >= 0) & (rows < window.height) & (cols < window.width)  # a key per pixel
+    return rows[inside] * window.width + cols[inside]
 
 
 def _candidate_pixels(geometries, src, window, per_feature: int, rng):

@@ -14,7 +14,7 @@ import numpy as np
 
 from .class_codes import ClassCodes, regression_targets
 from .errors import ParameterError
-from .labelled_samples import LabelledPixels, read_labelled_pixels, covered_by
+from .labelled_samples import LabelledPixels, covered_by, read_labelled_pixels
 from .validation import headline, score
 from .vectors import read_layer
 
