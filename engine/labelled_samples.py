@@ -114,7 +114,10 @@ def read_labelled_pixels(path: str, src, bands: list[int], window, label_field: 
     if unlabelled.all():
         raise ParameterError(label_parameter, f"no feature of {Path(path).name} has a value in {label_field!r}.")
     frame = frame[~unlabelled].reset_index(drop=True)
-    rows, cols, owners = _candidate_pixels(frame.geometry, src, window, per_feature, np.random.default_rng(seed))
+    codes = _label_codes(frame[label_field].to_numpy())
+    near = _near_another_label(frame.geometry.to_numpy(), codes, src, window)
+    rows, cols, owners, covered = _candidate_pixels(frame.geometry, src, window, per_feature,
+                                                    np.random.default_rng(seed), near)
     values, valid, inside = pixels_at(src, bands, window, rows, cols, reporter)
     kept = np.unique(owners[valid])
     reached = np.unique(owners[inside])
@@ -130,7 +133,7 @@ def read_labelled_pixels(path: str, src, bands: list[int], window, label_field: 
     sample = LabelledPixels(values[valid], labels[owners[valid]], owners[valid], xy,
                             frame[fold_field].to_numpy()[owners[valid]] if fold_field else None, path, len(kept),
                             dropped, np.column_stack([rows[valid], cols[valid]]), frame.geometry.to_numpy())
-    sample = _without_conflicting_labels(sample, labels, src, window, parameter, label_field, reporter)
+    sample = _without_conflicting_labels(sample, codes, covered, window, parameter, label_field, reporter)
     dropped = sample.dropped
     kinds = frame.geometry.geom_type.str.replace("Multi", "").value_counts()
     reporter.text(f"{parameter} {Path(path).name}: {sample.features_used} labelled feature(s) ("
@@ -143,26 +146,37 @@ def read_labelled_pixels(path: str, src, bands: list[int], window, label_field: 
     return sample
 
 
-def _without_conflicting_labels(sample: LabelledPixels, feature_labels: np.ndarray, src, window, parameter: str,
-                                label_field: str, reporter) -> LabelledPixels:
-    """``sample`` without its pixels that a feature of another label covers too, said and counted."""
+def _label_codes(labels: np.ndarray) -> np.ndarray:
+    """0, 1, 2... for each distinct label."""
     # deferred: geopandas / shapely / pandas load only when vector data is read or written
     import pandas as pd
+
+    return pd.factorize(pd.Series(labels, dtype=object))[0]
+
+
+def _near_another_label(geometries: np.ndarray, codes: np.ndarray, src, window) -> set:
+    """The features within a pixel of a feature of another label: those that may share a pixel with it."""
+    # deferred: geopandas / shapely / pandas load only when vector data is read or written
     import shapely
 
-    codes, _ = pd.factorize(pd.Series(feature_labels, dtype=object))
     if len(np.unique(codes)) < 2:
+        return set()
+    boxes = shapely.box(*(np.array([g.bounds for g in geometries]) + _pixel_margin(src, window)).T)
+    first, second = shapely.STRtree(geometries).query(boxes)
+    return set(np.concatenate([first, second])[np.tile(codes[first] != codes[second], 2)].tolist())
+
+
+def _without_conflicting_labels(sample: LabelledPixels, codes: np.ndarray, covered: dict, window, parameter: str,
+                                label_field: str, reporter) -> LabelledPixels:
+    """``sample`` without its pixels that features of two labels cover (``covered``: every pixel of the features
+    near another label, by feature), said and counted."""
+    if not covered:
         return sample
-    # the features within a pixel of a feature of another label, each rasterised once: (pixel, label) pairs
-    boxes = shapely.box(*(np.array([g.bounds for g in sample.geometries]) + _pixel_margin(src, window)).T)
-    first, second = shapely.STRtree(sample.geometries).query(boxes)
-    involved = np.unique(np.concatenate([first, second])[np.tile(codes[first] != codes[second], 2)])
-    pairs = [np.column_stack([keys, np.full(len(keys), codes[index])])
-             for index in involved for keys in [_pixel_keys(sample.geometries[index], src, window)]]
-    if not pairs:
-        return sample
-    keys, label_counts = np.unique(np.unique(np.concatenate(pairs), axis=0)[:, 0], return_counts=True)
-    disputed = keys[label_counts > 1]  # pixels that features of two labels or more cover
+    labels = int(codes.max()) + 1
+    pairs = np.sort(np.concatenate([keys * labels + codes[index] for index, keys in covered.items()]))
+    keys = pairs // labels
+    # sorted (pixel, label) pairs: a pixel next to itself with another label is covered by two labels or more
+    disputed = keys[1:][(keys[1:] == keys[:-1]) & (pairs[1:] != pairs[:-1])]
     conflicting = np.isin(sample.pixels[:, 0] * window.width + sample.pixels[:, 1], disputed)
     if not conflicting.any():
         return sample
@@ -197,7 +211,7 @@ def covered_by(sample: LabelledPixels, geometries, src, window) -> np.ndarray:
     own = sample.geometries[np.unique(sample.features)]
     _, near = shapely.STRtree(others).query(shapely.box(*(np.array([g.bounds for g in own])
                                                           + _pixel_margin(src, window)).T))
-    keys = [_pixel_keys(others[index], src, window) for index in np.unique(near)]
+    keys = [_pixel_keys(*_covered_pixels(others[index], src, window), window) for index in np.unique(near)]
     if keys:
         shared = np.isin(sample.pixels[:, 0] * window.width + sample.pixels[:, 1], np.concatenate(keys))
     return shared
@@ -210,26 +224,28 @@ def _pixel_margin(src, window) -> np.ndarray:
     return np.array([-margin, -margin, margin, margin])
 
 
-def _pixel_keys(geometry, src, window) -> np.ndarray:
-    """``row * width + column`` of every pixel of ``window`` that ``geometry`` covers (:func:`_covered_pixels`)."""
-    rows, cols = _covered_pixels(geometry, src, window)
+def _pixel_keys(rows: np.ndarray, cols: np.ndarray, window) -> np.ndarray:
+    """``row * width + column`` of the pixels (``rows``, ``cols``) inside ``window``."""
     inside = (rows >= 0) & (cols >= 0) & (rows < window.height) & (cols < window.width)  # a key per pixel
     return rows[inside] * window.width + cols[inside]
 
 
-def _candidate_pixels(geometries, src, window, per_feature: int, rng):
+def _candidate_pixels(geometries, src, window, per_feature: int, rng, keep: set = frozenset()):
     """(rows, cols, feature index) of the pixels each geometry covers, relative to ``window``, at most
-    ``per_feature`` each; rows/cols may fall outside the window (those pixels are dropped when read)."""
-    rows, cols, owners = [], [], []
+    ``per_feature`` each; rows/cols may fall outside the window (those pixels are dropped when read). Also the
+    keys (:func:`_pixel_keys`) of every pixel covered by the features in ``keep``, by feature."""
+    rows, cols, owners, covered = [], [], [], {}
     for index, geometry in enumerate(geometries):
         r, c = _covered_pixels(geometry, src, window)
+        if index in keep:
+            covered[index] = _pixel_keys(r, c, window)
         if len(r) > per_feature:
             pick = np.sort(rng.choice(len(r), per_feature, replace=False))
             r, c = r[pick], c[pick]
         rows.append(r)
         cols.append(c)
         owners.append(np.full(len(r), index, np.int64))
-    return np.concatenate(rows), np.concatenate(cols), np.concatenate(owners)
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(owners), covered
 
 
 def _covered_pixels(geometry, src, window) -> tuple[np.ndarray, np.ndarray]:
