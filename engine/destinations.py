@@ -4,10 +4,12 @@ writer per destination, and disk space.
 Standard library only: the worker guards every tool run with :func:`guarded_run`, and the QGIS side uses the
 same naming rules to clean up after a cancelled run (:func:`leftovers`).
 
-What a run writes for a destination ``out.tif`` (:func:`written_files`): the file itself, its partial file
-``out.partial.tif`` and resume manifest ``out.partial.json``, its record ``out.iamap.json``, GDAL's
-``out.tif.aux.xml``, the style ``out.qml``, temporary ``*.tmp`` names and the lock ``.out.tif.iamap-lock``. None
-of them may be a file the run reads, or a file of another destination of the same run.
+What a run writes for a destination (:func:`written_files`): for every destination the file itself, its temporary
+``out.tif.tmp`` and the lock ``.out.tif.iamap-lock``; for a raster also its partial file ``out.partial.tif`` and
+resume manifest ``out.partial.json``, its record ``out.iamap.json``, GDAL's ``out.tif.aux.xml`` and the style
+``out.qml``. None of them may be a file the run reads, or a file of another destination of the same run. Only what
+a destination really writes is claimed, so a model ``umap.iamapmodel`` and a raster ``umap.tif`` of one run do
+not collide.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from .contract import TOOLS
+from .contract import TOOLS, Kind
 from .errors import IamapError, ParameterError
 from .parameters import destination_files, input_files
 
@@ -45,13 +47,16 @@ def lock_path(destination: Path) -> Path:
     return destination.with_name(f".{destination.name}.iamap-lock")
 
 
-def written_files(destination: Path) -> list[Path]:
-    """Every file a run may create or replace for ``destination`` (see the module docstring)."""
+def written_files(destination: Path, kind: Kind = Kind.RASTER_DESTINATION) -> list[Path]:
+    """Every file a run may create or replace for ``destination``, a destination parameter of ``kind`` (see the
+    module docstring)."""
+    files = [destination, destination.with_name(destination.name + ".tmp"), lock_path(destination)]
+    if kind is not Kind.RASTER_DESTINATION:  # a vector, a model file, a report: written whole, through the .tmp
+        return files
     partial = partial_path(destination)
-    return [destination, partial, partial.with_suffix(".json"), sidecar_path(destination),
-            destination.with_name(destination.name + ".aux.xml"), partial.with_name(partial.name + ".aux.xml"),
-            destination.with_name(f"{destination.stem}.qml"), destination.with_name(destination.name + ".tmp"),
-            lock_path(destination)]
+    return files + [partial, partial.with_suffix(".json"), sidecar_path(destination),
+                    destination.with_name(destination.name + ".aux.xml"), partial.with_name(partial.name + ".aux.xml"),
+                    destination.with_name(f"{destination.stem}.qml")]
 
 
 def leftovers(tool: str, params: dict) -> list[Path]:
@@ -101,7 +106,7 @@ def check_destinations(tool: str, params: dict) -> None:
     inputs = {_same_file_key(path): name for name, path in _paths(tool, params, input_files).items()}
     claimed: dict[str, str] = {}
     for name, destination in _paths(tool, params, destination_files).items():
-        for written in written_files(destination):
+        for written in written_files(destination, TOOLS[tool][name].kind):
             key = _same_file_key(written)
             if key in inputs:
                 what = "is" if written == destination else f"would write {written.name}, which is"
