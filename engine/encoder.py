@@ -37,6 +37,7 @@ from .memory import check_encoder_memory
 from .merge import FeatureStrip
 from .models import LoadedBackbone, load_backbone
 from .normalize import Normalization, resolve_normalization
+from .number_lists import number_list
 from .parameters import parameter_class
 from .raster_writing import BackgroundRowWriter, RowWriter, check_output, finalize
 from .rasters import check_bands, extent_window, open_raster, window_transform
@@ -125,7 +126,7 @@ def plan_encoding(p: EncoderParams, reporter: Reporter, cluster=None) -> Encodin
         bands = check_bands(src, p.BANDS)
         window = extent_window(src, p.EXTENT)
         reporter.text(f"Input {Path(p.INPUT).name}: {src.width}x{src.height} px, {src.count} band(s) "
-                      f"{src.dtypes[bands[0] - 1]}, {src.crs}; processing bands {bands} over a "
+                      f"{src.dtypes[bands[0] - 1]}, {src.crs}; processing bands {number_list(bands)} over a "
                       f"{window.width}x{window.height} px window.")
         if p.BACKBONE_NAME and p.BACKBONE != ENCODER["BACKBONE"].default:
             reporter.warning(f"BACKBONE_NAME ({p.BACKBONE_NAME}) is used; BACKBONE ({p.BACKBONE}) is not.")

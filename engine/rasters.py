@@ -22,6 +22,7 @@ from rasterio.warp import calculate_default_transform
 from rasterio.windows import Window
 
 from .errors import ParameterError
+from .number_lists import number_list
 
 
 @contextlib.contextmanager
@@ -73,9 +74,9 @@ def check_real_valued(src, parameter: str = "INPUT") -> None:
     """Refuse complex bands (CInt16, CFloat32...): reading them as real numbers would drop the imaginary part."""
     complex_bands = [band for band, dtype in enumerate(src.dtypes, start=1) if dtype.startswith("complex")]
     if complex_bands:
-        raise ParameterError(parameter, f"{Path(src.name).name} has complex-valued band(s) {complex_bands} "
-                                        f"({src.dtypes[complex_bands[0] - 1]}); IAMAP reads real values and would "
-                                        "lose the imaginary part. Split the raster first into real and imaginary "
+        raise ParameterError(parameter, f"{Path(src.name).name} has complex-valued band(s) "
+                                        f"{number_list(complex_bands)} ({src.dtypes[complex_bands[0] - 1]}); IAMAP reads real "
+                                        "values and would lose the imaginary part. Split the raster first into real and imaginary "
                                         "bands, or amplitude and phase, e.g. with GDAL's raster calculator "
                                         "(Processing: GDAL > Raster miscellaneous > Raster calculator, or "
                                         "gdal_calc.py) and the formulas real(A) and imag(A), or absolute(A) and "
@@ -118,8 +119,8 @@ def check_bands(src, bands, parameter: str = "BANDS") -> list[int]:
                                         "to use all bands.")
     wrong = [b for b in bands if not 1 <= b <= src.count]
     if wrong:
-        raise ParameterError(parameter, f"band(s) {wrong} do not exist: the raster has {src.count} band(s), "
-                                        f"numbered 1 to {src.count}.")
+        raise ParameterError(parameter, f"band(s) {number_list(wrong)} do not exist: the raster has {src.count} "
+                                        f"band(s), numbered 1 to {src.count}.")
     return bands
 
 
