@@ -182,8 +182,8 @@ def check_record(meta, name: str, tool: str, band_count: int, format_version: in
     if meta.get("band_count") != band_count:
         fitted_on = f"bands {number_list(meta.get('bands') or [])} of {Path(meta.get('input', '?')).name}"
         raise ParameterError("BANDS", f"the model in {name} was fitted on {meta.get('band_count')} band(s) "
-                                      f"({fitted_on}); the selected input has {band_count}. Select the same bands, or fit a "
-                                      "new model.")
+                                      f"({fitted_on}); the selected input has {band_count}. Select the same bands, "
+                                      "or fit a new model.")
 
 
 def file_sha256(path: Path) -> str:
