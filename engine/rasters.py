@@ -74,11 +74,11 @@ def check_real_valued(src, parameter: str = "INPUT") -> None:
     """Refuse complex bands (CInt16, CFloat32...): reading them as real numbers would drop the imaginary part."""
     complex_bands = [band for band, dtype in enumerate(src.dtypes, start=1) if dtype.startswith("complex")]
     if complex_bands:
-        raise ParameterError(parameter, f"{Path(src.name).name} has complex-valued band(s) "
-                                        f"{number_list(complex_bands)} ({src.dtypes[complex_bands[0] - 1]}); IAMAP reads "
+        which = f"{number_list(complex_bands)} ({src.dtypes[complex_bands[0] - 1]})"
+        raise ParameterError(parameter, f"{Path(src.name).name} has complex-valued band(s) {which}; IAMAP reads "
                                         "real values and would lose the imaginary part. Split the raster first into "
-                                        "real and imaginary bands, or amplitude and phase, e.g. with GDAL's raster calculator "
-                                        "(Processing: GDAL > Raster miscellaneous > Raster calculator, or "
+                                        "real and imaginary bands, or amplitude and phase, e.g. with GDAL's raster "
+                                        "calculator (Processing: GDAL > Raster miscellaneous > Raster calculator, or "
                                         "gdal_calc.py) and the formulas real(A) and imag(A), or absolute(A) and "
                                         "angle(A), then use that raster.")
 
