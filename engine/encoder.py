@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -32,6 +33,7 @@ from . import __version__
 from .contract import ENCODER
 from .destinations import ensure_space, partial_path
 from .devices import choose_device, choose_precision
+from .errors import ParameterError
 from .events import Reporter
 from .memory import check_encoder_memory
 from .merge import FeatureStrip
@@ -43,7 +45,7 @@ from .raster_writing import BackgroundRowWriter, RowWriter, check_output, finali
 from .rasters import check_bands, extent_window, open_raster, window_transform
 from .resume import Manifest, reusable_output
 from .scale_out import ENCODER_PACKAGES, EncoderCluster, cluster_client
-from .tile_pipeline import TileEncoder, TileReader, create_feature_raster, encoded_batches
+from .tile_pipeline import MIN_VALID_FRACTION, TileEncoder, TileReader, create_feature_raster, encoded_batches
 from .tiling import TileGrid, check_stride
 
 
@@ -133,6 +135,7 @@ def plan_encoding(p: EncoderParams, reporter: Reporter, cluster=None) -> Encodin
         backbone = load_backbone(p.BACKBONE, p.BACKBONE_NAME, p.PRETRAINED, p.CKPT, in_chans=len(bands),
                                  reporter=reporter)
         grid = TileGrid.create(window.width, window.height, p.SIZE, p.STRIDE, *backbone.grid)
+        check_covers_a_feature(grid, "EXTENT" if p.EXTENT else "INPUT")
         if cluster is None:
             device = choose_device(p.DEVICE, p.CUDA_ID)
             precision = choose_precision(p.PRECISION, device)
@@ -165,6 +168,20 @@ def plan_encoding(p: EncoderParams, reporter: Reporter, cluster=None) -> Encodin
         plan.norm = resolve_normalization(p.NORMALIZATION, src, bands, window, backbone)
         reporter.text(f"Normalisation {plan.norm.describe()}")
     return plan
+
+
+def check_covers_a_feature(grid: TileGrid, parameter: str) -> None:
+    """Refuse an area too thin for one valid feature: a cell needs :data:`MIN_VALID_FRACTION` of its input pixels
+    (a 256x1 px raster would otherwise give an output of nodata only)."""
+    least_w, least_h = (math.ceil(cell * MIN_VALID_FRACTION) for cell in (grid.cell_w, grid.cell_h))
+    if grid.width >= least_w and grid.height >= least_h:
+        return
+    what = "the raster" if parameter == "INPUT" else "the extent's window of the raster"
+    raise ParameterError(parameter, f"{what} is {grid.width}x{grid.height} px, too small to encode: one output "
+                                    f"pixel covers {grid.cell_w:g}x{grid.cell_h:g} input pixels (SIZE={grid.size}, "
+                                    f"{grid.grid_w}x{grid.grid_h} features per tile) and needs at least half of them, "
+                                    f"so at least {least_w} px wide and {least_h} px high. Give a larger "
+                                    f"{'raster' if parameter == 'INPUT' else 'extent'}, or a smaller SIZE.")
 
 
 def start_or_resume(plan: EncodingPlan, reporter: Reporter) -> tuple[Manifest, int]:
@@ -263,7 +280,11 @@ def finish_encoding(plan: EncodingPlan, manifest: Manifest, encoded: int, second
     grid, dim = plan.grid, plan.backbone.dim
     record = {**plan.record, "params_hash": plan.digest, "feature_dim": dim, "width": grid.out_width,
               "height": grid.out_height, "parameters": asdict(plan.p)}
-    finalize(plan.partial, plan.output, record)
+    try:
+        finalize(plan.partial, plan.output, record)
+    except ParameterError:  # nothing but nodata: the partial file is gone, so is what would resume it
+        manifest.remove()
+        raise
     manifest.remove()
     rate = encoded / max(seconds, 1e-9)
     reporter.text(f"Wrote {plan.output}: {grid.out_width}x{grid.out_height} px, {dim} bands, {encoded} tiles in "
