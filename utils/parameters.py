@@ -45,10 +45,11 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
         # an optional number whose default is "not set" (STRIDE) or 0 (TARGET_RESOLUTION) shows an empty box
         shown_default = None if optional and not default else default
         parameter = QgsProcessingParameterNumber(name, label, number_type, shown_default, optional)
-        if spec.minimum is not None:
-            parameter.setMinimum(spec.minimum)
-        if spec.maximum is not None:
-            parameter.setMaximum(spec.maximum)
+        minimum, maximum = spec.bounds  # a whole number's unset bound: what QGIS can pass on
+        if minimum is not None:
+            parameter.setMinimum(minimum)
+        if maximum is not None:
+            parameter.setMaximum(maximum)
     elif spec.kind is Kind.BOOL:
         parameter = QgsProcessingParameterBoolean(name, label, bool(default), optional)
     elif spec.kind is Kind.STRING:

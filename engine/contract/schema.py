@@ -39,6 +39,10 @@ class Kind(str, Enum):
 #: Parameters whose value is a file the run reads.
 INPUT_FILE_KINDS = (Kind.RASTER, Kind.VECTOR, Kind.FILE)
 #: Parameters whose value is a file the run writes.
+#: The whole numbers QGIS passes on (it reads them as 32-bit integers: a larger one would arrive wrapped around),
+#: the bounds of every whole-number parameter that declares none.
+INT_RANGE = (-2**31, 2**31 - 1)
+
 DESTINATION_KINDS = (Kind.RASTER_DESTINATION, Kind.VECTOR_DESTINATION, Kind.FILE_DESTINATION)
 
 
@@ -91,6 +95,15 @@ class Parameter:
     parent: str = ""
     created_by_default: bool = False
     choice_labels: tuple[str, ...] = ()
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """(minimum, maximum) as checked: the declared ones, a whole number's unset one taken from
+        :data:`INT_RANGE`."""
+        if self.kind is not Kind.INT:
+            return self.minimum, self.maximum
+        return (INT_RANGE[0] if self.minimum is None else self.minimum,
+                INT_RANGE[1] if self.maximum is None else self.maximum)
 
     @property
     def allowed_range(self) -> str:
