@@ -25,6 +25,7 @@ from pathlib import Path
 from .contract import TOOLS, Kind
 from .errors import IamapError, ParameterError
 from .parameters import destination_files, input_files
+from .read_failures import read_failure_error
 
 #: Refuse when the free space is below this fraction of an output's uncompressed size. IAMAP's GeoTIFFs are
 #: deflate-compressed: float features shrink by 10-40 %, labels by more, so below half of the raw size the output
@@ -255,7 +256,8 @@ def _try_lock(handle) -> bool:
 @contextlib.contextmanager
 def guarded_run(tool: str, params: dict):
     """Check every destination of the run, hold a lock on each while the tool runs, and on failure remove what no
-    later run continues. A full disk becomes a message naming the destination parameter."""
+    later run continues. A full disk becomes a message naming the destination parameter, an input that cannot be
+    read to the end one naming the input parameter."""
     if tool not in TOOLS:  # test tools declare no files
         yield
         return
@@ -270,7 +272,7 @@ def guarded_run(tool: str, params: dict):
             for path in leftovers(tool, params):
                 with contextlib.suppress(OSError):
                     path.unlink()
-            error = disk_full_error(tool, params, exc)
+            error = disk_full_error(tool, params, exc) or read_failure_error(tool, params, exc)
             if error is not None:
                 raise error from None
             raise

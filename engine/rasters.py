@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def open_raster(path: str, target_crs: str = "", resolution: float = 0.0, parame
         raise ParameterError(parameter, f"cannot open {path} as a raster: {exc}") from None
     with src:
         check_real_valued(src, parameter)
+        check_sources_exist(src, parameter)
         if not target_crs and not resolution:
             yield src
             return
@@ -57,6 +59,16 @@ def open_raster(path: str, target_crs: str = "", resolution: float = 0.0, parame
                        resampling=rasterio.enums.Resampling.bilinear, src_nodata=src.nodata,
                        nodata=src.nodata) as vrt:
             yield vrt
+
+
+def check_sources_exist(src, parameter: str = "INPUT") -> None:
+    """Refuse, before any work, a raster whose source files are gone (a VRT's): GDAL opens it and fails at the
+    first read of the missing part."""
+    missing = [f for f in src.files[1:] if not f.startswith("/vsi") and not os.path.exists(f)]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ParameterError(parameter, f"{src.name} refers to {len(missing)} file(s) that do not exist: {shown}. "
+                                        "Restore them, or rebuild the raster (a VRT) from the files there are.")
 
 
 def target_crs_of(text: str, parameter: str = "TARGET_CRS"):
