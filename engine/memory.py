@@ -138,5 +138,5 @@ def check_encoder_memory(band_count: int, grid, batch_size: int, device, input_s
                   f"mostly padding; a SIZE of {max(grid.width, grid.height)} or less covers it. "
                   if grid.size > max(grid.width, grid.height) else "")
         raise ParameterError("SIZE", f"{larger}tiles of {grid.size}x{grid.size} px need at least "
-                                     f"{needed / _GIB:.1f} GiB of {what} ({detail}), but {available / _GIB:.1f} GiB is available. Use a smaller "
-                                     f"SIZE ({size_help}).")
+                                     f"{needed / _GIB:.1f} GiB of {what} ({detail}), but "
+                                     f"{available / _GIB:.1f} GiB is available. Use a smaller SIZE ({size_help}).")
