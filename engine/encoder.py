@@ -172,16 +172,23 @@ def plan_encoding(p: EncoderParams, reporter: Reporter, cluster=None) -> Encodin
 
 def check_covers_a_feature(grid: TileGrid, parameter: str) -> None:
     """Refuse an area too thin for one valid feature: a cell needs :data:`MIN_VALID_FRACTION` of its input pixels
-    (a 256x1 px raster would otherwise give an output of nodata only)."""
+    (a 256x1 px raster would otherwise give an output of nodata only). ``parameter`` names the area (INPUT or
+    EXTENT); SIZE is named instead when the tiles are larger than the whole area."""
     least_w, least_h = (math.ceil(cell * MIN_VALID_FRACTION) for cell in (grid.cell_w, grid.cell_h))
     if grid.width >= least_w and grid.height >= least_h:
         return
-    what = "the raster" if parameter == "INPUT" else "the extent's window of the raster"
-    raise ParameterError(parameter, f"{what} is {grid.width}x{grid.height} px, too small to encode: one output "
-                                    f"pixel covers {grid.cell_w:g}x{grid.cell_h:g} input pixels (SIZE={grid.size}, "
-                                    f"{grid.grid_w}x{grid.grid_h} features per tile) and needs at least half of them, "
-                                    f"so at least {least_w} px wide and {least_h} px high. Give a larger "
-                                    f"{'raster' if parameter == 'INPUT' else 'extent'}, or a smaller SIZE.")
+    largest_size = int(min(grid.width * grid.grid_w, grid.height * grid.grid_h) / MIN_VALID_FRACTION)
+    fix = f"a SIZE of {largest_size} or less" if largest_size >= max(grid.grid_h, grid.grid_w) else "a larger area"
+    what = "raster" if parameter == "INPUT" else "extent's window of the raster"
+    cells = (f"one output pixel covers {grid.cell_w:g}x{grid.cell_h:g} input pixels ({grid.grid_w}x{grid.grid_h} "
+             "features per tile) and needs at least half of them")
+    if grid.size > max(grid.width, grid.height):
+        raise ParameterError("SIZE", f"{grid.size} px is larger than the {grid.width}x{grid.height} px {what}: "
+                                     f"{cells}, so no feature would be valid. Use {fix}.")
+    raise ParameterError(parameter, f"the {what} is {grid.width}x{grid.height} px, too small to encode with "
+                                    f"SIZE={grid.size}: {cells}, so at least {least_w} px wide and {least_h} px "
+                                    f"high. Give a larger {'raster' if parameter == 'INPUT' else 'extent'}, or use "
+                                    f"{fix}.")
 
 
 def start_or_resume(plan: EncodingPlan, reporter: Reporter) -> tuple[Manifest, int]:

@@ -358,7 +358,21 @@ def test_a_raster_thinner_than_half_a_feature_cell_is_refused_naming_input_and_t
         encode(tmp_path, path)
     assert info.value.parameter == "INPUT" and f"is {width}x{height} px, too small to encode" in str(info.value)
     assert "at least 8 px wide and 8 px high" in str(info.value)
+    assert f"use a SIZE of {min(width, height) * 28} or less" in str(info.value)
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_one_pixel_high_raster_encodes_with_the_size_the_message_proposes(tmp_path):
+    outputs, _ = encode(tmp_path, random_raster(tmp_path / "line.tif", 256, 1), SIZE=28)
+    features, _, _ = read(outputs["OUTPUT"])
+    assert features.shape == (192, 1, 128) and not np.isnan(features).any()  # cells of 2x2 px, half valid
+
+
+def test_a_size_larger_than_the_whole_raster_names_size(tmp_path):
+    with pytest.raises(ParameterError) as info:
+        encode(tmp_path, random_raster(tmp_path / "small.tif", 48, 48), SIZE=100000)
+    assert info.value.parameter == "SIZE" and "100000 px is larger than the 48x48 px raster" in str(info.value)
+    assert "Use a SIZE of 1344 or less" in str(info.value)
 
 
 def test_a_raster_eight_pixels_high_gives_valid_features(tmp_path):
