@@ -193,7 +193,7 @@ def check_covers_a_feature(grid: TileGrid, parameter: str) -> None:
 
 def start_or_resume(plan: EncodingPlan, reporter: Reporter) -> tuple[Manifest, int]:
     """The partial file to write into and the output rows already durable in it (0: a new file)."""
-    manifest = Manifest(plan.partial, plan.digest, plan.grid.out_height)
+    manifest = Manifest(plan.partial, plan.digest, plan.grid.out_height, plan.record)
     rows_done, last_chunk, problem = manifest.resume_point() if plan.p.RESUME else (0, None, "")
     if rows_done:
         reporter.text(f"Resuming: {rows_done} of {plan.grid.out_height} output rows were already written.")
