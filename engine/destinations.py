@@ -18,6 +18,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import sys
 import time
 from pathlib import Path
@@ -120,10 +121,58 @@ def check_destinations(tool: str, params: dict) -> None:
         check_writable(name, destination)
 
 
+def special_file(path: Path) -> str:
+    """What ``path`` is when it exists but is not a regular file or folder ("a named pipe (FIFO)", "a device");
+    "" otherwise. Reading a FIFO waits for a writer forever; replacing a device (/dev/null) would destroy it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return ""
+
+
+def input_file_problem(path: str, folder_allowed: bool = False) -> str:
+    """Why an existing input ``path`` cannot be read as a file ("" when it can, or when it does not exist: the
+    tools name a missing file themselves). ``folder_allowed``: a layer may be a folder (an Arc/Info grid, a
+    folder of shapefiles), which GDAL then judges."""
+    target = Path(path)
+    if not os.path.lexists(target):
+        return ""
+    if target.is_dir():
+        return "" if folder_allowed else "is a folder; give a file inside it"
+    special = special_file(target)
+    if special:
+        return f"is {special}, not a file; give a file"
+    if not os.access(target, os.R_OK):
+        return ("cannot be read by this user (permission denied); give a file you can read, or ask its owner to "
+                "make it readable")
+    return ""
+
+
+def check_inputs(tool: str, params: dict) -> None:
+    """Refuse, before any work, an input file parameter that names a folder, a FIFO, a device or an unreadable
+    file: the message names the parameter, where GDAL would fail obscurely or (a FIFO) wait forever."""
+    for name, value in input_files(tool, params).items():
+        layer = TOOLS[tool][name].kind is not Kind.FILE
+        problem = input_file_problem(value.split("|")[0], folder_allowed=layer)  # a vector's "file.gpkg|layername=.."
+        if problem:
+            raise ParameterError(name, f"{value.split('|')[0]} {problem}.")
+
+
 def check_writable(parameter: str, destination: Path) -> None:
     """A destination must be a file name in a folder this process can write (the folder may not exist yet)."""
     if destination.is_dir():
         raise ParameterError(parameter, f"{destination} is a folder; give a file name inside it.")
+    special = special_file(destination)
+    if special:
+        raise ParameterError(parameter, f"{destination} is {special}, not a file: IAMAP writes files (and would "
+                                        "replace it). Give a file name.")
     folder = destination.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -261,6 +310,7 @@ def guarded_run(tool: str, params: dict):
     if tool not in TOOLS:  # test tools declare no files
         yield
         return
+    check_inputs(tool, params)
     check_destinations(tool, params)
     locks = [DestinationLock(name, path) for name, path in _paths(tool, params, destination_files).items()]
     try:

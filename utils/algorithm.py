@@ -14,6 +14,7 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessingAlgorithm, Qgs
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine.contract import Kind, Tool
+from ..engine.destinations import check_inputs
 from ..engine.errors import EnvironmentProblem, ParameterError
 from ..engine.parameter_translation import legacy_names, translate
 from ..engine.parameters import convert
@@ -23,6 +24,10 @@ from .worker_runner import WorkerCancelled, WorkerError, run_worker
 
 #: Kinds whose plain values the engine's own rules check before the run (see IamapAlgorithm.refusal).
 CHECKED_BEFORE_THE_RUN = (Kind.INT, Kind.FLOAT, Kind.BOOL)
+#: Why QGIS refuses a value of a kind, when the engine's rules see no fault (the layer would not load).
+NOT_ACCEPTED = {Kind.RASTER: "is not a raster QGIS can open: check the file name, and that GDAL reads the file",
+                Kind.VECTOR: "is not a vector layer QGIS can open: check the file name (and |layername=), and that "
+                             "OGR reads the file"}
 ICONS_DIR = Path(__file__).resolve().parent.parent / "icons"
 METADATA = Path(__file__).resolve().parent.parent / "metadata.txt"
 #: The page of the documentation with one section per tool (anchor: the tool id), under the repository.
@@ -141,6 +146,10 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
             translation = self.translated(parameters, context)
         except QgsProcessingException as exc:
             return False, str(exc)
+        try:  # before QGIS's own checks, which open the layers: a FIFO given as INPUT would block them forever
+            check_inputs(self.TOOL.name, translation.params)
+        except ParameterError as exc:
+            return False, self.labelled(str(exc), exc.parameter)
         ok, message = super().checkParameterValues(translation.params, context)
         refusal = self.refusal(translation.params, context)
         return (False, refusal) if refusal else (ok, message)
@@ -163,9 +172,13 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
                 convert(spec, value, self.TOOL.name)
             except ParameterError as exc:
                 return self.labelled(str(exc), spec.name)
+            path = value.split("|")[0] if isinstance(value, str) and spec.kind in NOT_ACCEPTED else ""
+            if refused and os.path.isabs(path) and not os.path.lexists(path):
+                return self.labelled(f"{spec.name}: {path} does not exist.", spec.name)
             if refused:
-                allowed = f" (allowed: {spec.allowed_range})" if spec.allowed_range else ""
-                return self.labelled(f"{spec.name}: {value!r} is not accepted{allowed}.", spec.name)
+                return self.labelled(f"{spec.name}: {value!r} {NOT_ACCEPTED.get(spec.kind, 'is not accepted')}"
+                                     + (f" (allowed: {spec.allowed_range})." if spec.allowed_range else "."),
+                                     spec.name)
         return ""
 
     def labelled(self, message: str, parameter: str) -> str:

@@ -16,24 +16,44 @@ from qgis.core import (QgsProcessingException, QgsProcessingOutputNumber, QgsPro
                        QgsProcessingParameterString, QgsProcessingParameterVectorDestination, QgsProviderRegistry)
 
 from ..engine.contract import Kind, Output, Parameter
+from ..engine.destinations import input_file_problem
 from . import qgis_api
 
 #: The widget wrapper of enum parameters whose choices have labels, as Processing imports it (by module path).
 LABELLED_CHOICE_WRAPPER = f"{__package__}.labelled_choice.LabelledChoiceWrapper"
 
 
+class OpensOnlyFiles:
+    """A layer parameter that refuses, without opening it, a path to a folder, a FIFO, a device or an unreadable
+    file. qgis_process checks every value by loading its layer before the algorithm's own check; GDAL opening a
+    FIFO waits for a writer forever. The refusal's message comes from
+    :meth:`utils.algorithm.IamapAlgorithm.checkParameterValues` (:func:`engine.destinations.check_inputs`)."""
+
+    def checkValueIsAcceptable(self, value, context=None):  # noqa: N802 (QGIS's name)
+        if isinstance(value, str) and input_file_problem(value.split("|")[0], folder_allowed=True):
+            return False
+        return super().checkValueIsAcceptable(value, context)
+
+
+class RasterLayerParameter(OpensOnlyFiles, QgsProcessingParameterRasterLayer):
+    """INPUT and the other raster parameters (see :class:`OpensOnlyFiles`)."""
+
+
+class FeatureSourceParameter(OpensOnlyFiles, QgsProcessingParameterFeatureSource):
+    """TEMPLATE and the other vector parameters (see :class:`OpensOnlyFiles`)."""
+
+
 def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     """The Processing parameter of ``spec``: widget, default, bounds, choices and the advanced flag."""
     name, label, default, optional = spec.name, spec.label, spec.default, spec.optional
     if spec.kind is Kind.RASTER:
-        parameter = QgsProcessingParameterRasterLayer(name, label, optional=optional)
+        parameter = RasterLayerParameter(name, label, optional=optional)
     elif spec.kind is Kind.BANDS:
         parameter = QgsProcessingParameterBand(name, label, None, spec.parent, optional=optional, allowMultiple=True)
     elif spec.kind is Kind.EXTENT:
         parameter = QgsProcessingParameterExtent(name, label, optional=optional)
     elif spec.kind is Kind.VECTOR:
-        parameter = QgsProcessingParameterFeatureSource(name, label, [qgis_api.SOURCE_ANY_GEOMETRY],
-                                                        optional=optional)
+        parameter = FeatureSourceParameter(name, label, [qgis_api.SOURCE_ANY_GEOMETRY], optional=optional)
     elif spec.kind is Kind.FIELD:
         parameter = QgsProcessingParameterField(name, label, None, spec.parent, qgis_api.FIELD_ANY,
                                                 optional=optional)
