@@ -208,6 +208,19 @@ def test_every_numeric_parameter_given_huge_tiny_or_broken_values_gets_a_message
     assert int(counts[0]) >= 100 and int(counts[2]) >= 50  # every number, most of these values refused
 
 
+def test_an_error_is_reported_once_by_iamap_the_other_copies_are_qgis_process_echoing_its_log(qgis, tmp_path):
+    raster = random_raster(tmp_path / "in.tif", 64, 64)
+    missing = tmp_path / "missing.pth"
+    result = qgis.process("run", "iamap:encoder", f"--INPUT={raster}", f"--OUTPUT={tmp_path / 'f.tif'}",
+                          f"--CKPT={missing}", *[f"--{k}={v}" for k, v in TINY.items()])
+    message = f"CKPT: checkpoint file {missing} does not exist. (In the dialog: \u201cLocal checkpoint\u201d.)"
+    lines = result.stderr.splitlines()
+    assert result.returncode != 0 and lines.count(f"ERROR:\t{message}") == 1
+    # QGIS's runner logs the error as critical when the algorithm fails and again when the feedback reports it;
+    # qgis_process prints every critical log entry: two echoes, none from IAMAP
+    assert lines.count(message) <= 2 and message not in result.stdout
+
+
 def test_a_band_mismatch_gives_the_count_and_a_range_not_every_number(qgis, tmp_path):
     wide, _ = regions_raster(tmp_path / "wide.tif", 48, 48, bands=40)
     narrow, _ = regions_raster(tmp_path / "narrow.tif", 48, 48, bands=8)
