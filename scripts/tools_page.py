@@ -55,7 +55,7 @@ INTRODUCTIONS = {
 }
 
 KIND_NAMES = {
-    Kind.RASTER: "raster layer", Kind.BANDS: "band numbers", Kind.EXTENT: "extent", Kind.VECTOR: "vector layer",
+    Kind.RASTER: "raster layer", Kind.RASTERS: "raster layers", Kind.BANDS: "band numbers", Kind.EXTENT: "extent", Kind.VECTOR: "vector layer",
     Kind.FIELD: "field name", Kind.FILE: "file", Kind.INT: "integer", Kind.FLOAT: "number", Kind.BOOL: "boolean",
     Kind.STRING: "text", Kind.ENUM: "choice", Kind.CRS: "CRS", Kind.RASTER_DESTINATION: "raster file (GeoTIFF)",
     Kind.VECTOR_DESTINATION: "vector file", Kind.FILE_DESTINATION: "file",
