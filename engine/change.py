@@ -172,7 +172,8 @@ def pixel_change(first: np.ndarray, other: np.ndarray) -> np.ndarray:
     """1 - cosine similarity of the rows of ``first`` and ``other`` (n, bands), float32."""
     dot = np.einsum("ij,ij->i", first, other)
     norms = np.linalg.norm(first, axis=1) * np.linalg.norm(other, axis=1)
-    return (1 - dot / np.maximum(norms, 1e-12)).astype(np.float32)
+    # rounding puts identical vectors a hair below 0: the change is clipped to its range
+    return np.clip(1 - dot / np.maximum(norms, 1e-12), 0, 2).astype(np.float32)
 
 
 def change_pass(first, later: list, window, output: Path, date: Path | None, names: list[str], reporter):

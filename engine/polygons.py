@@ -250,3 +250,16 @@ class _LayerWriter:
         if self.batch or not self.written:  # an empty layer still has its fields
             self._write()
         return {"POLYGONS": self.count, "POLYGON_AREA": self.area, "AREA_UNIT": area_unit(self.crs)}
+
+
+def tool_polygons(p, params: dict, raster: Path, classify: Classifier, names: dict[int, str], reporter,
+                  bands: tuple[int, ...] = (1,)) -> dict:
+    """OUTPUT_POLYGONS of a tool's run (``p`` its parameters, ``params`` as given, recorded in every polygon) from
+    its output ``raster``, with MIN_AREA and SIMPLIFY."""
+    options = PolygonOptions(Path(raster).name, TOOL_NAMES.get(p.TOOL, p.TOOL), params, names, p.MIN_AREA,
+                             p.SIMPLIFY)
+    return write_polygons(Path(raster), list(bands), classify, p.OUTPUT_POLYGONS, options, reporter)
+
+
+#: The ``tool`` attribute of the polygons: the algorithm id.
+TOOL_NAMES = {name: f"iamap:{name}" for name in ("cluster", "ml", "similarity", "change")}
