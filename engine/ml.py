@@ -70,6 +70,7 @@ class MlParams(parameter_class("ml")):
 
 
 def raise_polygons_of_regressor(method: str) -> None:
+    """Refuse OUTPUT_POLYGONS of a regressor's map (a number per pixel, no classes)."""
     raise ParameterError("OUTPUT_POLYGONS", f"{method} is a regressor: its prediction is a number, not classes to make "
                                             "polygons of. Leave OUTPUT_POLYGONS empty, or choose a classifier.")
 

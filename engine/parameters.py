@@ -103,8 +103,8 @@ def _list_of(convert_item):
 
 
 _CONVERTERS = {
-    Kind.RASTER: str, Kind.RASTERS: _list_of(str), Kind.VECTOR: str, Kind.FIELD: str, Kind.FILE: str, Kind.STRING: str, Kind.ENUM: str,
-    Kind.CRS: str,
+    Kind.RASTER: str, Kind.RASTERS: _list_of(str), Kind.VECTOR: str, Kind.FIELD: str, Kind.FILE: str,
+    Kind.STRING: str, Kind.ENUM: str, Kind.CRS: str,
     Kind.RASTER_DESTINATION: str, Kind.VECTOR_DESTINATION: str, Kind.FILE_DESTINATION: str,
     Kind.INT: _int, Kind.FLOAT: float, Kind.BOOL: parse_bool,
     Kind.BANDS: _list_of(_int), Kind.EXTENT: _list_of(float),
