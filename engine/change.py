@@ -27,7 +27,7 @@ from .contract.change import ENCODING_PARAMETERS
 from .destinations import partial_path, sidecar_path
 from .errors import ParameterError
 from .parameters import parameter_class
-from .polygons import PolygonOptions, check_polygons_path, write_polygons
+from .polygons import check_polygons_path, tool_polygons
 from .raster_writing import RowWriter, check_output, finalize
 from .rasters import extent_window, open_raster, read_padded, strip_rows, window_transform
 
@@ -81,11 +81,9 @@ def run_change(params: dict, reporter) -> dict:
             finalize(partial_path(extra), extra, record)
             outputs[name] = str(extra)
     if p.OUTPUT_POLYGONS:
-        options = PolygonOptions(Path(p.OUTPUT).name, "change", params,
-                                 {k: f"change to {name}" for k, name in enumerate(names, start=1)},
-                                 p.MIN_AREA, p.SIMPLIFY)
-        polygons = write_polygons(output, list(range(1, len(names) + 1)), changed_classes(threshold),
-                                  p.OUTPUT_POLYGONS, options, reporter.stage(MASK_END, 100))
+        names = {number: f"change to {name}" for number, name in enumerate(names, start=1)}
+        polygons = tool_polygons(p, params, output, changed_classes(threshold), names,
+                                 reporter.stage(MASK_END, 100), tuple(names))
         outputs.update(OUTPUT_POLYGONS=polygons["OUTPUT_POLYGONS"], POLYGONS=polygons["POLYGONS"])
     return outputs
 
