@@ -89,7 +89,8 @@ def style_paletted(path: str, labels: list[int], noise_label: int | None = None,
 def raster_classes(path: str) -> list[tuple[int, QColor, str]]:
     """(value, colour, name) of each class of the paletted style saved for the raster ``path`` (empty without
     one): the polygons of a class raster take the colours and names of the raster's own style."""
-    renderer = QgsRasterLayer(path, "classes", "gdal").renderer()
+    layer = QgsRasterLayer(path, "classes", "gdal")  # kept while its renderer is read: the layer owns it
+    renderer = layer.renderer()
     if not isinstance(renderer, QgsPalettedRasterRenderer):
         return []
     return [(int(item.value), QColor(item.color), item.label) for item in renderer.classes()]

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import rasterio
 
+from engine.catalog import class_colour
+
 from ..fixtures import change_scene, iou, labelled_points, regions_raster, reprojected
 from .conftest import AlgorithmFailed
 
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.qgis
 def run_change(qgis, tmp_path, first, later, name):
     result = qgis.run("iamap:change", {"INPUT": first, "LATER": later, "OUTPUT": tmp_path / f"{name}.tif",
                                        "OUTPUT_MASK": tmp_path / f"{name}_mask.tif",
-                                       "OUTPUT_POLYGONS": tmp_path / f"{name}.gpkg"})["results"]
+                                       "OUTPUT_POLYGONS": tmp_path / f"{name}_areas.gpkg"})["results"]
     with rasterio.open(result["OUTPUT_MASK"]) as src:
         mask = src.read(1)
         pixel_area = abs(src.transform.a * src.transform.e)
@@ -58,13 +60,13 @@ def test_dates_of_different_band_counts_are_refused_with_the_dialog_label(qgis, 
 def test_cluster_and_ml_polygons_through_qgis_process(qgis, tmp_path):
     raster, truth = regions_raster(tmp_path / "f.tif", 64, 48, regions=4, noise=0.2)
     clusters = qgis.run("iamap:cluster", {"INPUT": raster, "N_CLUSTERS": 4, "OUTPUT": tmp_path / "clusters.tif",
-                                          "OUTPUT_POLYGONS": tmp_path / "clusters.gpkg", "MIN_AREA": 200})["results"]
+                                          "OUTPUT_POLYGONS": tmp_path / "cluster_polygons.gpkg", "MIN_AREA": 200})["results"]
     polygons = gpd.read_file(clusters["OUTPUT_POLYGONS"])
     assert clusters["POLYGONS"] == len(polygons) == 4 and polygons.area.sum() == pytest.approx(64 * 48 * 100)
     assert sorted(polygons.class_name) == [f"cluster {k}" for k in range(4)]
     points = labelled_points(tmp_path / "points.gpkg", raster, truth, 10, names=lambda k: "abcd"[k])
     classes = qgis.run("iamap:ml", {"INPUT": raster, "TEMPLATE": points, "GT_COL": "label", "CV": "none",
-                                    "OUTPUT": tmp_path / "classes.tif", "OUTPUT_POLYGONS": tmp_path / "classes.gpkg"}
+                                    "OUTPUT": tmp_path / "classes.tif", "OUTPUT_POLYGONS": tmp_path / "class_polygons.gpkg"}
                        )["results"]
     polygons = gpd.read_file(classes["OUTPUT_POLYGONS"])
     assert set(polygons.class_name) == set("abcd") and set(polygons.source) == {"classes.tif"}
@@ -96,11 +98,11 @@ def test_a_model3_chain_encodes_then_writes_cluster_and_ml_polygons(qgis, tmp_pa
          {"class_polygons": "OUTPUT_POLYGONS"}),
     ]
     results = qgis.run_model3(tmp_path / "chain.model3", "scene", children, {
-        "scene": str(sample), "cluster:cluster_polygons": str(tmp_path / "clusters.gpkg"),
-        "classify:class_polygons": str(tmp_path / "classes.gpkg")})
-    assert results["cluster:cluster_polygons"] == str(tmp_path / "clusters.gpkg")
-    clusters = gpd.read_file(tmp_path / "clusters.gpkg")
-    classes = gpd.read_file(tmp_path / "classes.gpkg")
+        "scene": str(sample), "cluster:cluster_polygons": str(tmp_path / "cluster_polygons.gpkg"),
+        "classify:class_polygons": str(tmp_path / "class_polygons.gpkg")})
+    assert results["cluster:cluster_polygons"] == str(tmp_path / "cluster_polygons.gpkg")
+    clusters = gpd.read_file(tmp_path / "cluster_polygons.gpkg")
+    classes = gpd.read_file(tmp_path / "class_polygons.gpkg")
     with rasterio.open(tmp_path / "features.tif") as src:
         cell = abs(src.transform.a * src.transform.e)
         area = src.width * src.height * cell
@@ -127,6 +129,9 @@ def test_polygons_load_styled_over_their_raster_in_the_desktop(qgis, tmp_path):
                 described["categories"] = [[c.value(), c.label(), c.symbol().color().name()]
                                            for c in layer.renderer().categories()]
                 described["features"] = layer.featureCount()
+                # every polygon is drawn: its class_value has a category (compared as text, as QGIS stores them)
+                described["drawn"] = sum(layer.renderer().categoryIndexForValue(f["class_value"]) >= 0
+                                         for f in layer.getFeatures())
             layers[layer.name()] = described
         print("LAYERS", json.dumps(layers))
         """
@@ -136,10 +141,12 @@ def test_polygons_load_styled_over_their_raster_in_the_desktop(qgis, tmp_path):
     polygons = layers["river scene KMeans (4 clusters) polygons"]
     clusters = layers["river scene KMeans (4 clusters)"]
     assert polygons["type"] == "categorizedSymbol" and polygons["position"] < clusters["position"]
-    assert [c[:2] for c in polygons["categories"]] == [[k, f"cluster {k}"] for k in range(4)]
-    assert polygons["features"] == 4
+    assert [c[:2] for c in polygons["categories"]] == [[str(k), f"cluster {k}"] for k in range(4)]
+    assert [c[2] for c in polygons["categories"]] == [class_colour(k).lower() for k in range(4)]  # the raster's
+    assert polygons["features"] == polygons["drawn"] == 4
     changed = layers["date1 changed areas"]
-    assert changed["type"] == "categorizedSymbol" and changed["categories"][0][:2] == [1, "change to date2"]
+    assert changed["type"] == "categorizedSymbol" and changed["categories"][0][:2] == ["1", "change to date2"]
+    assert changed["features"] == changed["drawn"] == 1
     assert layers["date1 change to date2"]["type"] == "singlebandpseudocolor"
     mask = next(layer for name, layer in layers.items() if name.startswith("date1 changed (threshold "))
     assert mask["type"] == "paletted"
