@@ -60,14 +60,15 @@ def test_dates_of_different_band_counts_are_refused_with_the_dialog_label(qgis, 
 def test_cluster_and_ml_polygons_through_qgis_process(qgis, tmp_path):
     raster, truth = regions_raster(tmp_path / "f.tif", 64, 48, regions=4, noise=0.2)
     clusters = qgis.run("iamap:cluster", {"INPUT": raster, "N_CLUSTERS": 4, "OUTPUT": tmp_path / "clusters.tif",
-                                          "OUTPUT_POLYGONS": tmp_path / "cluster_polygons.gpkg", "MIN_AREA": 200})["results"]
+                                          "OUTPUT_POLYGONS": tmp_path / "cluster_polygons.gpkg", "MIN_AREA": 200}
+                        )["results"]
     polygons = gpd.read_file(clusters["OUTPUT_POLYGONS"])
     assert clusters["POLYGONS"] == len(polygons) == 4 and polygons.area.sum() == pytest.approx(64 * 48 * 100)
     assert sorted(polygons.class_name) == [f"cluster {k}" for k in range(4)]
     points = labelled_points(tmp_path / "points.gpkg", raster, truth, 10, names=lambda k: "abcd"[k])
     classes = qgis.run("iamap:ml", {"INPUT": raster, "TEMPLATE": points, "GT_COL": "label", "CV": "none",
-                                    "OUTPUT": tmp_path / "classes.tif", "OUTPUT_POLYGONS": tmp_path / "class_polygons.gpkg"}
-                       )["results"]
+                                    "OUTPUT": tmp_path / "classes.tif",
+                                    "OUTPUT_POLYGONS": tmp_path / "class_polygons.gpkg"})["results"]
     polygons = gpd.read_file(classes["OUTPUT_POLYGONS"])
     assert set(polygons.class_name) == set("abcd") and set(polygons.source) == {"classes.tif"}
     with rasterio.open(classes["OUTPUT"]) as src:
