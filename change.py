@@ -33,21 +33,22 @@ the output has one band per date, and the mask and OUTPUT_DATE give the later da
         outputs = self.run_engine(params, feedback)
         first = self.input_name(parameters, context)
         later = [layer.name() for layer in self.parameterAsLayerList(parameters, "LATER", context)]
-        names = {number: f"change to {name}" for number, name in enumerate(later, start=1)}
+        changed = {1: outputs["CHANGED_NAME"]}  # the mask's and the polygons' class
         threshold = outputs["THRESHOLD_USED"]
         style_continuous(outputs["OUTPUT"], 0.0, min(2.0, 2 * threshold), "Magma")
         load_styled(context, outputs["OUTPUT"], f"{first} change to {', '.join(later)}")
         result = {key: outputs[key] for key in ("OUTPUT", "THRESHOLD_USED", "CHANGED_PIXELS", "CHANGED_AREA",
                                                 "CHANGED_FRACTION")}
         if outputs.get("OUTPUT_MASK"):
-            style_paletted(outputs["OUTPUT_MASK"], list(names), names=list(names.values()))
+            style_paletted(outputs["OUTPUT_MASK"], list(changed), names=list(changed.values()))
             load_styled(context, outputs["OUTPUT_MASK"], f"{first} changed (threshold {threshold:.3f})")
             result["OUTPUT_MASK"] = outputs["OUTPUT_MASK"]
         if outputs.get("OUTPUT_DATE"):
-            style_paletted(outputs["OUTPUT_DATE"], list(names), names=list(names.values()))
+            style_paletted(outputs["OUTPUT_DATE"], list(range(1, len(later) + 1)),
+                           names=[f"largest change to {name}" for name in later])
             load_styled(context, outputs["OUTPUT_DATE"], f"{first} date of largest change")
             result["OUTPUT_DATE"] = outputs["OUTPUT_DATE"]
-        result.update(polygon_results(context, outputs, ranked_classes(names), f"{first} changed areas"))
+        result.update(polygon_results(context, outputs, ranked_classes(changed), f"{first} changed areas"))
         feedback.pushInfo(f"Changed: {outputs['CHANGED_PIXELS']} pixels, {outputs['CHANGED_AREA']:.6g} CRS "
                           f"units\u00b2 ({100 * outputs['CHANGED_FRACTION']:.2f} % of the compared pixels), at "
                           f"threshold {threshold:.4f}.")

@@ -6,8 +6,8 @@
    CRS, pixel size or extent differ); the output covers the overlap of all the dates only.
 3. Strip by strip: the change to each later date (one band each), the date of largest change, and the
    histogram of the largest change, from which Otsu's method picks the threshold when none is given.
-4. The mask (change reaching the threshold, coded by the date of largest change), the changed area and the
-   polygons of the changed regions (:mod:`engine.polygons`).
+4. The mask (the largest change reaching the threshold), the changed area and the polygons of the changed
+   regions (:mod:`engine.polygons`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from .rasters import extent_window, open_raster, read_padded, strip_rows, window
 HISTOGRAM_BINS = 4096
 #: Nodata of the uint8 mask and date rasters.
 BYTE_NODATA = 255
+#: The value of the changed pixels in the mask and of their polygons (unchanged: 0).
+CHANGED = 1
 #: Progress shares: encoding the dates (ENCODE), the change pass, the mask pass, the polygons.
 ENCODING, CHANGE_END, MASK_END = 50, 80, 90
 
@@ -72,7 +74,8 @@ def run_change(params: dict, reporter) -> dict:
     pixel_area = abs(transform.a * transform.e - transform.b * transform.d)
     record = {"tool": "change", "iamap_version": __version__, "parameters": params, "threshold": threshold}
     outputs = {"OUTPUT": str(output), "THRESHOLD_USED": threshold, "CHANGED_PIXELS": changed,
-               "CHANGED_AREA": changed * pixel_area, "CHANGED_FRACTION": changed / max(compared, 1), "POLYGONS": 0}
+               "CHANGED_AREA": changed * pixel_area, "CHANGED_FRACTION": changed / max(compared, 1), "POLYGONS": 0,
+               "CHANGED_NAME": changed_name(names)}
     reporter.text(f"{changed} of {compared} compared pixels changed ({100 * outputs['CHANGED_FRACTION']:.2f} %, "
                   f"{outputs['CHANGED_AREA']:.6g} CRS units\u00b2) at threshold {threshold:.4f}.")
     finalize(partial_path(output), output, record)
@@ -81,9 +84,8 @@ def run_change(params: dict, reporter) -> dict:
             finalize(partial_path(extra), extra, record)
             outputs[name] = str(extra)
     if p.OUTPUT_POLYGONS:
-        names = {number: f"change to {name}" for number, name in enumerate(names, start=1)}
-        polygons = tool_polygons(p, params, output, changed_classes(threshold), names,
-                                 reporter.stage(MASK_END, 100), tuple(names))
+        polygons = tool_polygons(p, params, output, changed_classes(threshold), {CHANGED: changed_name(names)},
+                                 reporter.stage(MASK_END, 100), tuple(range(1, len(names) + 1)))
         outputs.update(OUTPUT_POLYGONS=polygons["OUTPUT_POLYGONS"], POLYGONS=polygons["POLYGONS"])
     return outputs
 
@@ -233,14 +235,17 @@ def otsu_threshold(histogram: np.ndarray, reporter) -> float:
     return threshold
 
 
+def changed_name(names: list[str]) -> str:
+    """The class name of the changed pixels, after the later dates (``names``)."""
+    return f"change to {names[0]}" if len(names) == 1 else f"change to any of {', '.join(names)}"
+
+
 def changed_classes(threshold: float):
-    """The polygon classifier of a change raster: the later date of largest change where it reaches
-    ``threshold`` (a pixel valid in one date at least)."""
+    """The polygon classifier of a change raster: :data:`CHANGED` where the largest change over the later dates
+    reaches ``threshold``."""
     def classify(values, _valid):
-        finite = np.isfinite(values)
-        largest = np.where(finite, values, -np.inf)
-        keep = finite.any(axis=0) & (largest.max(axis=0) >= threshold)
-        return largest.argmax(axis=0).astype(np.int64) + 1, keep
+        largest = np.where(np.isfinite(values), values, -np.inf).max(axis=0)
+        return np.full(largest.shape, CHANGED, np.int64), largest >= threshold
     return classify
 
 
@@ -251,8 +256,7 @@ def mask_pass(output: Path, mask: Path | None, threshold: float, reporter) -> in
     with rasterio.open(partial) as src:
         writer = None
         if mask is not None:
-            target = RasterTarget(mask, 1, "uint8", BYTE_NODATA, ("changed (later date of largest change)",),
-                                  "OUTPUT_MASK")
+            target = RasterTarget(mask, 1, "uint8", BYTE_NODATA, ("changed",), "OUTPUT_MASK")
             writer = RowWriter(create_partial(target, src.crs, src.transform, src.width, src.height,
                                               {"IAMAP_TOOL": "change", "THRESHOLD": threshold}))
         rows = strip_rows(extent_window(src, None), src.count)

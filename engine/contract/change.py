@@ -33,8 +33,8 @@ CHANGE = Tool("change", (
                    "same, 1 unrelated, 2 opposite): float32, one band per later date, NaN where either date is "
                    "nodata; styled with a colour ramp."),
     Parameter("OUTPUT_MASK", "Change mask", Kind.RASTER_DESTINATION, "", optional=True,
-              help="uint8: 0 unchanged, k where the change reaches THRESHOLD (k: the later date of largest change, "
-                   "1 with two dates), 255 nodata; styled with one colour per date."),
+              help="uint8: 1 where the change (the largest over the later dates) reaches THRESHOLD, 0 unchanged, "
+                   "255 nodata; styled."),
     Parameter("OUTPUT_DATE", "Date of largest change", Kind.RASTER_DESTINATION, "", optional=True,
               help="uint8: per pixel, the later date (1, 2... in LATER's order) toward which the change is largest, "
                    "whatever the threshold; 255 nodata."),

@@ -46,6 +46,20 @@ def test_two_dates_give_the_changed_region_and_polygons_of_the_mask_area_on_any_
     assert abs(moved_polygons.area.sum() - moved_mask_area) <= 0.01 * moved_mask_area
 
 
+def test_three_dates_give_a_band_per_later_date_in_their_order_and_the_date_of_largest_change(qgis, tmp_path):
+    first, second, truth = change_scene(tmp_path)
+    result = qgis.run("iamap:change", {"INPUT": first, "LATER": [first, second], "THRESHOLD": 0.5,
+                                       "OUTPUT": tmp_path / "c.tif", "OUTPUT_DATE": tmp_path / "d.tif"})["results"]
+    with rasterio.open(result["OUTPUT"]) as src:
+        assert src.count == 2 and src.descriptions == ("change to date1", "change to date2")
+        change = src.read()
+    with rasterio.open(result["OUTPUT_DATE"]) as src:
+        date = src.read(1)
+    assert np.nanmax(change[0]) < 1e-5 and (date[truth] == 2).all()
+    assert result["THRESHOLD_USED"] == 0.5 and result["CHANGED_PIXELS"] == truth.sum()
+    assert (tmp_path / "d.qml").exists()
+
+
 def test_dates_of_different_band_counts_are_refused_with_the_dialog_label(qgis, tmp_path):
     first, _, _ = change_scene(tmp_path)
     (tmp_path / "eight").mkdir()
