@@ -51,7 +51,7 @@ INTRODUCTIONS = {
         "backbone, or images the tool encodes itself (`ENCODE`); a later date on another CRS or grid is aligned "
         "on the first's. A threshold (given, or Otsu's automatic one) turns it into a mask, an area and polygons; "
         "with more than two dates, one band per later date and the date of largest change. See the "
-        "[tutorial](tutorial.md#change-between-two-dates)."),
+        "[tutorial](tutorial.md), step 6."),
     "ml": (
         "Trains a scikit-learn classifier (or regressor) on the pixels under labelled points, lines or polygons, "
         "validates it, and maps the whole raster. Classes get codes 1, 2, 3... with a paletted style naming each "

@@ -7,7 +7,8 @@ from .schema import Kind, Output, Parameter, Tool
 from .shared import advanced, polygon_parameters
 
 #: The encoder's parameters the change tool passes on when it encodes the dates itself (ENCODE).
-ENCODING_PARAMETERS = ("BACKBONE", "BACKBONE_NAME", "PRETRAINED", "CKPT", "SIZE", "STRIDE", "DEVICE", "BATCH_SIZE")
+ENCODING_PARAMETERS = ("BACKBONE", "BACKBONE_NAME", "PRETRAINED", "CKPT", "SIZE", "STRIDE", "MERGE_METHOD",
+                       "DEVICE", "BATCH_SIZE")
 
 CHANGE = Tool("change", (
     Parameter("INPUT", "First date", Kind.RASTER,
