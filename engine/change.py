@@ -245,7 +245,7 @@ def changed_classes(threshold: float):
     reaches ``threshold``."""
     def classify(values, _valid):
         largest = np.where(np.isfinite(values), values, -np.inf).max(axis=0)
-        return np.full(largest.shape, CHANGED, np.int64), largest >= threshold
+        return np.full(largest.shape, CHANGED, np.int32), largest >= threshold
     return classify
 
 

@@ -34,9 +34,12 @@ from .rasters import grid_transform, strip_rows, valid_pixels
 #: a partial name and renamed once complete).
 POLYGON_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".fgb": "FlatGeobuf"}
 #: Polygons written to the file at once.
-WRITE_BATCH = 5000
+WRITE_BATCH = 1000
 
-#: (values (bands, rows, cols), valid (rows, cols)) -> (class of each pixel (rows, cols) int64, pixels to keep)
+#: Bytes of pixel values per strip: the class strip (int32), its mask and the pieces made of it add to that.
+POLYGON_STRIP_BYTES = 16 * 2**20
+
+#: (values (bands, rows, cols), valid (rows, cols)) -> (class of each pixel (rows, cols) int32, pixels to keep)
 Classifier = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -50,8 +53,8 @@ def check_polygons_path(path: str, parameter: str = "OUTPUT_POLYGONS") -> None:
 def every_value(skip=()) -> Classifier:
     """Each value of band 1 is its own class (class and cluster rasters); ``skip`` values get no polygon."""
     def classify(values, valid):
-        classes = values[0].astype(np.int64)
-        return classes, valid & ~np.isin(classes, list(skip))
+        classes = values[0].astype(np.int32, copy=False)
+        return classes, valid & ~np.isin(classes, list(skip)) if skip else valid
     return classify
 
 
@@ -59,7 +62,7 @@ def at_least(threshold: float) -> Classifier:
     """Class 1 where band 1 reaches ``threshold`` (a thresholded similarity or change map); nothing elsewhere."""
     def classify(values, valid):
         keep = valid & (values[0] >= threshold)
-        return np.ones(keep.shape, np.int64), keep
+        return np.ones(keep.shape, np.int32), keep
     return classify
 
 
@@ -94,7 +97,7 @@ class SeamlessPolygons:
         self.row = bottom
         done, reaching_bottom, reaching_top = [], defaultdict(list), defaultdict(list)
         if keep.any():
-            pieces = shapes(classes.astype(np.int32), mask=keep, connectivity=4,
+            pieces = shapes(classes.astype(np.int32, copy=False), mask=keep, connectivity=4,
                             transform=Affine.translation(0, top))
             for geometry, value in pieces:
                 polygon, value = shape(geometry), int(value)
@@ -190,7 +193,7 @@ def write_polygons(raster: Path, bands: list[int], classify: Classifier, output:
     builder, writer = SeamlessPolygons(), _LayerWriter(partial, target.stem, options)
     with rasterio.open(raster) as src:
         writer.crs, transform = src.crs, grid_transform(src)
-        rows = rows or strip_rows(Window(0, 0, src.width, src.height), len(bands))
+        rows = rows or strip_rows(Window(0, 0, src.width, src.height), len(bands), POLYGON_STRIP_BYTES)
         for row in range(0, src.height, rows):
             height = min(rows, src.height - row)
             values = src.read(bands, window=Window(0, row, src.width, height))
