@@ -11,16 +11,14 @@ against the patch. About a minute on two CPU cores; deterministic.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 
-from docs_pictures import RANDOM_WEIGHTS, SAMPLE, panel, read, run, save  # noqa: E402
+from docs_pictures import RANDOM_WEIGHTS, SAMPLE, main, panel, read, run, save  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -41,17 +39,6 @@ def second_date(work: Path) -> Path:
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
     return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, help="keep the intermediate rasters in this folder")
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="iamap-docs-") as temporary:
-        work = args.work or Path(temporary)
-        work.mkdir(parents=True, exist_ok=True)
-        make_picture(work)
-    return 0
 
 
 def make_picture(work: Path) -> None:
@@ -100,4 +87,4 @@ def make_picture(work: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(make=make_picture, description=__doc__.splitlines()[0]))
