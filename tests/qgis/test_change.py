@@ -71,6 +71,16 @@ def test_dates_of_different_band_counts_are_refused_with_the_dialog_label(qgis, 
     assert "Traceback" not in text and not (tmp_path / "c.tif").exists()
 
 
+def test_an_output_over_a_later_date_is_refused_and_the_date_kept(qgis, tmp_path):
+    first, second, _ = change_scene(tmp_path)
+    before = second.read_bytes()
+    with pytest.raises(AlgorithmFailed) as info:
+        qgis.run("iamap:change", {"INPUT": first, "LATER": [second], "OUTPUT": second})
+    text = info.value.result.stdout + info.value.result.stderr
+    assert "OUTPUT: " in text and "is the file given as LATER #1: IAMAP never overwrites its input" in text
+    assert "Traceback" not in text and second.read_bytes() == before
+
+
 def test_cluster_and_ml_polygons_through_qgis_process(qgis, tmp_path):
     raster, truth = regions_raster(tmp_path / "f.tif", 64, 48, regions=4, noise=0.2)
     clusters = qgis.run("iamap:cluster", {"INPUT": raster, "N_CLUSTERS": 4, "OUTPUT": tmp_path / "clusters.tif",
