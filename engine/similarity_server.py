@@ -2,8 +2,9 @@
 [--workdir DIR] [--cache DIR | --no-cache]``.
 
 It loads the feature raster once, then answers JSON-lines requests on stdin with JSON-lines replies on stdout
-(one reply per request, in order; the first line is a ``ready`` reply, or an error). Each similarity map is a
-GeoTIFF in the work folder: files cross the process boundary, never pickles.
+(one reply per request, in order; a ``ready`` reply, or an error, once the features are loaded: only coarse
+previews come before it). Each similarity map is a GeoTIFF in the work folder: files cross the process
+boundary, never pickles.
 
 Requests (coordinates and WKT in the raster's CRS; ``id`` is echoed back)::
 

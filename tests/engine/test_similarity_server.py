@@ -204,7 +204,8 @@ def test_a_store_that_fails_to_load_says_so_and_ends_the_session(raster, tmp_pat
     monkeypatch.setattr(feature_store, "FeatureStore", failing_store)
     replies = exchange(path, tmp_path, click(100, 10), click(100, 100), early=True)
     failed = [reply for reply in replies if reply.get("op") == "ready"]
-    assert len(failed) == 1 and failed[0]["ok"] is False and "MemoryError: no room for the store" in failed[0]["message"]
+    assert len(failed) == 1 and failed[0]["ok"] is False
+    assert "MemoryError: no room for the store" in failed[0]["message"]
     assert all(reply.get("preview") for reply in replies if reply.get("op") == "click")  # never a full map
 
 

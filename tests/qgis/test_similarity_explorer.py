@@ -1,7 +1,7 @@
 """The similarity explorer in the real QGIS desktop (under Xvfb, throw-away profile, the project in a CRS other
 than the raster's): the action opens it, two simulated clicks on the canvas give maps high in the clicked region
-and low elsewhere (the first a coarse map, shown, then the full map that replaces it), the second quickly; a click outside the raster says so; the mask export's polygons; closing
-the panel ends the worker."""
+and low elsewhere (the first a coarse map, shown, then the full map that replaces it), the second quickly; a
+click outside the raster says so; the mask export's polygons; closing the panel ends the worker."""
 
 from __future__ import annotations
 
