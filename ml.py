@@ -7,8 +7,8 @@ import json
 
 from .engine import catalog, contract
 from .utils.algorithm import IamapAlgorithm
-from .utils.loading import load_styled
-from .utils.styles import style_continuous, style_paletted
+from .utils.loading import load_styled, polygon_results
+from .utils.styles import raster_classes, style_continuous, style_paletted
 
 
 class MlAlgorithm(IamapAlgorithm):
@@ -49,6 +49,7 @@ the feature importances and every parameter.</p>
             style_paletted(outputs["OUTPUT"], list(codes), names=list(names))
             result["CLASSES"] = json.dumps(outputs["CLASSES"])
             load_styled(context, outputs["OUTPUT"], f"{name} classes")
+            result.update(polygon_results(context, outputs, raster_classes(outputs["OUTPUT"]), f"{name} polygons"))
         else:
             if outputs.get("DISPLAY_RANGE"):
                 style_continuous(outputs["OUTPUT"], *outputs["DISPLAY_RANGE"])

@@ -35,6 +35,7 @@ from .ml_prediction import predict_raster
 from .ml_report import write_report
 from .model_files import describe, load_model, save_model
 from .parameters import parameter_class
+from .polygons import check_polygons_path, every_value, tool_polygons
 from .raster_writing import check_output, finalize
 from .rasters import check_bands, extent_window, open_raster
 from .validation import assign_folds, cross_validate, headline, score
@@ -53,8 +54,11 @@ class MlParams(parameter_class("ml")):
         if self.REPORT and Path(self.REPORT).suffix.lower() not in REPORT_SUFFIXES:
             raise ParameterError("REPORT", f"{Path(self.REPORT).name}: the report is an HTML page; give a file name "
                                            "ending in .html.")
+        check_polygons_path(self.OUTPUT_POLYGONS)
         if self.LOAD_MODEL:
             return
+        if self.OUTPUT_POLYGONS and not is_classifier_method(self.METHOD):
+            raise_polygons_of_regressor(self.METHOD)
         if not self.TEMPLATE:
             raise ParameterError("TEMPLATE", "give a layer of labelled points or polygons to train from, or a saved "
                                              "model to apply (LOAD_MODEL).")
@@ -63,6 +67,12 @@ class MlParams(parameter_class("ml")):
         if self.CV == "column" and not self.FOLD_COL:
             raise ParameterError("FOLD_COL", "CV = column reads each feature's fold from a field: choose it, or "
                                              "another CV.")
+
+
+def raise_polygons_of_regressor(method: str) -> None:
+    """Refuse OUTPUT_POLYGONS of a regressor's map (a number per pixel, no classes)."""
+    raise ParameterError("OUTPUT_POLYGONS", f"{method} is a regressor: its prediction is a number, not classes to make "
+                                            "polygons of. Leave OUTPUT_POLYGONS empty, or choose a classifier.")
 
 
 def is_classifier_method(method: str) -> bool:
@@ -96,6 +106,8 @@ def run_ml(params: dict, reporter) -> dict:
             start = 45
         meta = model["metadata"]
         classes = ClassCodes.from_dict(meta["classes"]) if meta["task"] == "classification" else None
+        if classes is None and p.OUTPUT_POLYGONS:  # a loaded regressor
+            raise_polygons_of_regressor(meta["method"])
         if p.TEMPLATE_TEST:
             report["test"] = evaluate_on_layer(p, model, classes, src, bands, window, reporter.stage(start - 5, start))
         started = time.monotonic()
@@ -119,6 +131,10 @@ def run_ml(params: dict, reporter) -> dict:
         outputs["OUTPUT_CONFIDENCE"] = str(confidence)
     if p.SAVE_MODEL:
         outputs["SAVE_MODEL"] = p.SAVE_MODEL
+    if p.OUTPUT_POLYGONS:
+        polygons = tool_polygons(p, params, output, every_value(), dict(zip(classes.codes, classes.names)),
+                                 reporter.stage(100, 100))
+        outputs.update(OUTPUT_POLYGONS=polygons["OUTPUT_POLYGONS"], POLYGONS=polygons["POLYGONS"])
     if p.REPORT:
         outputs["REPORT"] = str(write_report(p.REPORT, report))
         reporter.text(f"Report: {outputs['REPORT']}")

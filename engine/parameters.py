@@ -103,8 +103,8 @@ def _list_of(convert_item):
 
 
 _CONVERTERS = {
-    Kind.RASTER: str, Kind.VECTOR: str, Kind.FIELD: str, Kind.FILE: str, Kind.STRING: str, Kind.ENUM: str,
-    Kind.CRS: str,
+    Kind.RASTER: str, Kind.RASTERS: _list_of(str), Kind.VECTOR: str, Kind.FIELD: str, Kind.FILE: str,
+    Kind.STRING: str, Kind.ENUM: str, Kind.CRS: str,
     Kind.RASTER_DESTINATION: str, Kind.VECTOR_DESTINATION: str, Kind.FILE_DESTINATION: str,
     Kind.INT: _int, Kind.FLOAT: float, Kind.BOOL: parse_bool,
     Kind.BANDS: _list_of(_int), Kind.EXTENT: _list_of(float),
@@ -117,8 +117,16 @@ def _files(tool: str, params, kinds) -> dict[str, str]:
     """The non-empty values of ``tool``'s parameters of ``kinds``, by id, from a parameter dataclass or the
     worker's raw parameter dict."""
     values = params if isinstance(params, dict) else vars(params)
-    return {p.name: str(values[p.name]) for p in TOOLS[tool].parameters
-            if p.kind in kinds and values.get(p.name) not in (None, "")}
+    files = {}
+    for p in TOOLS[tool].parameters:
+        value = values.get(p.name)
+        if p.kind not in kinds or value in (None, ""):
+            continue
+        if isinstance(value, (list, tuple)):  # a list of rasters: each file by its place in the list
+            files.update({f"{p.name} #{number}": str(item) for number, item in enumerate(value, start=1)})
+        else:
+            files[p.name] = str(value)
+    return files
 
 
 def input_files(tool: str, params) -> dict[str, str]:

@@ -28,6 +28,7 @@ ENTRY_POINTS = {
     "reduction": "reduction:run_reduction",
     "cluster": "cluster:run_cluster",
     "similarity": "similarity:run_similarity",
+    "change": "change:run_change",
     "ml": "ml:run_ml",
     "diagnostics": "diagnostics:run_diagnostics",
     # Sleeps while reporting progress; exists so the cancel path can be tested without a model.

@@ -167,15 +167,18 @@ def training_points(work: Path) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, make=None, description: str = "") -> int:
+    """Make the pictures with ``make(work folder)`` (default: :func:`make_pictures`), in ``--work`` or a temporary
+    folder."""
+    make = make or make_pictures
+    parser = argparse.ArgumentParser(description=description or __doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, help="keep the intermediate rasters in this folder")
     args = parser.parse_args(argv)
     PICTURES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="iamap-docs-") as temporary:
         work = args.work or Path(temporary)
         work.mkdir(parents=True, exist_ok=True)
-        make_pictures(work)
+        make(work)
     return 0
 
 

@@ -3,9 +3,9 @@ layer is loaded (by Processing, by the user, or in another project)."""
 
 from __future__ import annotations
 
-from qgis.core import (QgsColorRampShader, QgsContrastEnhancement, QgsMultiBandColorRenderer,
-                       QgsPalettedRasterRenderer, QgsRasterLayer, QgsRasterShader, QgsSingleBandPseudoColorRenderer,
-                       QgsStyle)
+from qgis.core import (QgsCategorizedSymbolRenderer, QgsColorRampShader, QgsContrastEnhancement, QgsFillSymbol,
+                       QgsMultiBandColorRenderer, QgsPalettedRasterRenderer, QgsRasterLayer, QgsRasterShader,
+                       QgsRendererCategory, QgsSingleBandPseudoColorRenderer, QgsStyle, QgsVectorLayer)
 from qgis.PyQt.QtGui import QColor
 
 from ..engine.catalog import NOISE_COLOUR, class_colour
@@ -84,3 +84,33 @@ def style_paletted(path: str, labels: list[int], noise_label: int | None = None,
             classes.insert(0, QgsPalettedRasterRenderer.Class(noise_label, QColor(NOISE_COLOUR), "noise"))
         return QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes)
     return _save_style(path, renderer)
+
+
+def raster_classes(path: str) -> list[tuple[int, QColor, str]]:
+    """(value, colour, name) of each class of the paletted style saved for the raster ``path`` (empty without
+    one): the polygons of a class raster take the colours and names of the raster's own style."""
+    layer = QgsRasterLayer(path, "classes", "gdal")  # kept while its renderer is read: the layer owns it
+    renderer = layer.renderer()
+    if not isinstance(renderer, QgsPalettedRasterRenderer):
+        return []
+    return [(int(item.value), QColor(item.color), item.label) for item in renderer.classes()]
+
+
+def ranked_classes(names: dict[int, str]) -> list[tuple[int, QColor, str]]:
+    """(value, colour, name) of classes named ``names`` (value -> name), coloured by rank as named classes are."""
+    return [(value, cluster_colour(rank), name) for rank, (value, name) in enumerate(sorted(names.items()))]
+
+
+def style_polygons(path: str, classes: list[tuple[int, QColor, str]]) -> bool:
+    """The polygons of IAMAP (:mod:`engine.polygons`) filled with one colour per ``class_value`` of ``classes``
+    ((value, colour, name)), outlined in a darker shade; saved as the layer's default style."""
+    layer = QgsVectorLayer(path, "polygons", "ogr")
+    if not layer.isValid():
+        return False
+    categories = []
+    for value, colour, name in classes:
+        symbol = QgsFillSymbol.createSimple({"color": colour.name(), "outline_color": colour.darker(150).name(),
+                                             "outline_width": "0.3"})
+        categories.append(QgsRendererCategory(value, symbol, name))
+    layer.setRenderer(QgsCategorizedSymbolRenderer("class_value", categories))
+    return qgis_api.save_default_style(layer)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .. import catalog
 from .schema import Kind, Output, Parameter, Tool
-from .shared import MODEL_FILTER, MODEL_SUFFIX, advanced, bands, extent, input_raster, scheduler, trust_model
+from .shared import (MODEL_FILTER, MODEL_SUFFIX, advanced, bands, extent, input_raster, polygon_parameters, scheduler,
+                     trust_model)
 
 ML = Tool("ml", (
     input_raster("Raster whose pixel vectors are classified or mapped: a feature raster from iamap:encoder (or its "
@@ -80,8 +81,10 @@ ML = Tool("ml", (
               help="Self-contained HTML report: metrics per fold and overall, confusion matrix (or predicted "
                    "against observed values), per-class precision and recall, feature importances, class counts "
                    "and every parameter."),
+    *polygon_parameters("Classes (classifiers only)"),
 ), (Output("ACCURACY", "Overall accuracy"), Output("KAPPA", "Cohen's kappa"), Output("F1_MACRO", "Macro F1 score"),
     Output("R2", "R\u00b2 (coefficient of determination)"), Output("RMSE", "Root mean squared error"),
     Output("MAE", "Mean absolute error"),
     Output("VALIDATED_ON", "Data the figures come from (test layer or cross-validation)", "string"),
-    Output("CLASSES", "Class code of each label (JSON object)", "string")))
+    Output("CLASSES", "Class code of each label (JSON object)", "string"),
+    Output("POLYGONS", "Polygons written to OUTPUT_POLYGONS")))

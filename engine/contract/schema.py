@@ -20,6 +20,7 @@ class Kind(str, Enum):
     """What a parameter holds; decides its QGIS widget and how the engine reads its value."""
 
     RASTER = "raster"  #: input raster file
+    RASTERS = "rasters"  #: input raster files, one or more (a list)
     BANDS = "bands"  #: 1-based band numbers of the raster parameter named by ``parent``; None = all
     EXTENT = "extent"  #: [xmin, ymin, xmax, ymax] in the input raster's CRS; None = the whole raster
     VECTOR = "vector"  #: input vector file (any geometry)
@@ -37,7 +38,7 @@ class Kind(str, Enum):
 
 
 #: Parameters whose value is a file the run reads.
-INPUT_FILE_KINDS = (Kind.RASTER, Kind.VECTOR, Kind.FILE)
+INPUT_FILE_KINDS = (Kind.RASTER, Kind.RASTERS, Kind.VECTOR, Kind.FILE)
 #: Parameters whose value is a file the run writes.
 DESTINATION_KINDS = (Kind.RASTER_DESTINATION, Kind.VECTOR_DESTINATION, Kind.FILE_DESTINATION)
 
@@ -75,6 +76,8 @@ class Parameter:
         parameter takes its fields from.
     created_by_default : bool
         An optional destination that the dialog fills with a temporary file unless the user skips it (REPORT).
+    geometry : str
+        The geometry of a ``VECTOR_DESTINATION``'s layer: ``"point"`` or ``"polygon"``.
     """
 
     name: str
@@ -91,6 +94,7 @@ class Parameter:
     parent: str = ""
     created_by_default: bool = False
     choice_labels: tuple[str, ...] = ()
+    geometry: str = "point"
 
     @property
     def help_text(self) -> str:

@@ -231,6 +231,8 @@ def test_the_real_scene_trains_from_points_and_polygons(tmp_path, assets):
     ({"CV": "column"}, "FOLD_COL: CV = column reads each feature's fold from a field"),
     ({"SK_PARAM": '{"n_trees": 5}'}, "SK_PARAM: RandomForestClassifier has no parameter 'n_trees'"),
     ({"REPORT": "report.pdf"}, "REPORT: report.pdf: the report is an HTML page"),
+    ({"METHOD": "RandomForestRegressor", "OUTPUT_POLYGONS": "p.gpkg"}, "OUTPUT_POLYGONS: RandomForestRegressor is a "
+                                                                       "regressor"),
 ])
 def test_bad_parameters_are_named(tmp_path, stripes, params, error):
     raster, _, points = stripes
@@ -252,3 +254,14 @@ def test_decimal_labels_need_a_regressor_and_far_features_are_refused(tmp_path, 
     with pytest.raises(ParameterError, match=r"TEMPLATE: none of the 2 labelled feature\(s\) of far.gpkg lies on a "
                                              "valid pixel"):
         ml(tmp_path, raster, tmp_path / "far.gpkg")
+
+
+def test_polygons_of_the_classes_carry_their_names_and_pixel_areas(tmp_path, stripes):
+    raster, truth, points = stripes
+    labels, _, outputs, _ = ml(tmp_path, raster, points, CV="none", OUTPUT_POLYGONS=str(tmp_path / "classes.gpkg"))
+    polygons = gpd.read_file(outputs["OUTPUT_POLYGONS"])
+    assert set(polygons.class_name) == {"a-class", "b-class", "c-class", "d-class"}
+    for code in range(1, 5):
+        assert polygons[polygons.class_value == code].area.sum() == pytest.approx((labels == code).sum() * 100)
+    assert 255 not in set(polygons.class_value) and set(polygons.tool) == {"iamap:ml"}
+    assert outputs["POLYGONS"] == len(polygons)

@@ -116,3 +116,16 @@ def test_random_samples_above_its_maximum_is_refused_before_any_work(tmp_path):
         similarity(tmp_path, raster, "missing.gpkg", RANDOM_SAMPLES=100_001)
     assert info.value.parameter == "RANDOM_SAMPLES" and "must be at most 100000 (got 100001)" in str(info.value)
     assert not (tmp_path / "sim.tif").exists()
+
+
+def test_polygons_of_the_pixels_reaching_the_threshold_need_it(tmp_path):
+    raster, labels = regions_raster(tmp_path / "f.tif", nodata_corner=20)
+    points = write_vector(tmp_path / "p.gpkg", [Point(*pixel_centre(100, 10))])
+    result, _, outputs, _ = similarity(tmp_path, raster, points, THRESHOLD=0.9,
+                                       OUTPUT_POLYGONS=str(tmp_path / "similar.gpkg"))
+    polygons = gpd.read_file(outputs["OUTPUT_POLYGONS"])
+    assert len(polygons) == 1 and polygons.area.iloc[0] == pytest.approx((result >= 0.9).sum() * 100)
+    assert (result >= 0.9).sum() == (labels == 0).sum()  # region 0 without its nodata corner
+    assert polygons.class_name.iloc[0] == "similarity \u2265 0.9" and polygons.tool.iloc[0] == "iamap:similarity"
+    with pytest.raises(ParameterError, match="THRESHOLD: OUTPUT_POLYGONS are the pixels"):
+        similarity(tmp_path, raster, points, OUTPUT_POLYGONS=str(tmp_path / "similar.gpkg"))

@@ -32,7 +32,7 @@ def test_qgis_process_lists_the_iamap_algorithms(qgis):
     listing = qgis.process("list").stdout
     assert "IAMAP" in listing
     for algorithm in ("iamap:encoder", "iamap:reduction", "iamap:cluster", "iamap:ml", "iamap:similarity",
-                      "iamap:diagnostics"):
+                      "iamap:change", "iamap:diagnostics"):
         assert algorithm in listing
 
 
@@ -64,7 +64,7 @@ def unexplained_parameters(text: str) -> list[str]:
 def test_help_explains_every_parameter_of_every_algorithm(qgis):
     algorithms = sorted(set(re.findall(r"\b(iamap:\w+)", qgis.process("list").stdout)))
     assert {"iamap:encoder", "iamap:reduction", "iamap:cluster", "iamap:ml", "iamap:similarity",
-            "iamap:diagnostics"} <= set(algorithms)
+            "iamap:change", "iamap:diagnostics"} <= set(algorithms)
     unexplained = {algorithm: unexplained_parameters(qgis.process("help", algorithm).stdout)
                    for algorithm in algorithms}
     assert {algorithm: ids for algorithm, ids in unexplained.items() if ids} == {}
@@ -162,7 +162,7 @@ def test_help_has_no_paragraph_break_inside_a_sentence_and_links_to_the_tools_pa
         """)
     assert "HELP" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
     helps = json.loads(result.stdout.split("HELP ", 1)[1].splitlines()[0])
-    assert len(helps) == 6
+    assert len(helps) == 7
     broken = {}
     for algorithm, (text, url) in helps.items():
         assert url.endswith(f"/blob/main/docs/tools.md#{algorithm.split(':')[1]}"), url
@@ -184,4 +184,4 @@ def test_toolbox_names_fit_the_toolbox_width(qgis):
         print("NAMES", json.dumps({a.id(): a.displayName() for a in provider.algorithms()}))
         """)
     names = json.loads(result.stdout.split("NAMES ", 1)[1].splitlines()[0])
-    assert len(names) == 6 and {name: len(text) for name, text in names.items() if len(text) > 30} == {}
+    assert len(names) == 7 and {name: len(text) for name, text in names.items() if len(text) > 30} == {}
