@@ -15,6 +15,7 @@ import numpy as np
 import rasterio
 
 from .destinations import ensure_space, partial_path
+from .errors import ParameterError
 from .raster_writing import OUTPUT_OPTIONS, RowWriter
 from .pixel_functions import PixelFunction
 from .prefetch import prefetched
@@ -102,9 +103,18 @@ def apply_to_rasters(src, bands: list[int], window, targets: list[RasterTarget],
     # the strip also holds the function's copies (scaled pixels, float64 distances): keep it smaller
     rows = max(1, strip_rows(window, len(bands)) // 2)
     with _strips(src, bands, window, rows, function, scheduler, with_inputs, reporter) as strips:
-        _write_strips(strips, window, targets, writers, on_block, reporter)
+        mapped = _write_strips(strips, window, targets, writers, on_block, reporter)
     for writer in writers:
         writer.close()
+    if not mapped:  # an output of nodata only is no result: said, and not left behind
+        for partial in partials:
+            partial.unlink(missing_ok=True)
+        whole = (window.width, window.height) == (src.width, src.height)
+        raise ParameterError("INPUT" if whole else "EXTENT",
+                             f"no pixel of the {'raster' if whole else 'selected extent'} is valid in the selected "
+                             f"band(s) {', '.join(map(str, bands))} (all nodata), so the output would hold nodata "
+                             "only. Check the bands' nodata value and BANDS" + ("." if whole else ", or choose "
+                                                                                               "another EXTENT."))
     return partials
 
 
@@ -135,8 +145,11 @@ def _local_strips(src, bands, window, rows: int, function):
         yield row, len(valid) // window.width, valid, inputs, values
 
 
-def _write_strips(strips, window, targets: list[RasterTarget], writers: list[RowWriter], on_block, reporter) -> None:
+def _write_strips(strips, window, targets: list[RasterTarget], writers: list[RowWriter], on_block, reporter) -> int:
+    """Write every strip; returns the count of valid (mapped) pixels."""
+    mapped = 0
     for row, height, valid, inputs, values in strips:
+        mapped += int(np.count_nonzero(valid))
         for index, (target, writer) in enumerate(zip(targets, writers)):
             result = np.full((len(valid), target.count), target.nodata, target.dtype)
             if values is not None:
@@ -145,3 +158,4 @@ def _write_strips(strips, window, targets: list[RasterTarget], writers: list[Row
         if values is not None and on_block is not None:
             on_block(inputs, values)
         reporter.progress(100 * (row + height) / window.height)
+    return mapped

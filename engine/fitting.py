@@ -63,6 +63,10 @@ def _hdbscan_defaults(values: np.ndarray) -> dict:
 SAMPLE_DEFAULTS = {"HDBSCAN": _hdbscan_defaults}
 
 
+#: Warnings of the libraries meant for developers, not shown to the user.
+DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
 def fit_sample_limit(method: str, sample_size: int, band_count: int, reporter=NULL_REPORTER) -> int:
     """``SAMPLE_SIZE``, lowered for methods whose memory or time grows with the square of the sample."""
     limit = FIT_SAMPLE_LIMITS.get(method)
@@ -104,10 +108,15 @@ def fit_model(tool: str | EstimatorSpec, method: str, sk_params: dict, size: int
     apply = apply_kind(spec, method)
     sample_output = (TRANSDUCTIVE_SAMPLE_OUTPUTS[spec.sample_output] if transductive else SAMPLE_OUTPUTS[apply])
     with ticking(reporter, f"Fitting {method} on {len(values)} pixels"), estimator_errors(spec, method), \
-            warnings.catch_warnings():
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         # umap-learn warns that a seed makes it single-threaded; the RANDOM_SEED help says so
         warnings.filterwarnings("ignore", message="n_jobs value .* overridden")
         output = sample_output(pipeline, values)
+    # fewer distinct clusters than N_CLUSTERS, not converged, and the like: the user decides (library deprecations
+    # are for developers)
+    for message in dict.fromkeys(str(w.message) for w in caught if not issubclass(w.category, DEVELOPER_WARNINGS)):
+        reporter.warning(f"{method}: {message}")
     if transductive:
         pipeline = nearest_neighbour_stand_in(spec, method, pipeline[0], values, output, reporter)
         apply = "predict"
@@ -146,8 +155,9 @@ def contiguous_arrays(pipeline) -> None:
 
 
 @contextlib.contextmanager
-def estimator_errors(spec: EstimatorSpec, method: str):
+def estimator_errors(tool: str | EstimatorSpec, method: str):
     """Errors an estimator raises about its parameters or the data become messages for the user."""
+    spec = estimator_spec(tool)
     try:
         yield
     except MemoryError:

@@ -4,7 +4,8 @@ honestly, and map the whole raster with it, block by block.
 1. Training pixels (:mod:`engine.labelled_samples`), labels coded (:mod:`engine.class_codes`).
 2. The final model is fitted on all of them (scale -> estimator); saved to SAVE_MODEL with its classes, bands and
    validation figures. Fitted first, so that a bad SK_PARAM stops the run before the cross-validation.
-3. Cross-validation (:mod:`engine.validation`) and, with TEMPLATE_TEST, the figures on the independent layer.
+3. Cross-validation (:mod:`engine.validation`) and, with TEMPLATE_TEST, the figures on the independent layer
+   (:mod:`engine.ml_evaluation`: its pixels that are training pixels too are left out).
 4. Prediction of every pixel (:mod:`engine.ml_prediction`): classes, and their probability for
    OUTPUT_CONFIDENCE; memory is the model and one strip, whatever the raster size.
 5. The HTML report (:mod:`engine.ml_report`).
@@ -24,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from . import __version__
 from .catalog import class_colour
 from .class_codes import ClassCodes, regression_targets
+from .contract import TOOLS
 from .errors import ParameterError
 from .estimator_registry import build_estimator, estimator_class, library_versions
 from .estimator_run import check_estimator_parameters
@@ -31,6 +33,7 @@ from .events import WarningsKept
 from .fitting import estimator_errors, ticking
 from .legacy_runs import resave
 from .labelled_samples import LabelledPixels, read_labelled_pixels
+from .ml_evaluation import evaluate_on_layer
 from .ml_prediction import predict_raster
 from .ml_report import write_report
 from .model_files import describe, load_model, save_model
@@ -38,7 +41,7 @@ from .parameters import parameter_class
 from .polygons import check_polygons_path, every_value, tool_polygons
 from .raster_writing import check_output, finalize
 from .rasters import check_bands, extent_window, open_raster
-from .validation import assign_folds, cross_validate, headline, score
+from .validation import assign_folds, cross_validate, headline
 
 #: Key figures returned as the algorithm's outputs, by task: output id -> metric.
 KEY_FIGURES = {"classification": {"ACCURACY": "accuracy", "KAPPA": "kappa", "F1_MACRO": "f1_macro"},
@@ -67,6 +70,11 @@ class MlParams(parameter_class("ml")):
         if self.CV == "column" and not self.FOLD_COL:
             raise ParameterError("FOLD_COL", "CV = column reads each feature's fold from a field: choose it, or "
                                              "another CV.")
+        if self.CV == "column" and self.FOLD_COL == self.GT_COL:
+            raise ParameterError("FOLD_COL", f"{self.FOLD_COL!r} is also the field with the labels (GT_COL, "
+                                             f"\u201c{TOOLS['ml']['GT_COL'].label}\u201d): each fold would hold one "
+                                             "class, and be validated by a model that never saw it. Choose a field "
+                                             "that groups the features into folds (a region, a date), or another CV.")
 
 
 def raise_polygons_of_regressor(method: str) -> None:
@@ -100,16 +108,17 @@ def run_ml(params: dict, reporter) -> dict:
         band_names = [src.descriptions[b - 1] or f"band {b}" for b in bands]
         if p.LOAD_MODEL:
             model, report = loaded_model(p, bands, band_names, reporter)
-            start = 10
+            training, start = None, 10
         else:
-            model, report = train(p, src, bands, band_names, window, reporter.stage(0, 40))
+            model, report, training = train(p, src, bands, band_names, window, reporter.stage(0, 40))
             start = 45
         meta = model["metadata"]
         classes = ClassCodes.from_dict(meta["classes"]) if meta["task"] == "classification" else None
         if classes is None and p.OUTPUT_POLYGONS:  # a loaded regressor
             raise_polygons_of_regressor(meta["method"])
         if p.TEMPLATE_TEST:
-            report["test"] = evaluate_on_layer(p, model, classes, src, bands, window, reporter.stage(start - 5, start))
+            report["test"] = evaluate_on_layer(p, model, classes, src, bands, window, training,
+                                               reporter.stage(start - 5, start))
         started = time.monotonic()
         partials, mapped = predict_raster(p, model, classes, src, bands, window, output, confidence,
                                           reporter.stage(start, 100))
@@ -142,7 +151,7 @@ def run_ml(params: dict, reporter) -> dict:
 
 
 def train(p: MlParams, src, bands: list[int], band_names: list[str], window, reporter):
-    """Read the training pixels, fit the final model, cross-validate; returns (model, report)."""
+    """Read the training pixels, fit the final model, cross-validate; returns (model, report, training pixels)."""
     classification = is_classifier_method(p.METHOD)
     sample = read_labelled_pixels(p.TEMPLATE, src, bands, window, p.GT_COL, p.SAMPLE_PER_POLYGON, p.RANDOM_SEED,
                                   p.FOLD_COL if p.CV == "column" else "", reporter=reporter.stage(0, 10))
@@ -199,7 +208,7 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
     importances = feature_importances(estimator, band_names)
     if importances:
         report["importances"] = importances
-    return model, report
+    return model, report, sample
 
 
 def loaded_model(p: MlParams, bands: list[int], band_names: list[str], reporter):
@@ -270,43 +279,15 @@ def feature_importances(estimator, band_names: list[str]) -> dict | None:
     return {"kind": kind, "values": {name: float(v) for name, v in zip(band_names, values)}}
 
 
-def evaluate_on_layer(p: MlParams, model: dict, classes: ClassCodes | None, src, bands, window, reporter) -> dict:
-    """The model's figures on the independent TEMPLATE_TEST layer (labels in GT_COL, or the model's field)."""
-    meta = model["metadata"]
-    field = p.GT_COL or meta.get("label_field", "")
-    sample = read_labelled_pixels(p.TEMPLATE_TEST, src, bands, window, field, p.SAMPLE_PER_POLYGON, p.RANDOM_SEED,
-                                  parameter="TEMPLATE_TEST", reporter=reporter)
-    if classes is not None:
-        targets = classes.encode(sample.labels)
-        unknown = targets == classes.missing
-        if unknown.any():
-            names = sorted({str(v) for v in sample.labels[unknown]})
-            if unknown.all():
-                raise ParameterError("TEMPLATE_TEST", f"none of its classes ({', '.join(names)}) is a class of the "
-                                                      f"model ({', '.join(classes.names)}).")
-            features = int(np.unique(sample.features[unknown]).size)
-            reporter.warning(f"TEMPLATE_TEST: {features} feature(s) of classes the model does not know "
-                             f"({', '.join(names)}) were left out.")
-            sample, targets = sample.subset(~unknown), targets[~unknown]
-            sample.dropped = {**sample.dropped, "of classes the model does not know": features}
-    else:
-        targets = regression_targets(sample.labels, meta["method"])
-    predicted = model["pipeline"].predict(sample.values)
-    metrics = score(targets, predicted, classes)
-    reporter.text(f"Independent test layer: {headline(metrics)} on {len(targets)} pixel(s).")
-    test = {"layer": p.TEMPLATE_TEST, "features_used": sample.features_used, "pixels": int(len(targets)),
-            "dropped": sample.dropped, "metrics": metrics}
-    if classes is None:
-        test.update(observed=targets.tolist(), predicted=np.asarray(predicted, float).tolist())
-    return test
-
-
 def key_figures(report: dict) -> dict:
     """The outputs ACCURACY, KAPPA, F1_MACRO (or R2, RMSE, MAE) and VALIDATED_ON: from the independent test layer
     when there is one, else from the cross-validation."""
     figures = KEY_FIGURES[report["task"]]
     if "test" in report:
-        metrics, source = report["test"]["metrics"], f"independent test layer {Path(report['test']['layer']).name}"
+        test = report["test"]
+        metrics, source = test["metrics"], f"independent test layer {Path(test['layer']).name}"
+        if not test["independence"].startswith("Independent"):
+            source += f" ({test['independence'].rstrip('.')})"
     elif "validation" in report:
         metrics, source = report["validation"]["overall"], f"cross-validation: {report['validation']['description']}"
     else:

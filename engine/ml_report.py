@@ -184,7 +184,9 @@ def render_report(report: dict) -> str:
         parts.append(f"<h2>Independent test layer: {esc(Path(test['layer']).name)}</h2>"
                      f"<p>{number(test['features_used'])} features, {number(test['pixels'])} pixels"
                      + "".join(f"; {number(n)} {esc(reason)}" for reason, n in test.get("dropped", {}).items())
-                     + ".</p>" + metrics_section(task, test["metrics"], test.get("observed"), test.get("predicted")))
+                     + ".</p>" + (f'<p class="box">Independence from the training data: {esc(test["independence"])}'
+                                  "</p>" if test.get("independence") else "")
+                     + metrics_section(task, test["metrics"], test.get("observed"), test.get("predicted")))
     training = report.get("training")
     if training:
         parts.append(f"<h2>Training data</h2><p>{esc(training['layer'])}, labels in "

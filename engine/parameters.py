@@ -65,10 +65,15 @@ def convert(spec: Parameter, value, tool: str = ""):
         if not math.isfinite(converted):
             raise ParameterError(spec.name, f"{value!r} is not a finite number.")
         if spec.minimum is not None and converted < spec.minimum:
-            raise ParameterError(spec.name, f"must be at least {spec.minimum:g} (got {converted:g}).")
+            raise ParameterError(spec.name, f"must be at least {_shown(spec.minimum)} (got {_shown(converted)}).")
         if spec.maximum is not None and converted > spec.maximum:
-            raise ParameterError(spec.name, f"must be at most {spec.maximum:g} (got {converted:g}).")
+            raise ParameterError(spec.name, f"must be at most {_shown(spec.maximum)} (got {_shown(converted)}).")
     return converted
+
+
+def _shown(number: float) -> str:
+    """A bound or a value in a message: whole numbers in full (2147483647, not 2.14748e+09)."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
 def _int(value) -> int:

@@ -80,6 +80,9 @@ def read_layer(path: str, crs, parameter: str):
         raise ParameterError(parameter, "the layer has no geometry.")
     if frame.crs is None:
         raise ParameterError(parameter, "the layer has no CRS; set its CRS in QGIS (Layer Properties > Source).")
+    if crs is None:
+        raise ParameterError("INPUT", f"the raster has no CRS, so the features of {parameter} cannot be placed on it. "
+                                      "Assign the raster its CRS (Raster > Projections > Assign Projection in QGIS).")
     return frame.to_crs(crs).reset_index(drop=True)
 
 

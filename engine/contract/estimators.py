@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .. import catalog
 from .schema import Kind, Output, Parameter, Tool
-from .shared import (MODEL_FILTER, MODEL_SUFFIX, RANDOM_SEED_HELP, advanced, bands, extent, input_raster,
-                     polygon_parameters, scheduler, trust_model)
+from .shared import (MODEL_FILTER, MODEL_SUFFIX, RANDOM_SEED_HELP, SEED_MAXIMUM, advanced, bands, extent,
+                     input_raster, polygon_parameters, scheduler, trust_model)
 
 
 def estimator_tool(name: str, methods: tuple[str, ...], method_help: str, size: Parameter, output_label: str,
@@ -35,7 +35,8 @@ def estimator_tool(name: str, methods: tuple[str, ...], method_help: str, size: 
                       help="Valid pixels drawn at random to fit the method; every "
                            "pixel is then transformed block by block, so the raster size does not matter. Methods "
                            "whose cost grows with the square of the sample use fewer (the log says how many)."),
-            Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0, help=RANDOM_SEED_HELP),
+            Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0, maximum=SEED_MAXIMUM,
+                      help=RANDOM_SEED_HELP),
             trust_model(),
             scheduler(),
         ),

@@ -51,6 +51,8 @@ def scheduler() -> Parameter:
                           "disk); fitted models are sent to the workers; the output is written on this machine.")
 
 
+#: The largest RANDOM_SEED: QGIS's integer parameters hold 32-bit signed numbers (scikit-learn takes up to 2**32 - 1).
+SEED_MAXIMUM = 2**31 - 1
 RANDOM_SEED_HELP = ("Seed of the random sample and of the method: the same seed gives the same result. With a seed "
                     "UMAP runs on one core.")
 

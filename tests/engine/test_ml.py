@@ -203,12 +203,11 @@ def test_1_0_2_ml_pkls_under_trust_model_predict_raw_pixels_with_1_0_2_s_codes(t
 
 
 def test_the_real_scene_trains_from_points_and_polygons(tmp_path, assets):
-    labels, src, outputs, reporter = ml(tmp_path, assets / "test.tif", assets / "ml.shp", GT_COL="Type",
-                                        TEMPLATE_TEST=str(assets / "ml.shp"))
+    labels, src, outputs, reporter = ml(tmp_path, assets / "test.tif", assets / "ml.shp", GT_COL="Type")
     assert outputs["CLASSES"] == {"forest": 1, "river": 2} and src.dtypes[0] == "uint8"
     assert set(np.unique(labels)) <= {1, 2, 255} and (labels == 2).any() and (labels == 1).any()
     assert "4 outside the raster or EXTENT" in messages(reporter)
-    assert outputs["VALIDATED_ON"] == "independent test layer ml.shp" and outputs["ACCURACY"] > 0.9
+    assert outputs["VALIDATED_ON"].startswith("cross-validation") and outputs["ACCURACY"] > 0.9
     _, _, tested, reporter = ml(tmp_path, assets / "test.tif", assets / "ml.shp", "tested.tif", GT_COL="Type",
                                 TEMPLATE_TEST=str(assets / "ml_poly.shp"), REPORT=str(tmp_path / "r.html"))
     assert "TEMPLATE_TEST: 2 feature(s) of classes the model does not know (dense_forest, open) were left out" \
@@ -229,6 +228,8 @@ def test_the_real_scene_trains_from_points_and_polygons(tmp_path, assets):
     ({"METHOD": "RandomForestRegressor"}, r"GT_COL: holds text \('a-class'\), and RandomForestRegressor is a "
                                           r"regressor"),
     ({"CV": "column"}, "FOLD_COL: CV = column reads each feature's fold from a field"),
+    ({"CV": "column", "FOLD_COL": "label"}, "FOLD_COL: 'label' is also the field with the labels \\(GT_COL, "
+                                            "\u201cField with the labels\u201d\\): each fold would hold one class"),
     ({"SK_PARAM": '{"n_trees": 5}'}, "SK_PARAM: RandomForestClassifier has no parameter 'n_trees'"),
     ({"REPORT": "report.pdf"}, "REPORT: report.pdf: the report is an HTML page"),
     ({"METHOD": "RandomForestRegressor", "OUTPUT_POLYGONS": "p.gpkg"}, "OUTPUT_POLYGONS: RandomForestRegressor is a "
