@@ -136,7 +136,7 @@ def run_ml(params: dict, reporter) -> dict:
     record = {"tool": "ml", "iamap_version": __version__, "parameters": params, "model": meta, "outputs": outputs}
     finalize(partials[0], output, record)
     if confidence is not None:
-        finalize(partials[1], confidence, record)
+        finalize(partials[1], confidence, record, "OUTPUT_CONFIDENCE")
         outputs["OUTPUT_CONFIDENCE"] = str(confidence)
     if p.SAVE_MODEL:
         outputs["SAVE_MODEL"] = p.SAVE_MODEL

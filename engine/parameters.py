@@ -64,26 +64,33 @@ def convert(spec: Parameter, value, tool: str = ""):
     if spec.kind in (Kind.INT, Kind.FLOAT):
         if not math.isfinite(converted):
             raise ParameterError(spec.name, f"{value!r} is not a finite number.")
-        if spec.minimum is not None and converted < spec.minimum:
-            raise ParameterError(spec.name, f"must be at least {_shown(spec.minimum)} (got {_shown(converted)}).")
-        if spec.maximum is not None and converted > spec.maximum:
-            raise ParameterError(spec.name, f"must be at most {_shown(spec.maximum)} (got {_shown(converted)}).")
+        minimum, maximum = spec.bounds
+        if minimum is not None and converted < minimum:
+            raise ParameterError(spec.name, f"must be at least {_number(minimum)} (got {_number(converted)}).")
+        if maximum is not None and converted > maximum:
+            raise ParameterError(spec.name, f"must be at most {_number(maximum)} (got {_number(converted)}).")
     return converted
 
 
-def _shown(number: float) -> str:
-    """A bound or a value in a message: whole numbers in full (2147483647, not 2.14748e+09)."""
-    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+def _number(value: float) -> str:
+    """A bound or value as a message shows it: whole numbers in full (2147483647, not 2.14748e+09)."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 def _int(value) -> int:
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            value = float(text)  # "224.0" (a dialog's or a model's text) is a whole number; "2.5" is not
     if isinstance(value, float):
         if not value.is_integer():
             raise ValueError("not a whole number")
         return int(value)
-    return int(str(value).strip())
+    return int(value)
 
 
 def parse_bool(value) -> bool:

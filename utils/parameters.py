@@ -17,17 +17,38 @@ from qgis.core import (QgsProcessingException, QgsProcessingOutputNumber, QgsPro
                        QgsProcessingParameterString, QgsProcessingParameterVectorDestination, QgsProviderRegistry)
 
 from ..engine.contract import Kind, Output, Parameter
+from ..engine.destinations import input_file_problem
 from . import qgis_api
 
 #: The widget wrapper of enum parameters whose choices have labels, as Processing imports it (by module path).
 LABELLED_CHOICE_WRAPPER = f"{__package__}.labelled_choice.LabelledChoiceWrapper"
 
 
+class OpensOnlyFiles:
+    """A layer parameter that refuses, without opening it, a path to a folder, a FIFO, a device or an unreadable
+    file. qgis_process checks every value by loading its layer before the algorithm's own check; GDAL opening a
+    FIFO waits for a writer forever. The refusal's message comes from
+    :meth:`utils.algorithm.IamapAlgorithm.checkParameterValues` (:func:`engine.destinations.check_inputs`)."""
+
+    def checkValueIsAcceptable(self, value, context=None):  # noqa: N802 (QGIS's name)
+        if isinstance(value, str) and input_file_problem(value.split("|")[0], folder_allowed=True):
+            return False
+        return super().checkValueIsAcceptable(value, context)
+
+
+class RasterLayerParameter(OpensOnlyFiles, QgsProcessingParameterRasterLayer):
+    """INPUT and the other raster parameters (see :class:`OpensOnlyFiles`)."""
+
+
+class FeatureSourceParameter(OpensOnlyFiles, QgsProcessingParameterFeatureSource):
+    """TEMPLATE and the other vector parameters (see :class:`OpensOnlyFiles`)."""
+
+
 def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     """The Processing parameter of ``spec``: widget, default, bounds, choices and the advanced flag."""
     name, label, default, optional = spec.name, spec.label, spec.default, spec.optional
     if spec.kind is Kind.RASTER:
-        parameter = QgsProcessingParameterRasterLayer(name, label, optional=optional)
+        parameter = RasterLayerParameter(name, label, optional=optional)
     elif spec.kind is Kind.RASTERS:
         parameter = QgsProcessingParameterMultipleLayers(name, label, qgis_api.SOURCE_RASTER, optional=optional)
     elif spec.kind is Kind.BANDS:
@@ -35,8 +56,7 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     elif spec.kind is Kind.EXTENT:
         parameter = QgsProcessingParameterExtent(name, label, optional=optional)
     elif spec.kind is Kind.VECTOR:
-        parameter = QgsProcessingParameterFeatureSource(name, label, [qgis_api.SOURCE_ANY_GEOMETRY],
-                                                        optional=optional)
+        parameter = FeatureSourceParameter(name, label, [qgis_api.SOURCE_ANY_GEOMETRY], optional=optional)
     elif spec.kind is Kind.FIELD:
         parameter = QgsProcessingParameterField(name, label, None, spec.parent, qgis_api.FIELD_ANY,
                                                 optional=optional)
@@ -48,10 +68,11 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
         # an optional number whose default is "not set" (STRIDE) or 0 (TARGET_RESOLUTION) shows an empty box
         shown_default = None if optional and not default else default
         parameter = QgsProcessingParameterNumber(name, label, number_type, shown_default, optional)
-        if spec.minimum is not None:
-            parameter.setMinimum(spec.minimum)
-        if spec.maximum is not None:
-            parameter.setMaximum(spec.maximum)
+        minimum, maximum = spec.bounds  # a whole number's unset bound: what QGIS can pass on
+        if minimum is not None:
+            parameter.setMinimum(minimum)
+        if maximum is not None:
+            parameter.setMaximum(maximum)
     elif spec.kind is Kind.BOOL:
         parameter = QgsProcessingParameterBoolean(name, label, bool(default), optional)
     elif spec.kind is Kind.STRING:

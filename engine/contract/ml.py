@@ -5,8 +5,7 @@ from __future__ import annotations
 from .. import catalog
 from .schema import Kind, Output, Parameter, Tool
 from .shared import (MODEL_FILTER, MODEL_SUFFIX, SEED_MAXIMUM, advanced, bands, extent, input_raster,
-                     polygon_parameters, scheduler,
-                     trust_model)
+                     polygon_parameters, scheduler, trust_model)
 
 ML = Tool("ml", (
     input_raster("Raster whose pixel vectors are classified or mapped: a feature raster from iamap:encoder (or its "

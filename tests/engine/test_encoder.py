@@ -349,3 +349,42 @@ def test_float16_storage_halves_the_file_and_keeps_three_significant_digits(tmp_
     np.testing.assert_allclose(b, a, rtol=2 ** -10, atol=2 ** -24)  # GDAL truncates to 11 significant bits
     sizes = [tmp_path.joinpath(n).stat().st_size for n in ("f32.tif", "f16.tif")]
     assert 0.45 < sizes[1] / sizes[0] < 0.55
+
+
+@pytest.mark.parametrize("width, height", [(256, 1), (1, 256), (65535, 1), (256, 7)])
+def test_a_raster_thinner_than_half_a_feature_cell_is_refused_naming_input_and_the_minimum(tmp_path, width, height):
+    path = random_raster(tmp_path / "thin.tif", width, height)
+    with pytest.raises(ParameterError) as info:
+        encode(tmp_path, path)
+    assert info.value.parameter == "INPUT" and f"is {width}x{height} px, too small to encode" in str(info.value)
+    assert "at least 8 px wide and 8 px high" in str(info.value)
+    assert f"use a SIZE of {min(width, height) * 28} or less" in str(info.value)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_one_pixel_high_raster_encodes_with_the_size_the_message_proposes(tmp_path):
+    outputs, _ = encode(tmp_path, random_raster(tmp_path / "line.tif", 256, 1), SIZE=28)
+    features, _, _ = read(outputs["OUTPUT"])
+    assert features.shape == (192, 1, 128) and not np.isnan(features).any()  # cells of 2x2 px, half valid
+
+
+def test_a_size_larger_than_the_whole_raster_names_size(tmp_path):
+    with pytest.raises(ParameterError) as info:
+        encode(tmp_path, random_raster(tmp_path / "small.tif", 48, 48), SIZE=100000)
+    assert info.value.parameter == "SIZE" and "100000 px is larger than the 48x48 px raster" in str(info.value)
+    assert "Use a SIZE of 1344 or less" in str(info.value)
+
+
+def test_a_raster_eight_pixels_high_gives_valid_features(tmp_path):
+    outputs, _ = encode(tmp_path, random_raster(tmp_path / "strip.tif", 256, 8))
+    features, _, _ = read(outputs["OUTPUT"])
+    assert features.shape == (192, 1, 16) and not np.isnan(features).any()
+
+
+def test_an_output_with_no_valid_value_is_never_a_success(tmp_path):
+    data = np.zeros((3, 64, 64), "uint8")  # every pixel is the nodata value
+    path = write_raster(tmp_path / "empty.tif", data, nodata=0)
+    with pytest.raises(ParameterError) as info:
+        encode(tmp_path, path)
+    assert info.value.parameter == "OUTPUT" and "has no valid value: every pixel is nodata" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.tif"]  # no output, no partial, no manifest
