@@ -129,7 +129,8 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
     """Read the training pixels, fit the final model, cross-validate; returns (model, report)."""
     classification = is_classifier_method(p.METHOD)
     sample = read_labelled_pixels(p.TEMPLATE, src, bands, window, p.GT_COL, p.SAMPLE_PER_POLYGON, p.RANDOM_SEED,
-                                  p.FOLD_COL if p.CV == "column" else "", reporter=reporter.stage(0, 10))
+                                  p.FOLD_COL if p.CV == "column" else "", reporter=reporter.stage(0, 10),
+                                  name=p.shown("TEMPLATE"))
     if classification:
         classes = ClassCodes.from_labels(sample.labels, p.METHOD)
         if len(classes.codes) < 2:
@@ -163,7 +164,7 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
     meta = {
         "apply": "predict", "tool": "ml", "method": p.METHOD, "task": "classification" if classes else "regression",
         "classes": classes.as_dict() if classes else None, "bands": bands, "band_count": len(bands),
-        "band_names": band_names, "input": p.INPUT, "label_field": p.GT_COL, "training_layer": p.TEMPLATE,
+        "band_names": band_names, "input": p.INPUT, "label_field": p.GT_COL, "training_layer": p.shown("TEMPLATE"),
         "fitted_pixels": len(targets), "training_features": sample.features_used,
         "versions": library_versions(p.METHOD), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "parameters": {"SK_PARAM": p.SK_PARAM, "CV": p.CV, "NFOLDS": p.NFOLDS, "SAMPLE_PER_POLYGON":
@@ -177,7 +178,7 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
         saved = save_model(model, p.SAVE_MODEL, reporter)
         reporter.text(f"Model saved to {saved}; LOAD_MODEL applies it to other rasters without training.")
     report = base_report(p, meta, band_names, "trained")
-    report["training"] = training_summary(p.TEMPLATE, p.GT_COL, sample, targets, classes)
+    report["training"] = training_summary(p.shown("TEMPLATE"), p.GT_COL, sample, targets, classes)
     if validation:
         report["validation"] = validation
     importances = feature_importances(estimator, band_names)
@@ -216,7 +217,7 @@ def base_report(p: MlParams, meta: dict, band_names: list[str], source: str) -> 
         "title": f"{meta['method']} on {Path(p.INPUT).name}", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "iamap_version": __version__, "task": meta["task"], "method": meta["method"], "input": p.INPUT,
         "bands": meta["bands"], "band_names": band_names,
-        "parameters": {name: getattr(p, name) for name in p.__dataclass_fields__},
+        "parameters": p.shown_values(),
         "estimator_parameters": meta.get("estimator_parameters", {}), "model_source": source,
         "classes": [{"code": code, "name": name, "colour": class_colour(rank)}
                     for rank, (code, name) in enumerate(zip(classes.codes, classes.names))] if classes else [],
@@ -259,7 +260,7 @@ def evaluate_on_layer(p: MlParams, model: dict, classes: ClassCodes | None, src,
     meta = model["metadata"]
     field = p.GT_COL or meta.get("label_field", "")
     sample = read_labelled_pixels(p.TEMPLATE_TEST, src, bands, window, field, p.SAMPLE_PER_POLYGON, p.RANDOM_SEED,
-                                  parameter="TEMPLATE_TEST", reporter=reporter)
+                                  parameter="TEMPLATE_TEST", reporter=reporter, name=p.shown("TEMPLATE_TEST"))
     if classes is not None:
         targets = classes.encode(sample.labels)
         unknown = targets == classes.missing
@@ -278,7 +279,7 @@ def evaluate_on_layer(p: MlParams, model: dict, classes: ClassCodes | None, src,
     predicted = model["pipeline"].predict(sample.values)
     metrics = score(targets, predicted, classes)
     reporter.text(f"Independent test layer: {headline(metrics)} on {len(targets)} pixel(s).")
-    test = {"layer": p.TEMPLATE_TEST, "features_used": sample.features_used, "pixels": int(len(targets)),
+    test = {"layer": p.shown("TEMPLATE_TEST"), "features_used": sample.features_used, "pixels": int(len(targets)),
             "dropped": sample.dropped, "metrics": metrics}
     if classes is None:
         test.update(observed=targets.tolist(), predicted=np.asarray(predicted, float).tolist())
@@ -290,7 +291,7 @@ def key_figures(report: dict) -> dict:
     when there is one, else from the cross-validation."""
     figures = KEY_FIGURES[report["task"]]
     if "test" in report:
-        metrics, source = report["test"]["metrics"], f"independent test layer {Path(report['test']['layer']).name}"
+        metrics, source = report["test"]["metrics"], f"independent test layer {report['test']['layer']}"
     elif "validation" in report:
         metrics, source = report["validation"]["overall"], f"cross-validation: {report['validation']['description']}"
     else:

@@ -252,3 +252,26 @@ def test_decimal_labels_need_a_regressor_and_far_features_are_refused(tmp_path, 
     with pytest.raises(ParameterError, match=r"TEMPLATE: none of the 2 labelled feature\(s\) of far.gpkg lies on a "
                                              "valid pixel"):
         ml(tmp_path, raster, tmp_path / "far.gpkg")
+
+
+def test_the_log_report_and_outputs_name_the_layers_as_the_user_chose_them_not_processing_s_copies(tmp_path,
+                                                                                                  stripes):
+    raster, truth, points = stripes
+    copies = tmp_path / "processing_abc"  # where Processing writes the copy of a memory layer or a GeoJSON
+    copies.mkdir()
+    template = gpd.read_file(points)
+    template.to_file(copies / "TEMPLATE.gpkg")
+    labelled_points(copies / "TEMPLATE_TEST.gpkg", raster, truth, 5, seed=9, names=lambda k: "abcd"[k] + "-class")
+    names = {"TEMPLATE": "land points (/data/land_points.geojson)", "TEMPLATE_TEST": "check points (memory layer)"}
+    _, _, outputs, reporter = ml(tmp_path, raster, copies / "TEMPLATE.gpkg", TEMPLATE_TEST=str(copies / "TEMPLATE_TEST.gpkg"),
+                                 REPORT=str(tmp_path / "r.html"), SAVE_MODEL=str(tmp_path / "m.iamapmodel"),
+                                 LAYER_NAMES=names)
+    page = (tmp_path / "r.html").read_text()
+    assert "processing_abc" not in page and "TEMPLATE.gpkg" not in page and "TEMPLATE_TEST.gpkg" not in page
+    assert "<h2>Training data</h2><p>land points (/data/land_points.geojson), labels in" in page
+    assert "<h2>Independent test layer: check points (memory layer)</h2>" in page
+    log = messages(reporter)
+    assert "TEMPLATE land points (/data/land_points.geojson): 48 labelled feature(s)" in log
+    assert "TEMPLATE_TEST check points (memory layer): 20 labelled feature(s)" in log
+    assert "processing_abc" not in log and "TEMPLATE.gpkg" not in log
+    assert outputs["VALIDATED_ON"] == "independent test layer check points (memory layer)"

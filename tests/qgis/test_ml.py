@@ -27,7 +27,7 @@ def test_qgis_process_trains_on_the_real_scene_validates_reports_and_predicts(qg
     results = result["results"]
     assert results["OUTPUT"] == str(out) and results["REPORT"] == str(report) and results["SAVE_MODEL"] == str(model)
     assert json.loads(results["CLASSES"]) == {"forest": 1, "river": 2}
-    assert results["VALIDATED_ON"] == "independent test layer ml_poly.shp"  # its river polygon: 'river' is known
+    assert results["VALIDATED_ON"] == f"independent test layer ml_poly ({assets / 'ml_poly.shp'})"  # its river polygon: 'river' is known
     assert 0 <= results["ACCURACY"] <= 1 and results["KAPPA"] is not None and results["F1_MACRO"] is not None
     html = report.read_text()
     assert "forest" in html and "data:image/png;base64," in html
