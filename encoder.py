@@ -8,6 +8,10 @@ from .utils.loading import load_styled
 from .utils.styles import cumulative_cut_ranges, style_rgb
 
 BACKBONE_LIST = "".join(f"<li><code>{b.key}</code>: {b.label}</li>" for b in catalog.BACKBONES)
+#: The numbers the help states, from the contract's default model and tile size (not from one example model).
+DEFAULT_MODEL = catalog.backbone(contract.ENCODER["BACKBONE"].default)
+DEFAULT_SIZE = contract.ENCODER["SIZE"].default
+DEFAULT_CELL = DEFAULT_MODEL.cell_pixels(DEFAULT_SIZE)
 
 
 class EncoderAlgorithm(IamapAlgorithm):
@@ -24,7 +28,8 @@ class EncoderAlgorithm(IamapAlgorithm):
     HELP = f"""
 <p>Cuts the raster into tiles, runs each tile through a pretrained vision transformer and writes one GeoTIFF with one
 band per feature (float32, or float16 to halve the file: see Feature storage). One output pixel is one model patch: with
-a ViT-S/16 and 224 px tiles, one output pixel covers 16 x 16 input pixels. The output is aligned with the input and
+the default backbone (patches of {DEFAULT_MODEL.patch} px, a {DEFAULT_MODEL.input_size} px input) and {DEFAULT_SIZE} px
+tiles, one output pixel covers {DEFAULT_CELL:g} x {DEFAULT_CELL:g} input pixels. The output is aligned with the input and
 keeps its CRS; nodata stays nodata (a feature cell is nodata when most of its pixels are), and tiles that are all nodata
 are not run through the model.</p>
 <p>Runs in IAMAP's own Python environment, on the CPU or a GPU; it can be cancelled at any time. With
