@@ -12,6 +12,7 @@ honestly, and map the whole raster with it, block by block.
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from pathlib import Path
@@ -22,7 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from . import __version__
-from .catalog import class_colour
+from .class_colours import check_colours, class_colours
 from .class_codes import ClassCodes, regression_targets
 from .errors import ParameterError
 from .estimator_registry import build_estimator, estimator_class, library_versions
@@ -53,6 +54,7 @@ class MlParams(parameter_class("ml")):
         if self.REPORT and Path(self.REPORT).suffix.lower() not in REPORT_SUFFIXES:
             raise ParameterError("REPORT", f"{Path(self.REPORT).name}: the report is an HTML page; give a file name "
                                            "ending in .html.")
+        self.colours = read_class_colours(self.CLASS_COLOURS)
         if self.LOAD_MODEL:
             return
         if not self.TEMPLATE:
@@ -63,6 +65,29 @@ class MlParams(parameter_class("ml")):
         if self.CV == "column" and not self.FOLD_COL:
             raise ParameterError("FOLD_COL", "CV = column reads each feature's fold from a field: choose it, or "
                                              "another CV.")
+
+
+def read_class_colours(text: str) -> dict[str, str]:
+    """CLASS_COLOURS (a JSON object of class name -> #rrggbb) as a dict; {} when empty."""
+    if not text:
+        return {}
+    try:
+        given = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError("CLASS_COLOURS", f"is not valid JSON ({exc.msg} at character {exc.pos}); give an "
+                                              'object such as {"water": "#1f78b4"}.') from None
+    if not isinstance(given, dict):
+        raise ParameterError("CLASS_COLOURS", 'must be a JSON object such as {"water": "#1f78b4"}.')
+    return check_colours(given)
+
+
+def resolve_colours(p: MlParams, meta: dict) -> None:
+    """Set ``meta["class_colours"]`` (class name -> #rrggbb) of a classifier: CLASS_COLOURS, else the colours the
+    model was saved with, else the conventional or palette colours (:mod:`engine.class_colours`)."""
+    if not meta.get("classes"):
+        return
+    names = ClassCodes.from_dict(meta["classes"]).names
+    meta["class_colours"] = dict(zip(names, class_colours(names, {**meta.get("class_colours", {}), **p.colours})))
 
 
 def is_classifier_method(method: str) -> bool:
@@ -110,6 +135,7 @@ def run_ml(params: dict, reporter) -> dict:
     if classes is not None:
         outputs["CLASSES"] = dict(zip(classes.names, classes.codes))
         outputs["CLASS_PIXELS"] = mapped["class_pixels"]
+        outputs["CLASS_COLOURS"] = meta["class_colours"]
     else:
         outputs["DISPLAY_RANGE"] = mapped["display_range"]
     record = {"tool": "ml", "iamap_version": __version__, "parameters": params, "model": meta, "outputs": outputs}
@@ -173,6 +199,7 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
         "validation": {"description": validation["description"], "overall": validation["overall"]}
         if validation else None,
     }
+    resolve_colours(p, meta)
     model = {"pipeline": pipeline, "estimator": estimator, "metadata": meta}
     if p.SAVE_MODEL:
         saved = save_model(model, p.SAVE_MODEL, reporter)
@@ -202,6 +229,7 @@ def loaded_model(p: MlParams, bands: list[int], band_names: list[str], reporter)
     if p.TEMPLATE:
         reporter.warning("TEMPLATE is not used with LOAD_MODEL (the saved model is applied as it is); give the "
                          "layer as TEMPLATE_TEST to evaluate the model on it.")
+    resolve_colours(p, meta)
     report = base_report(p, meta, band_names, "loaded")
     report["model_file"] = p.LOAD_MODEL
     if meta.get("validation"):
@@ -219,8 +247,8 @@ def base_report(p: MlParams, meta: dict, band_names: list[str], source: str) -> 
         "bands": meta["bands"], "band_names": band_names,
         "parameters": p.shown_values(),
         "estimator_parameters": meta.get("estimator_parameters", {}), "model_source": source,
-        "classes": [{"code": code, "name": name, "colour": class_colour(rank)}
-                    for rank, (code, name) in enumerate(zip(classes.codes, classes.names))] if classes else [],
+        "classes": [{"code": code, "name": name, "colour": meta["class_colours"][name]}
+                    for code, name in zip(classes.codes, classes.names)] if classes else [],
         "warnings": [], "versions": meta.get("versions", {}),
     }
 

@@ -275,3 +275,25 @@ def test_the_log_report_and_outputs_name_the_layers_as_the_user_chose_them_not_p
     assert "TEMPLATE_TEST check points (memory layer): 20 labelled feature(s)" in log
     assert "processing_abc" not in log and "TEMPLATE.gpkg" not in log
     assert outputs["VALIDATED_ON"] == "independent test layer check points (memory layer)"
+
+
+def test_land_cover_classes_get_their_conventional_colours_in_the_raster_the_report_and_a_saved_model(tmp_path):
+    raster, truth = regions_raster(tmp_path / "r.tif", 128, 96, regions=4, noise=0.3)
+    names = ["water", "Forêt", "bare soil", "cropland"]
+    points = labelled_points(tmp_path / "points.gpkg", raster, truth, 12, names=lambda k: names[k])
+    model = tmp_path / "m.iamapmodel"
+    _, _, outputs, _ = ml(tmp_path, raster, points, REPORT=str(tmp_path / "r.html"), SAVE_MODEL=str(model),
+                          CLASS_COLOURS='{"cropland": "#ffd700"}')
+    expected = {"water": "#1f78b4", "Forêt": "#1b7837", "bare soil": "#a0662f", "cropland": "#ffd700"}
+    assert outputs["CLASS_COLOURS"] == expected
+    with rasterio.open(outputs["OUTPUT"]) as out:
+        table = out.colormap(1)
+    for name, code in outputs["CLASSES"].items():
+        assert "#{:02x}{:02x}{:02x}".format(*table[code][:3]) == expected[name]
+    page = (tmp_path / "r.html").read_text()
+    for name, colour in expected.items():
+        assert f'<span class="sw" style="background:{colour}"></span>{name}' in page
+    reporter = Reporter()  # the saved model keeps its colours
+    applied = run_ml({"INPUT": str(raster), "LOAD_MODEL": str(model), "OUTPUT": str(tmp_path / "applied.tif")},
+                     reporter)
+    assert applied["CLASS_COLOURS"] == expected
