@@ -29,9 +29,9 @@ class EncoderAlgorithm(IamapAlgorithm):
 <p>Cuts the raster into tiles, runs each tile through a pretrained vision transformer and writes one GeoTIFF with one
 band per feature (float32, or float16 to halve the file: see Feature storage). One output pixel is one model patch: with
 the default backbone (patches of {DEFAULT_MODEL.patch} px, a {DEFAULT_MODEL.input_size} px input) and {DEFAULT_SIZE} px
-tiles, one output pixel covers {DEFAULT_CELL:g} x {DEFAULT_CELL:g} input pixels. The output is aligned with the input and
-keeps its CRS; nodata stays nodata (a feature cell is nodata when most of its pixels are), and tiles that are all nodata
-are not run through the model.</p>
+tiles, one output pixel covers {DEFAULT_CELL:g} x {DEFAULT_CELL:g} input pixels. The output is aligned with the
+input and keeps its CRS; nodata stays nodata (a feature cell is nodata when most of its pixels are), and tiles that are
+all nodata are not run through the model.</p>
 <p>Runs in IAMAP's own Python environment, on the CPU or a GPU; it can be cancelled at any time. With
 RESUME on, running it again with the same parameters and output file continues where it stopped.</p>
 <p>Curated backbones (any timm model or <code>hf-hub:owner/repo</code> can be given in BACKBONE_NAME):

@@ -263,9 +263,9 @@ def test_the_log_report_and_outputs_name_the_layers_as_the_user_chose_them_not_p
     template.to_file(copies / "TEMPLATE.gpkg")
     labelled_points(copies / "TEMPLATE_TEST.gpkg", raster, truth, 5, seed=9, names=lambda k: "abcd"[k] + "-class")
     names = {"TEMPLATE": "land points (/data/land_points.geojson)", "TEMPLATE_TEST": "check points (memory layer)"}
-    _, _, outputs, reporter = ml(tmp_path, raster, copies / "TEMPLATE.gpkg", TEMPLATE_TEST=str(copies / "TEMPLATE_TEST.gpkg"),
-                                 REPORT=str(tmp_path / "r.html"), SAVE_MODEL=str(tmp_path / "m.iamapmodel"),
-                                 LAYER_NAMES=names)
+    _, _, outputs, reporter = ml(tmp_path, raster, copies / "TEMPLATE.gpkg",
+                                 TEMPLATE_TEST=str(copies / "TEMPLATE_TEST.gpkg"), REPORT=str(tmp_path / "r.html"),
+                                 SAVE_MODEL=str(tmp_path / "m.iamapmodel"), LAYER_NAMES=names)
     page = (tmp_path / "r.html").read_text()
     assert "processing_abc" not in page and "TEMPLATE.gpkg" not in page and "TEMPLATE_TEST.gpkg" not in page
     assert "<h2>Training data</h2><p>land points (/data/land_points.geojson), labels in" in page
