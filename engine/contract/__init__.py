@@ -23,8 +23,8 @@ from .shared import CHECKPOINT_SUFFIXES, MODEL_FILTER, MODEL_SUFFIX, RANDOM_SEED
 from .similarity import SIMILARITY, SIMILARITY_AGGREGATIONS
 
 __all__ = ["CHECKPOINT_SUFFIXES", "CLUSTER", "DESTINATION_KINDS", "DIAGNOSTICS", "ENCODER", "INPUT_FILE_KINDS",
-           "LAYER_NAMES", "ML", "MODEL_FILTER", "MODEL_SUFFIX", "RANDOM_SEED_HELP", "REDUCTION", "SIMILARITY", "SIMILARITY_AGGREGATIONS",
-           "TOOLS", "EventKind", "Kind", "Output", "Parameter", "Tool", "label"]
+           "LAYER_NAMES", "ML", "MODEL_FILTER", "MODEL_SUFFIX", "RANDOM_SEED_HELP", "REDUCTION", "SIMILARITY",
+           "SIMILARITY_AGGREGATIONS", "TOOLS", "EventKind", "Kind", "Output", "Parameter", "Tool", "label"]
 
 TOOLS: dict[str, Tool] = {tool.name: tool for tool in (ENCODER, REDUCTION, CLUSTER, SIMILARITY, ML, DIAGNOSTICS)}
 
