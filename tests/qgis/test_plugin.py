@@ -201,6 +201,9 @@ def test_the_encoder_help_states_the_numbers_of_the_default_model(qgis):
     assert [int(n) for n in stated.groups()] == [model.patch_embed.patch_size[0], model.patch_embed.img_size[0], size,
                                                  cell, cell]
     assert "16 x 16 input pixels" not in text  # what a /16 model would give, not the default /14
+    cells = -(-512 // cell)
+    assert f"a 512 px input at 10 m gives {cells:g} cells of {cell * 10:g} m: {cells * cell * 10:g} m" in " ".join(
+        text.split())
 
 
 def test_toolbox_names_fit_the_toolbox_width(qgis):
