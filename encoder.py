@@ -36,9 +36,10 @@ tiles, one output pixel covers {DEFAULT_CELL:g} x {DEFAULT_CELL:g} input pixels.
 input and keeps its CRS; nodata stays nodata (a feature cell is nodata when most of its pixels are), and tiles that are
 all nodata are not run through the model.</p>
 <p>The feature grid starts at the input's top-left corner with whole cells, so when the input is not a whole number of
-cells its last row and column reach past the input's bottom and right edges by less than one cell (a 512 px input
-at 10 m gives {EDGE_CELLS} cells of {DEFAULT_CELL * 10:g} m: {EDGE_CELLS * DEFAULT_CELL * 10:g} m); these edge cells are computed from their part inside the input (see the
-FAQ, "Why does the feature raster reach past my input's edge?").</p>
+cells its last row and column reach past the input's bottom and right edges by less than one cell (a 512 px
+input at 10 m gives {EDGE_CELLS} cells of {DEFAULT_CELL * 10:g} m: {EDGE_CELLS * DEFAULT_CELL * 10:g} m); these edge
+cells are computed from their part inside the input (see the FAQ, "Why does the feature raster reach past my
+input's edge?").</p>
 <p>Runs in IAMAP's own Python environment, on the CPU or a GPU; it can be cancelled at any time. With
 RESUME on, running it again with the same parameters and output file continues where it stopped.</p>
 <p>Curated backbones (any timm model or <code>hf-hub:owner/repo</code> can be given in BACKBONE_NAME):

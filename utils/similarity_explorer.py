@@ -200,7 +200,7 @@ class SimilarityExplorer(QObject):
                 self.markers.show(reply["reference_points"], self.raster.crs())
             self._status(f"{reply['references']} reference(s), {reply['aggregation']}: similarity "
                          f"{reply['minimum']:.2f} to {reply['maximum']:.2f}; answered in {reply['latency']:.2f} s"
-                         + (" (preview on every second pixel; the full map follows)." if reply.get("preview") else "."))
+                         + (" (a coarse preview; the full map follows)." if reply.get("preview") else "."))
         elif reply.get("op") == "mask":
             layer = QgsVectorLayer(reply["output"], "Similarity mask", "ogr")
             QgsProject.instance().addMapLayer(layer)

@@ -1,7 +1,7 @@
 """The similarity explorer in the real QGIS desktop (under Xvfb, throw-away profile, the project in a CRS other
 than the raster's): the action opens it, two simulated clicks on the canvas give maps high in the clicked region
-and low elsewhere, the second quickly; a click outside the raster says so; the mask export's polygons; closing
-the panel ends the worker."""
+and low elsewhere (the first a coarse map, shown, then the full map that replaces it), the second quickly; a
+click outside the raster says so; the mask export's polygons; closing the panel ends the worker."""
 
 from __future__ import annotations
 
@@ -100,9 +100,17 @@ def body():
     layer, explorer = open_explorer({str(raster)!r})
     RESULT["panel_visible"] = explorer.panel.isVisible()
     RESULT["tool_active"] = iface.mapCanvas().mapTool() is explorer.tool
-    first, RESULT["first_seconds"] = click_and_wait(screen_point(layer, 500000 + 10 * 60.5, 4000000 - 10 * 300.5))
+    coarse, RESULT["coarse_seconds"] = click_and_wait(screen_point(layer, 500000 + 10 * 60.5, 4000000 - 10 * 300.5))
+    RESULT["coarse"] = coarse  # the worker starts with this click: a coarse map while its store loads
+    RESULT["coarse_layer"] = explorer.layer.source() if explorer.layer else None
+    RESULT["coarse_status"] = explorer.panel.status_label.text()
+    RESULT["coarse_map"] = map_values(coarse["map"]).tolist()
+    wait_until(lambda: not REPLIES[-1].get("preview"), 120)
+    first = REPLIES[-1]
+    RESULT["first_seconds"] = RESULT["coarse_seconds"] + first["latency"] - coarse["latency"]
     RESULT["first"] = first
     RESULT["first_markers"] = markers(explorer, layer)
+    RESULT["first_layer"] = explorer.layer.source()
     RESULT["first_map"] = map_values(first["map"]).tolist()
     second, RESULT["second_seconds"] = click_and_wait(screen_point(layer, 500000 + 10 * 300.5, 4000000 - 10 * 200.5))
     RESULT["second"] = second
@@ -139,6 +147,13 @@ def body():
     first, second = np.array(result["first_map"], float), np.array(result["second_map"], float)
     assert first.shape == labels.shape == second.shape
     assert result["first"]["ok"] and result["first"]["references"] == 1
+    # the first reply: a coarse map (every second row and column), shown until the full map replaces it
+    coarse = np.array(result["coarse_map"], float)
+    assert result["coarse"]["preview"] is True and coarse.shape == (256, 256)
+    assert result["coarse_layer"] == result["coarse"]["map"] and "the full map follows" in result["coarse_status"]
+    assert result["first_layer"] == result["first"]["map"] != result["coarse"]["map"]
+    np.testing.assert_allclose(coarse, first[1::2, 1::2], atol=2e-3, equal_nan=True)
+    print(f"first click: coarse map {result['coarse_seconds']:.2f} s (the worker's start included)")
     # a marker at the centre of the clicked pixel (within a pixel of the click: the canvas rounds it to the screen),
     # then only at the new one (no Shift)
     for name, (x, y) in (("first", (500000 + 10 * 60.5, 4000000 - 10 * 300.5)),
