@@ -9,8 +9,6 @@ The similarity itself is :func:`engine.cosine.cosine_similarity`; block by block
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from . import __version__
@@ -49,9 +47,8 @@ def run_similarity(params: dict, reporter) -> dict:
     with open_raster(p.INPUT) as src:
         bands = check_bands(src, p.BANDS)
         window = extent_window(src, p.EXTENT)
-        reporter.text(f"Reading {Path(p.TEMPLATE).name}: its points, and {p.RANDOM_SAMPLES} random point(s) drawn in "
-                      "its polygons and along its lines...")
-        points = read_reference_points(p.TEMPLATE, src.crs, p.RANDOM_SAMPLES, seed=p.RANDOM_SEED, reporter=reporter)
+        points = read_reference_points(p.TEMPLATE, src.crs, p.RANDOM_SAMPLES, seed=p.RANDOM_SEED, reporter=reporter,
+                                       name=p.shown("TEMPLATE"))
         reporter.text(f"Reading the pixels under {len(points)} reference point(s)...")
         values, used = pixel_values(src, bands, window, points, reporter.stage(0, REFERENCE_PROGRESS))
         reporter.text(f"{len(used)} reference vector(s) of {len(bands)} band(s); aggregation {p.AGGREGATION}; "

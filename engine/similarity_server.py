@@ -16,7 +16,8 @@ Requests (coordinates and WKT in the raster's CRS; ``id`` is echoed back)::
     {"op": "quit"}
 
 Replies: ``{"id", "ok": true, ...}`` or ``{"id", "ok": false, "reason": "outside"|"nodata"|"parameter"|"error",
-"message"}``. A map reply has ``map`` (the GeoTIFF), ``references``, ``minimum``, ``maximum`` and ``seconds``.
+"message"}``. A map reply has ``map`` (the GeoTIFF), ``references``, ``minimum``, ``maximum`` and ``seconds``; the
+full map's reply also ``reference_points``, the [x, y] centres of the reference pixels in the raster's CRS.
 On a raster of more than :data:`engine.feature_store.PREVIEW_PIXELS` pixels a map request is answered twice
 under its id: first a ``"preview": true`` map on every second row and column (a quarter of the work: the answer
 a user sees within half a second), then the full map.
@@ -145,12 +146,16 @@ class Session:
         if self.last_map is None:
             raise ParameterError("mask", "no similarity map yet: click on the map first.")
         threshold = float(request["threshold"])
-        xs, ys = (self.store.transform * (self.reference_pixels[:, 1] + 0.5, self.reference_pixels[:, 0] + 0.5))
         polygons = write_mask(self.last_map, threshold, self.store.transform, self.store.crs, request["output"],
                               {"threshold": threshold, "aggregation": self.aggregation,
                                "references": len(self.references), "raster": str(self.src.name)},
-                              np.stack([xs, ys], 1))
+                              self.reference_points())
         return {"output": str(request["output"]), "polygons": polygons}
+
+    def reference_points(self) -> np.ndarray:
+        """(x, y) of the centre of every reference pixel, in the raster's CRS."""
+        xs, ys = (self.store.transform * (self.reference_pixels[:, 1] + 0.5, self.reference_pixels[:, 0] + 0.5))
+        return np.stack([np.asarray(xs, float), np.asarray(ys, float)], 1).reshape(-1, 2)
 
     def _use(self, values: np.ndarray, pixels: np.ndarray, add: bool) -> dict:
         self.references = np.concatenate([self.references, values]) if add else values
@@ -165,7 +170,8 @@ class Session:
         elif self.send_preview is not None and self.store.preview is not None:
             self.send_preview({**self._map(self.store.preview)[1], "preview": True})
         self.last_map, reply = self._map(self.store.grid)
-        return reply
+        # where the references are, for the explorer to mark them on the map
+        return {**reply, "reference_points": self.reference_points().round(6).tolist()}
 
     def _map(self, grid) -> tuple[np.ndarray, dict]:
         """The map of ``grid`` (a :class:`engine.feature_store.Grid` of the store) and its reply."""

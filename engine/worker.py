@@ -66,7 +66,7 @@ def run_tool(name: str, params: dict, reporter: Reporter) -> int:
     """Run ``name`` and report its result or error; return the process exit status."""
     try:
         tool = resolve_tool(name)
-        with guarded_run(name, params):
+        with guarded_run(name, params, reporter):
             outputs = tool(params, reporter)
     except IamapError as exc:
         reporter.error(str(exc), traceback.format_exc(), getattr(exc, "parameter", ""))

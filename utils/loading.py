@@ -28,8 +28,10 @@ class StyledOutput(QgsProcessingLayerPostProcessorInterface):
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
         message, ok = layer.loadDefaultStyle()
-        if not ok and feedback is not None:
-            feedback.pushDebugInfo(f"No saved style applied to {layer.name()}: {message}")
+        # an output IAMAP saved no style for (the reference points) has none, and QGIS says so with an empty
+        # message: only a style that exists but could not be applied is worth a line
+        if not ok and message and feedback is not None:
+            feedback.pushDebugInfo(f"The saved style of {self.name} was not applied: {message}")
         layer.setName(self.name)
         layer.triggerRepaint()
         if self.on_top:

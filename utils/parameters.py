@@ -132,6 +132,20 @@ def raster_file(spec: Parameter, layer) -> str:
     return file_path(layer.source(), layer.providerType())
 
 
+def layer_label(algorithm, parameters: dict, name: str, context) -> str:
+    """How the user knows the vector layer of parameter ``name``: its name and source, ``landcover_points
+    (/data/landcover_points.geojson)``, ``river points (memory layer)``; "" when none is given. The worker may
+    read a temporary copy of it (see :data:`engine.contract.LAYER_NAMES`)."""
+    layer = algorithm.parameterAsVectorLayer(parameters, name, context)
+    if layer is None:
+        return ""
+    source = (file_path(layer.source(), "ogr") if layer.providerType() == "ogr"
+              else f"{layer.providerType()} layer")
+    given = parameters.get(name)
+    selected = getattr(given, "selectedFeaturesOnly", False)  # a QgsProcessingFeatureSourceDefinition
+    return f"{layer.name()} ({source}{', selected features' if selected else ''})"
+
+
 def engine_value(algorithm, spec: Parameter, parameters: dict, context, extent_crs=None, feedback=None):
     """The value of ``spec`` in ``parameters`` as the engine takes it (None where an optional one is unset)."""
     name = spec.name

@@ -50,6 +50,7 @@ NUMBER_DOUBLE = _current("Qgis.ProcessingNumberParameterType.Double", "QgsProces
 PARAMETER_ADVANCED = _current("Qgis.ProcessingParameterFlag.Advanced",
                               "QgsProcessingParameterDefinition.Flag.FlagAdvanced")
 PARAMETER_HIDDEN = _current("Qgis.ProcessingParameterFlag.Hidden", "QgsProcessingParameterDefinition.Flag.FlagHidden")
+POINT_GEOMETRY = _current("Qgis.GeometryType.Point", "QgsWkbTypes.GeometryType.PointGeometry")
 POLYGON_GEOMETRY = _current("Qgis.GeometryType.Polygon", "QgsWkbTypes.GeometryType.PolygonGeometry")
 RASTER_LAYER_FILTER = _current("Qgis.LayerFilter.RasterLayer", "QgsMapLayerProxyModel.Filter.RasterLayer")
 ALL_STYLE_CATEGORIES = _current("QgsMapLayer.StyleCategory.AllStyleCategories")

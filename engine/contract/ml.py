@@ -66,6 +66,12 @@ ML = Tool("ml", (
         Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0, maximum=SEED_MAXIMUM,
                   help="Seed of the pixels drawn in polygons, of the folds and of the estimator: the same seed gives "
                        "the same result."),
+        Parameter("CLASS_COLOURS", "Class colours (JSON)", Kind.STRING, "", optional=True,
+                  help='Colours of the classes as a JSON object, e.g. {"water": "#1f78b4", "forest": "#1b7837"}. '
+                       "Classes not given take, in QGIS, the colours of the training layer's categorized style on "
+                       "the label field; then the conventional colour of their land-cover name (water blue, forest "
+                       "green, grass light green, cropland orange, urban red, bare soil brown, snow white, cloud "
+                       "grey..., in English or French); the others a palette."),
         trust_model(),
         scheduler(),
     ),

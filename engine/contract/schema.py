@@ -45,6 +45,11 @@ INPUT_FILE_KINDS = (Kind.RASTER, Kind.RASTERS, Kind.VECTOR, Kind.FILE)
 INT_RANGE = (-2**31, 2**31 - 1)
 
 DESTINATION_KINDS = (Kind.RASTER_DESTINATION, Kind.VECTOR_DESTINATION, Kind.FILE_DESTINATION)
+#: The worker parameter that tells how the user knows each vector layer, by parameter id: ``{"TEMPLATE":
+#: "landcover_points (/data/landcover_points.geojson)"}``. Processing hands the worker a temporary copy of a
+#: memory layer, a selection or a format the worker does not read (``/tmp/processing_.../TEMPLATE.gpkg``), a name
+#: that means nothing to the user: messages and reports name the layer by this instead.
+LAYER_NAMES = "LAYER_NAMES"
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,8 @@ def test_shift_click_in_another_region_with_max_makes_both_regions_high(raster, 
     assert replies[3]["aggregation"] == "max" and replies[3]["references"] == 2
     both, others = np.isin(labels, [0, 3]), np.isin(labels, [1, 2])
     assert values[both].min() > 0.95 and values[others].max() < 0.75
+    assert replies[2]["reference_points"] == [list(centre(100, 10))]  # where to mark them on the map
+    assert replies[3]["reference_points"] == [list(centre(100, 10)), list(centre(100, 200))]
 
 
 def test_click_outside_or_on_nodata_is_refused_and_keeps_the_session(raster, tmp_path):
