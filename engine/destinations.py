@@ -303,19 +303,27 @@ def _try_lock(handle) -> bool:
 
 
 @contextlib.contextmanager
-def guarded_run(tool: str, params: dict):
+def guarded_run(tool: str, params: dict, reporter=None):
     """Check every destination of the run, hold a lock on each while the tool runs, and on failure remove what no
     later run continues. A full disk becomes a message naming the destination parameter, an input that cannot be
-    read to the end one naming the input parameter."""
+    read to the end one naming the input parameter. A destination's folder that does not exist is created (by its
+    lock), and ``reporter`` says so."""
     if tool not in TOOLS:  # test tools declare no files
         yield
         return
     check_inputs(tool, params)
     check_destinations(tool, params)
     locks = [DestinationLock(name, path) for name, path in _paths(tool, params, destination_files).items()]
+    created: dict[Path, list[str]] = {}
+    for lock in locks:
+        if not lock.path.parent.exists():
+            created.setdefault(lock.path.parent, []).append(lock.parameter)
     try:
         for lock in locks:
             lock.acquire()
+        for folder, names in created.items():
+            if reporter is not None:
+                reporter.text(f"{', '.join(names)}: the folder {folder} did not exist; it was created.")
         try:
             yield
         except BaseException as exc:

@@ -13,13 +13,13 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessingAlgorithm, Qgs
                        QgsProcessingParameterString)
 from qgis.PyQt.QtGui import QIcon
 
-from ..engine.contract import Kind, Tool
+from ..engine.contract import LAYER_NAMES, Kind, Tool
 from ..engine.destinations import check_inputs
 from ..engine.errors import EnvironmentProblem, ParameterError
 from ..engine.parameter_translation import legacy_names, translate
 from ..engine.parameters import convert
 from . import qgis_api
-from .parameters import engine_value, file_path, qgis_output, qgis_parameter
+from .parameters import engine_value, file_path, layer_label, qgis_output, qgis_parameter
 from .worker_runner import WorkerCancelled, WorkerError, run_worker
 
 #: Kinds whose plain values the engine's own rules check before the run (see IamapAlgorithm.refusal).
@@ -214,8 +214,14 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
     def engine_parameters(self, parameters, context, feedback=None) -> dict:
         """Every parameter of the tool as the engine takes it (see :func:`utils.parameters.engine_value`)."""
         crs = self.extent_crs(parameters, context) if "EXTENT" in self.TOOL.names else None
-        return {spec.name: engine_value(self, spec, parameters, context, crs, feedback)
-                for spec in self.TOOL.parameters}
+        values = {spec.name: engine_value(self, spec, parameters, context, crs, feedback)
+                  for spec in self.TOOL.parameters}
+        # the worker may read Processing's temporary copy of a layer: it names the layer as the user chose it
+        labels = {spec.name: layer_label(self, parameters, spec.name, context) for spec in self.TOOL.parameters
+                  if spec.kind is Kind.VECTOR and values[spec.name]}
+        if labels:
+            values[LAYER_NAMES] = labels
+        return values
 
     def run_engine(self, params: dict, feedback) -> dict:
         """Run the tool in the worker; every failure becomes a ``QgsProcessingException`` with a clear message.

@@ -11,7 +11,8 @@ from qgis.core import (QgsProcessingException, QgsProcessingOutputNumber, QgsPro
                        QgsProcessingParameterBand, QgsProcessingParameterBoolean, QgsProcessingParameterCrs,
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum, QgsProcessingParameterExtent,
                        QgsProcessingParameterFeatureSource, QgsProcessingParameterField, QgsProcessingParameterFile,
-                       QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
+                       QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
+                       QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString, QgsProcessingParameterVectorDestination, QgsProviderRegistry)
 
@@ -48,6 +49,8 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     name, label, default, optional = spec.name, spec.label, spec.default, spec.optional
     if spec.kind is Kind.RASTER:
         parameter = RasterLayerParameter(name, label, optional=optional)
+    elif spec.kind is Kind.RASTERS:
+        parameter = QgsProcessingParameterMultipleLayers(name, label, qgis_api.SOURCE_RASTER, optional=optional)
     elif spec.kind is Kind.BANDS:
         parameter = QgsProcessingParameterBand(name, label, None, spec.parent, optional=optional, allowMultiple=True)
     elif spec.kind is Kind.EXTENT:
@@ -87,8 +90,9 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
         parameter = QgsProcessingParameterRasterDestination(name, label, optional=optional,
                                                             createByDefault=not optional or spec.created_by_default)
     elif spec.kind is Kind.VECTOR_DESTINATION:
-        parameter = QgsProcessingParameterVectorDestination(name, label, qgis_api.SOURCE_POINT,
-                                                            optional=optional, createByDefault=True)
+        geometry = {"point": qgis_api.SOURCE_POINT, "polygon": qgis_api.SOURCE_POLYGON}[spec.geometry]
+        parameter = QgsProcessingParameterVectorDestination(name, label, geometry, optional=optional,
+                                                            createByDefault=not optional or spec.created_by_default)
     elif spec.kind is Kind.FILE_DESTINATION:
         parameter = QgsProcessingParameterFileDestination(name, label, spec.file_filter, optional=optional,
                                                           createByDefault=spec.created_by_default)
@@ -117,19 +121,42 @@ def file_path(source: str, provider: str) -> str:
     return QgsProviderRegistry.instance().decodeUri(provider, source).get("path") or source
 
 
+def raster_file(spec: Parameter, layer) -> str:
+    """The file of the raster ``layer`` given for ``spec``; refused when it is missing or not a file raster."""
+    if layer is None:
+        raise QgsProcessingException(f"{spec.name} ({spec.label}): no raster layer given, or it could not be loaded.")
+    if layer.providerType() != "gdal":
+        raise QgsProcessingException(f"{spec.name} ({spec.label}): layer {layer.name()!r} is not a file raster "
+                                     f"(provider {layer.providerType()}); save it as a GeoTIFF first "
+                                     "(Export > Save As).")
+    return file_path(layer.source(), layer.providerType())
+
+
+def layer_label(algorithm, parameters: dict, name: str, context) -> str:
+    """How the user knows the vector layer of parameter ``name``: its name and source, ``landcover_points
+    (/data/landcover_points.geojson)``, ``river points (memory layer)``; "" when none is given. The worker may
+    read a temporary copy of it (see :data:`engine.contract.LAYER_NAMES`)."""
+    layer = algorithm.parameterAsVectorLayer(parameters, name, context)
+    if layer is None:
+        return ""
+    source = (file_path(layer.source(), "ogr") if layer.providerType() == "ogr"
+              else f"{layer.providerType()} layer")
+    given = parameters.get(name)
+    selected = getattr(given, "selectedFeaturesOnly", False)  # a QgsProcessingFeatureSourceDefinition
+    return f"{layer.name()} ({source}{', selected features' if selected else ''})"
+
+
 def engine_value(algorithm, spec: Parameter, parameters: dict, context, extent_crs=None, feedback=None):
     """The value of ``spec`` in ``parameters`` as the engine takes it (None where an optional one is unset)."""
     name = spec.name
     given = parameters.get(name)
     if spec.kind is Kind.RASTER:
-        layer = algorithm.parameterAsRasterLayer(parameters, name, context)
-        if layer is None:
-            raise QgsProcessingException(f"{name} ({spec.label}): no raster layer given, or it could not be loaded.")
-        if layer.providerType() != "gdal":
-            raise QgsProcessingException(f"{name} ({spec.label}): layer {layer.name()!r} is not a file raster "
-                                         f"(provider {layer.providerType()}); save it as a GeoTIFF first "
-                                         "(Export > Save As).")
-        return file_path(layer.source(), layer.providerType())
+        return raster_file(spec, algorithm.parameterAsRasterLayer(parameters, name, context))
+    if spec.kind is Kind.RASTERS:
+        layers = algorithm.parameterAsLayerList(parameters, name, context)
+        if not layers and not spec.optional:
+            raise QgsProcessingException(f"{name} ({spec.label}): no raster layer given, or none could be loaded.")
+        return [raster_file(spec, layer) for layer in layers]
     if spec.kind is Kind.BANDS:
         return [int(b) for b in algorithm.parameterAsInts(parameters, name, context)] or None
     if spec.kind is Kind.EXTENT:

@@ -20,6 +20,7 @@ class Kind(str, Enum):
     """What a parameter holds; decides its QGIS widget and how the engine reads its value."""
 
     RASTER = "raster"  #: input raster file
+    RASTERS = "rasters"  #: input raster files, one or more (a list)
     BANDS = "bands"  #: 1-based band numbers of the raster parameter named by ``parent``; None = all
     EXTENT = "extent"  #: [xmin, ymin, xmax, ymax] in the input raster's CRS; None = the whole raster
     VECTOR = "vector"  #: input vector file (any geometry)
@@ -37,13 +38,18 @@ class Kind(str, Enum):
 
 
 #: Parameters whose value is a file the run reads.
-INPUT_FILE_KINDS = (Kind.RASTER, Kind.VECTOR, Kind.FILE)
+INPUT_FILE_KINDS = (Kind.RASTER, Kind.RASTERS, Kind.VECTOR, Kind.FILE)
 #: Parameters whose value is a file the run writes.
 #: The whole numbers QGIS passes on (it reads them as 32-bit integers: a larger one would arrive wrapped around),
 #: the bounds of every whole-number parameter that declares none.
 INT_RANGE = (-2**31, 2**31 - 1)
 
 DESTINATION_KINDS = (Kind.RASTER_DESTINATION, Kind.VECTOR_DESTINATION, Kind.FILE_DESTINATION)
+#: The worker parameter that tells how the user knows each vector layer, by parameter id: ``{"TEMPLATE":
+#: "landcover_points (/data/landcover_points.geojson)"}``. Processing hands the worker a temporary copy of a
+#: memory layer, a selection or a format the worker does not read (``/tmp/processing_.../TEMPLATE.gpkg``), a name
+#: that means nothing to the user: messages and reports name the layer by this instead.
+LAYER_NAMES = "LAYER_NAMES"
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,8 @@ class Parameter:
         parameter takes its fields from.
     created_by_default : bool
         An optional destination that the dialog fills with a temporary file unless the user skips it (REPORT).
+    geometry : str
+        The geometry of a ``VECTOR_DESTINATION``'s layer: ``"point"`` or ``"polygon"``.
     """
 
     name: str
@@ -95,6 +103,7 @@ class Parameter:
     parent: str = ""
     created_by_default: bool = False
     choice_labels: tuple[str, ...] = ()
+    geometry: str = "point"
 
     @property
     def bounds(self) -> tuple[float | None, float | None]:

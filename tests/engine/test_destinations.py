@@ -161,6 +161,21 @@ def test_a_failed_run_removes_what_nothing_resumes_and_releases_its_lock(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_destination_folder_that_does_not_exist_is_created_and_the_log_says_so(tmp_path):
+    raster, _ = regions_raster(tmp_path / "in.tif", 32, 32, bands=4)
+    output, model = tmp_path / "new" / "deeper" / "pca.tif", tmp_path / "models" / "pca.iamapmodel"
+    reporter = Reporter()
+    assert run_tool("reduction", {"INPUT": str(raster), "OUTPUT": str(output), "N_COMPONENTS": 2,
+                                  "SAVE_MODEL": str(model)}, reporter) == 0
+    said = [e["message"] for e in reporter.events if e["type"] == "text" and "did not exist" in e["message"]]
+    assert said == [f"OUTPUT: the folder {output.parent} did not exist; it was created.",
+                    f"SAVE_MODEL: the folder {model.parent} did not exist; it was created."]
+    assert output.exists() and model.exists()
+    again = Reporter()  # the folders exist now: nothing to say
+    assert run_tool("reduction", {"INPUT": str(raster), "OUTPUT": str(output), "N_COMPONENTS": 2}, again) == 0
+    assert not any("did not exist" in e.get("message", "") for e in again.events)
+
+
 @pytest.mark.parametrize("tool", ["encoder", "reduction", "cluster", "similarity"])
 def test_output_equal_to_input_leaves_the_input_untouched_for_every_tool(tmp_path, tool):
     raster, _ = regions_raster(tmp_path / "in.tif", 32, 32, bands=3)
