@@ -65,6 +65,22 @@ def apply_to_raster(src, bands: list[int], window, output: Path, count: int, dty
                             scheduler, with_inputs)[0]
 
 
+def create_partial(target: RasterTarget, crs, transform, width: int, height: int, tags=None) -> Path:
+    """The empty partial file of ``target`` on the grid (``crs``, ``transform``, ``width`` x ``height``), with its
+    band descriptions and ``tags``; a cancelled run's partial file is replaced (nothing resumes it)."""
+    partial = partial_path(target.output)
+    partial.unlink(missing_ok=True)
+    floating = np.issubdtype(np.dtype(target.dtype), np.floating)
+    profile = dict(OUTPUT_OPTIONS if floating else INTEGER_OPTIONS, width=width, height=height, count=target.count,
+                   dtype=target.dtype, crs=crs, transform=transform, nodata=target.nodata)
+    with rasterio.open(partial, "w", **profile) as dst:
+        for band, description in enumerate(target.descriptions, start=1):
+            dst.set_band_description(band, description)
+        if tags:
+            dst.update_tags(**tags)
+    return partial
+
+
 def _one_output(function):
     return lambda pixels: (function(pixels),)
 
@@ -81,21 +97,9 @@ def apply_to_rasters(src, bands: list[int], window, targets: list[RasterTarget],
     for target in targets:
         ensure_space(target.parameter, target.output, window.width * window.height * target.count *
                      np.dtype(target.dtype).itemsize, reporter)
-    partials, writers = [], []
-    for target in targets:
-        partial = partial_path(target.output)
-        partial.unlink(missing_ok=True)  # a cancelled run's: nothing resumes it
-        floating = np.issubdtype(np.dtype(target.dtype), np.floating)
-        profile = dict(OUTPUT_OPTIONS if floating else INTEGER_OPTIONS, width=window.width, height=window.height,
-                       count=target.count, dtype=target.dtype, crs=src.crs, transform=window_transform(src, window),
-                       nodata=target.nodata)
-        with rasterio.open(partial, "w", **profile) as dst:
-            for band, description in enumerate(target.descriptions, start=1):
-                dst.set_band_description(band, description)
-            if tags:
-                dst.update_tags(**tags)
-        partials.append(partial)
-        writers.append(RowWriter(partial))
+    partials = [create_partial(target, src.crs, window_transform(src, window), window.width, window.height, tags)
+                for target in targets]
+    writers = [RowWriter(partial) for partial in partials]
     # the strip also holds the function's copies (scaled pixels, float64 distances): keep it smaller
     rows = max(1, strip_rows(window, len(bands)) // 2)
     with _strips(src, bands, window, rows, function, scheduler, with_inputs, reporter) as strips:

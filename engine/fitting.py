@@ -19,6 +19,7 @@ from .catalog import FIT_SAMPLE_LIMITS, HDBSCAN_HIGH_DIMENSION_LIMIT, HDBSCAN_HI
 from .errors import ParameterError
 from .estimator_registry import EstimatorSpec, apply_kind, build_estimator, estimator_spec, size_keyword
 from .events import NULL_REPORTER
+from .neighbour_apply import FAST_APPLIERS, library_apply_asked
 
 #: Neighbours whose distance-weighted vote/average labels pixels for methods that cannot handle new points.
 NEIGHBOURS = 5
@@ -172,9 +173,16 @@ def estimator_errors(tool: str | EstimatorSpec, method: str):
         raise ParameterError(parameter, f"{method} failed: {exc}") from None
 
 
-def apply_model(model: dict, values: np.ndarray) -> np.ndarray:
-    """Map pixel vectors (n, bands) through a fitted model: embedding (n, k) or labels (n,)."""
-    return APPLIERS[model["metadata"]["apply"]](model["pipeline"], values)
+def apply_model(model: dict, values: np.ndarray, library: bool | None = None) -> np.ndarray:
+    """Map pixel vectors (n, bands) through a fitted model: embedding (n, k) or labels (n,).
+
+    UMAP and HDBSCAN go through :data:`engine.neighbour_apply.FAST_APPLIERS` unless ``library`` (default: whether
+    ``IAMAP_APPLY=library`` is set) asks for the libraries' own per-pixel paths."""
+    pipeline = model["pipeline"]
+    library = library_apply_asked() if library is None else library
+    fast = None if library else FAST_APPLIERS.get(type(pipeline[-1]).__name__)
+    output = fast(pipeline, values) if fast is not None else None
+    return APPLIERS[model["metadata"]["apply"]](pipeline, values) if output is None else output
 
 
 def embedding_figures(model: dict, values: np.ndarray, embedding: np.ndarray) -> dict:

@@ -82,13 +82,13 @@ class LabelledPixels:
 
 
 def check_field(frame, name: str, parameter: str, layer_parameter: str, layer: str) -> None:
-    """Refuse a field the layer does not have, listing the ones it has."""
+    """Refuse a field the layer (named ``layer`` in the message) does not have, listing the ones it has."""
     if not name:
         raise ParameterError(parameter, f"no field given: choose the field of the {layer_parameter} layer that holds "
                                         "the labels.")
     if name not in frame.columns:
         fields = ", ".join(c for c in frame.columns if c != frame.geometry.name)
-        raise ParameterError(parameter, f"the {layer_parameter} layer {Path(layer).name} has no field {name!r}; its "
+        raise ParameterError(parameter, f"the {layer_parameter} layer {layer} has no field {name!r}; its "
                                         f"fields are: {fields or 'none'}.")
 
 
@@ -103,16 +103,18 @@ def _missing(values) -> np.ndarray:
 
 def read_labelled_pixels(path: str, src, bands: list[int], window, label_field: str, per_feature: int, seed: int,
                          fold_field: str = "", parameter: str = "TEMPLATE", label_parameter: str = "GT_COL",
-                         fold_parameter: str = "FOLD_COL", reporter=NULL_REPORTER) -> LabelledPixels:
+                         fold_parameter: str = "FOLD_COL", reporter=NULL_REPORTER, name: str = "") -> LabelledPixels:
     """The valid pixels under the labelled features of ``path`` inside ``window`` of ``src``; see the module
-    docstring. Errors name ``parameter`` (the layer) or ``label_parameter`` (its field)."""
+    docstring. Errors name ``parameter`` (the layer) or ``label_parameter`` (its field); messages name the layer
+    ``name`` (how the user knows it; default: the file's name)."""
+    name = name or Path(path).name
     frame = read_layer(path, src.crs, parameter)
-    check_field(frame, label_field, label_parameter, parameter, path)
+    check_field(frame, label_field, label_parameter, parameter, name)
     if fold_field:
-        check_field(frame, fold_field, fold_parameter, parameter, path)
+        check_field(frame, fold_field, fold_parameter, parameter, name)
     unlabelled = _missing(frame[label_field].to_numpy())
     if unlabelled.all():
-        raise ParameterError(label_parameter, f"no feature of {Path(path).name} has a value in {label_field!r}.")
+        raise ParameterError(label_parameter, f"no feature of {name} has a value in {label_field!r}.")
     frame = frame[~unlabelled].reset_index(drop=True)
     codes = _label_codes(frame[label_field].to_numpy())
     near = _near_another_label(frame.geometry.to_numpy(), codes, src, window)
@@ -125,7 +127,7 @@ def read_labelled_pixels(path: str, src, bands: list[int], window, label_field: 
                ON_NODATA: len(reached) - len(kept)}
     dropped = {reason: n for reason, n in dropped.items() if n}
     if not len(kept):
-        raise ParameterError(parameter, f"none of the {len(frame)} labelled feature(s) of {Path(path).name} lies on a "
+        raise ParameterError(parameter, f"none of the {len(frame)} labelled feature(s) of {name} lies on a "
                                         "valid pixel of the raster (all are outside it, outside EXTENT, or on "
                                         "nodata). Check the layer's location and CRS.")
     labels = frame[label_field].to_numpy()
@@ -136,7 +138,7 @@ def read_labelled_pixels(path: str, src, bands: list[int], window, label_field: 
     sample = _without_conflicting_labels(sample, codes, covered, window, parameter, label_field, reporter)
     dropped = sample.dropped
     kinds = frame.geometry.geom_type.str.replace("Multi", "").value_counts()
-    reporter.text(f"{parameter} {Path(path).name}: {sample.features_used} labelled feature(s) ("
+    reporter.text(f"{parameter} {name}: {sample.features_used} labelled feature(s) ("
                   + ", ".join(f"{n} {kind.lower()}(s)" for kind, n in kinds.items()) + f") give {len(sample.values)} "
                   f"pixel(s)" + ("; left out: " + ", ".join(f"{n} {reason}" for reason, n in dropped.items())
                                  if dropped else "") + ".")

@@ -26,7 +26,7 @@ def evaluate_on_layer(p, model: dict, classes: ClassCodes | None, src, bands, wi
     meta = model["metadata"]
     field = p.GT_COL or meta.get("label_field", "")
     sample = read_labelled_pixels(p.TEMPLATE_TEST, src, bands, window, field, p.SAMPLE_PER_POLYGON, p.RANDOM_SEED,
-                                  parameter="TEMPLATE_TEST", reporter=reporter)
+                                  parameter="TEMPLATE_TEST", reporter=reporter, name=p.shown("TEMPLATE_TEST"))
     sample, independence = independent_pixels(sample, training, meta.get("training_layer", ""), src, window,
                                               reporter)
     if classes is not None:
@@ -47,7 +47,7 @@ def evaluate_on_layer(p, model: dict, classes: ClassCodes | None, src, bands, wi
     predicted = model["pipeline"].predict(sample.values)
     metrics = score(targets, predicted, classes)
     reporter.text(f"Independent test layer: {headline(metrics)} on {len(targets)} pixel(s).")
-    test = {"layer": p.TEMPLATE_TEST, "features_used": sample.features_used, "pixels": int(len(targets)),
+    test = {"layer": p.shown("TEMPLATE_TEST"), "features_used": sample.features_used, "pixels": int(len(targets)),
             "dropped": sample.dropped, "metrics": metrics, "independence": independence}
     if classes is None:
         test.update(observed=targets.tolist(), predicted=np.asarray(predicted, float).tolist())

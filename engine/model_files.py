@@ -29,6 +29,7 @@ from pathlib import Path
 
 from . import __version__, legacy_models
 from .errors import ParameterError
+from .number_lists import number_list
 from .estimator_registry import library_versions
 from .events import NULL_REPORTER
 from .fitting import APPLIERS
@@ -213,9 +214,10 @@ def check_record(meta, name: str, tool: str, band_count: int, format_version: in
                                                f"cannot be moved safely between versions. Fit the model again "
                                                f"(leave LOAD_MODEL empty) with the same parameters.")
     if meta.get("band_count") != band_count:
+        fitted_on = f"bands {number_list(meta.get('bands') or [])} of {Path(meta.get('input', '?')).name}"
         raise ParameterError("BANDS", f"the model in {name} was fitted on {meta.get('band_count')} band(s) "
-                                      f"(bands {meta.get('bands')} of {Path(meta.get('input', '?')).name}); the "
-                                      f"selected input has {band_count}. Select the same bands, or fit a new model.")
+                                      f"({fitted_on}); the selected input has {band_count}. Select the same bands, "
+                                      "or fit a new model.")
 
 
 def file_sha256(path: Path) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .. import catalog
 from .schema import Kind, Output, Parameter, Tool
-from .shared import (MODEL_FILTER, MODEL_SUFFIX, SEED_MAXIMUM, advanced, bands, extent, input_raster, scheduler,
-                     trust_model)
+from .shared import (MODEL_FILTER, MODEL_SUFFIX, SEED_MAXIMUM, advanced, bands, extent, input_raster,
+                     polygon_parameters, scheduler, trust_model)
 
 ML = Tool("ml", (
     input_raster("Raster whose pixel vectors are classified or mapped: a feature raster from iamap:encoder (or its "
@@ -66,6 +66,12 @@ ML = Tool("ml", (
         Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0, maximum=SEED_MAXIMUM,
                   help="Seed of the pixels drawn in polygons, of the folds and of the estimator: the same seed gives "
                        "the same result."),
+        Parameter("CLASS_COLOURS", "Class colours (JSON)", Kind.STRING, "", optional=True,
+                  help='Colours of the classes as a JSON object, e.g. {"water": "#1f78b4", "forest": "#1b7837"}. '
+                       "Classes not given take, in QGIS, the colours of the training layer's categorized style on "
+                       "the label field; then the conventional colour of their land-cover name (water blue, forest "
+                       "green, grass light green, cropland orange, urban red, bare soil brown, snow white, cloud "
+                       "grey..., in English or French); the others a palette."),
         trust_model(),
         scheduler(),
     ),
@@ -86,8 +92,10 @@ ML = Tool("ml", (
               help="Self-contained HTML report: metrics per fold and overall, confusion matrix (or predicted "
                    "against observed values), per-class precision and recall, feature importances, class counts "
                    "and every parameter."),
+    *polygon_parameters("Classes (classifiers only)"),
 ), (Output("ACCURACY", "Overall accuracy"), Output("KAPPA", "Cohen's kappa"), Output("F1_MACRO", "Macro F1 score"),
     Output("R2", "R\u00b2 (coefficient of determination)"), Output("RMSE", "Root mean squared error"),
     Output("MAE", "Mean absolute error"),
     Output("VALIDATED_ON", "Data the figures come from (test layer or cross-validation)", "string"),
-    Output("CLASSES", "Class code of each label (JSON object)", "string")))
+    Output("CLASSES", "Class code of each label (JSON object)", "string"),
+    Output("POLYGONS", "Polygons written to OUTPUT_POLYGONS")))
