@@ -17,7 +17,7 @@ import numpy as np
 
 from .catalog import FIT_SAMPLE_LIMITS, HDBSCAN_HIGH_DIMENSION_LIMIT, HDBSCAN_HIGH_DIMENSIONS, NONNEGATIVE_METHODS
 from .errors import ParameterError
-from .estimator_registry import EstimatorSpec, apply_kind, build_estimator, estimator_spec
+from .estimator_registry import EstimatorSpec, apply_kind, build_estimator, estimator_spec, size_keyword
 from .events import NULL_REPORTER
 from .neighbour_apply import FAST_APPLIERS, library_apply_asked
 
@@ -96,6 +96,11 @@ def fit_model(tool: str | EstimatorSpec, method: str, sk_params: dict, size: int
 
     spec = estimator_spec(tool)
     estimator = build_estimator(spec, method, sk_params, size, seed, reporter)
+    if size >= len(values) and size_keyword(spec, list(estimator.get_params(deep=False))):
+        # more components or clusters than pixels: refused by some estimators, endless in others (UMAP)
+        raise ParameterError(spec.size_parameter, f"{size} is not less than the {len(values)} pixels {method} is "
+                                                  f"fitted on: choose a smaller {spec.size_parameter}"
+                                                  + (", or a larger SAMPLE_SIZE." if len(values) > 2 else "."))
     if method in SAMPLE_DEFAULTS:
         defaults = {k: v for k, v in SAMPLE_DEFAULTS[method](values).items() if k not in sk_params}
         estimator.set_params(**defaults)

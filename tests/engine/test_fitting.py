@@ -21,8 +21,8 @@ def test_unknown_method_and_a_value_the_estimator_refuses():
         fit_model("cluster", "KMeans", {"n_init": -1}, 3, 0, values, Reporter())
     with pytest.raises(ParameterError, match="N_COMPONENTS: PCA failed: .*n_components=9"):
         fit_model("reduction", "PCA", {}, 9, 0, values, Reporter())
-    with pytest.raises(ParameterError, match="N_CLUSTERS: GaussianMixture failed: .*n_components = 300"):
-        fit_model("cluster", "GaussianMixture", {}, 300, 0, values[:200], Reporter())
+    with pytest.raises(ParameterError, match="SK_PARAM: GaussianMixture failed: .*n_init"):
+        fit_model("cluster", "GaussianMixture", {"n_init": 0}, 3, 0, values[:200], Reporter())
 
 
 def test_what_the_estimator_warns_of_is_said_and_an_ml_estimator_refusing_a_value_names_sk_param():
@@ -37,10 +37,17 @@ def test_what_the_estimator_warns_of_is_said_and_an_ml_estimator_refusing_a_valu
                          "inf). Got 0 instead.")
 
 
-def test_too_many_clusters_is_blamed_on_n_clusters_not_sk_param():
+@pytest.mark.parametrize("tool, method, size", [
+    ("cluster", "KMeans", "N_CLUSTERS"), ("cluster", "GaussianMixture", "N_CLUSTERS"),
+    ("cluster", "AgglomerativeClustering", "N_CLUSTERS"), ("reduction", "UMAP", "N_COMPONENTS"),
+])
+def test_more_clusters_or_components_than_pixels_is_blamed_on_the_size_parameter(tool, method, size):
     values = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
-    with pytest.raises(ParameterError, match="N_CLUSTERS: KMeans failed: .*n_clusters=60"):
-        fit_model("cluster", "KMeans", {}, 60, 0, values, Reporter())
+    with pytest.raises(ParameterError) as info:  # UMAP with 10**6 components never ended
+        fit_model(tool, method, {}, 10**6 if method == "UMAP" else 60, 0, values, Reporter())
+    assert info.value.parameter == size
+    assert f"is not less than the 50 pixels {method} is fitted on: choose a smaller {size}, or a larger " \
+           "SAMPLE_SIZE" in str(info.value)
 
 
 def test_quadratic_methods_fit_on_a_capped_sample_and_say_so():
