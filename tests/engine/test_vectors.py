@@ -45,7 +45,7 @@ def test_a_flat_polygon_beside_points_leaves_the_points_with_a_warning(tmp_path)
                                    500, reporter=reporter)
     assert len(points) == 1 and points.source.tolist() == [1]
     assert [e["message"] for e in reporter.events] == ["TEMPLATE: its 1 polygon(s) have no area; only the layer's "
-                                                       "points are used."]
+                                                       "points are used.", "Reference locations of t.gpkg: 1 point(s)."]
 
 
 def test_random_samples_zero_without_points_names_random_samples(tmp_path):
