@@ -273,12 +273,13 @@ class Throughput:
 def finish_encoding(plan: EncodingPlan, manifest: Manifest, encoded: int, seconds: float, reporter: Reporter) -> dict:
     """Give the complete partial file its final name and record; return the tool's outputs."""
     grid, dim = plan.grid, plan.backbone.dim
-    record = {**plan.record, "params_hash": plan.digest, "runtime": plan.runtime, "feature_dim": dim, "width": grid.out_width,
-              "height": grid.out_height, "parameters": asdict(plan.p)}
+    record = {**plan.record, "params_hash": plan.digest, "runtime": plan.runtime, "feature_dim": dim,
+              "width": grid.out_width, "height": grid.out_height, "parameters": asdict(plan.p)}
     finalize(plan.partial, plan.output, record)
     manifest.remove()
     rate = encoded / max(seconds, 1e-9)
     reporter.text(f"Wrote {plan.output}: {grid.out_width}x{grid.out_height} px, {dim} bands, {encoded} tiles in "
                   f"{seconds:.1f} s ({rate:.1f} tiles/s).")
     return {"OUTPUT": str(plan.output), "tiles": grid.count, "tiles_encoded": encoded, "seconds": round(seconds, 3),
-            "tiles_per_second": round(rate, 3), "feature_dim": dim, "runtime": plan.runtime, "reused": False}
+            "tiles_per_second": round(rate, 3), "feature_dim": dim, "runtime": plan.runtime,
+            "reused": False}

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 from .errors import ModelLoadError
@@ -92,7 +93,9 @@ def export_model(backbone, shape: tuple[int, ...]):
     from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
 
     backbone.model.to("cpu").float()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # tracing warns about every Python-side shape check of timm's; the shape is fixed by design
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         decoder = TorchScriptPythonDecoder(_features_module(backbone.model), example_input=(torch.zeros(*shape),))
     front_end = FrontEndManager().load_by_framework("pytorch")
     model = front_end.convert(front_end.load(decoder))

@@ -53,6 +53,7 @@ assert tuple(r.name for r in RUNTIMES) == RUNTIME_CHOICES[1:], "engine.catalog.R
 
 
 def runtime(name: str) -> Runtime:
+    """The runtime of :data:`RUNTIMES` called ``name``."""
     return next(r for r in RUNTIMES if r.name == name)
 
 
