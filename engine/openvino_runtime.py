@@ -1,6 +1,6 @@
 """The OpenVINO runtime of the encoder's model (CPU): export once, keep it in a cache, run batches.
 
-The model's ``forward_features`` is traced for one input shape (batch, bands, height, width) and converted by
+The model's ``forward_features`` is exported (``torch.export``) for one input shape (batch, bands, height, width) and converted by
 OpenVINO's PyTorch front end, in fp32 (bf16 is a compile-time choice, so one export serves both precisions).
 The export is cached in :func:`default_cache_dir` under a name hashed from :func:`artefact_key` (model, a
 fingerprint of its weights, input shape, OpenVINO, torch and timm versions); the key is also written beside the
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
-import warnings
 from pathlib import Path
 
 from .errors import ModelLoadError
@@ -86,19 +86,25 @@ def _features_module(model):
 
 
 def export_model(backbone, shape: tuple[int, ...]):
-    """The backbone's ``forward_features`` as an OpenVINO model (fp32) for inputs of ``shape``."""
+    """The backbone's ``forward_features`` as an OpenVINO model (fp32) for inputs of ``shape``.
+
+    Through ``torch.export`` (TorchScript tracing, OpenVINO's other way in, is deprecated by PyTorch).
+    """
     # deferred: OpenVINO and torch are imported only when this runtime runs
     import torch
     from openvino.frontend import FrontEndManager
-    from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
+    from openvino.frontend.pytorch.fx_decoder import TorchFXPythonDecoder
 
     backbone.model.to("cpu").float()
-    with torch.no_grad(), warnings.catch_warnings():
-        # tracing warns about every Python-side shape check of timm's; the shape is fixed by design
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        decoder = TorchScriptPythonDecoder(_features_module(backbone.model), example_input=(torch.zeros(*shape),))
-    front_end = FrontEndManager().load_by_framework("pytorch")
-    model = front_end.convert(front_end.load(decoder))
+    logging.disable(logging.WARNING)  # the front end logs every PyTorch decomposition it keeps as it is
+    try:
+        with torch.no_grad():
+            program = torch.export.export(_features_module(backbone.model), (torch.zeros(*shape),))
+        decoder = TorchFXPythonDecoder.from_exported_program(program)
+        front_end = FrontEndManager().load_by_framework("pytorch")
+        model = front_end.convert(front_end.load(decoder))  # the decoder must live until here
+    finally:
+        logging.disable(logging.NOTSET)
     model.reshape({0: list(shape)})
     return model
 

@@ -14,7 +14,7 @@ from engine import catalog, runtimes
 from engine.contract import ENCODER
 from engine.encoder import run_encoder
 from engine.events import Reporter
-from engine.models import load_backbone
+from engine.models import LoadedBackbone, load_backbone
 from engine.runtimes import REFERENCE, Runtime, TorchForward, choose_runtime, model_forward
 
 from ..conftest import REPO
@@ -117,6 +117,30 @@ def test_a_short_last_batch_is_padded_and_cut():
     with torch.inference_mode():
         expected = backbone.features(x)
     assert features.shape == (3, 192, 14, 14) and torch.allclose(features, expected, atol=1e-3)
+
+
+class Unexportable(torch.nn.Module):
+    """A feature map whose computation depends on the data: torch.export refuses it."""
+
+    def forward_features(self, x):
+        if x.mean() > 0:
+            return x[:, :, ::16, ::16]
+        return -x[:, :, ::16, ::16]
+
+
+def test_a_model_that_cannot_be_exported_runs_on_the_reference_with_a_warning(tmp_path):
+    pytest.importorskip("openvino")
+    backbone = LoadedBackbone(model=Unexportable(), name="unexportable", weights="", input_size=(224, 224),
+                              grid=(14, 14), dim=3, in_chans=3, mean=None, std=None, input_scale=None)
+    reporter = Reporter()
+    forward = model_forward(runtimes.runtime("openvino"), backbone, torch.device("cpu"), "fp32", 2, reporter,
+                            tmp_path)
+    assert isinstance(forward, TorchForward) and forward.runtime == "torch"
+    assert any(m.startswith("RUNTIME openvino: unexportable could not be exported") and m.endswith(
+        "using torch (the reference).") for m in messages(reporter, "warning"))
+    x = torch.ones(2, 3, 224, 224)
+    assert torch.equal(forward(x), x[:, :, ::16, ::16])
+    assert not list(tmp_path.iterdir())  # nothing cached
 
 
 def per_pixel_cosine(a: str, b: str) -> np.ndarray:
