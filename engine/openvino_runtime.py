@@ -1,7 +1,8 @@
 """The OpenVINO runtime of the encoder's model (CPU): export once, keep it in a cache, run batches.
 
-The model's ``forward_features`` is exported (``torch.export``) for one input shape (batch, bands, height, width) and converted by
-OpenVINO's PyTorch front end, in fp32 (bf16 is a compile-time choice, so one export serves both precisions).
+The model's ``forward_features`` is exported (``torch.export``) for one input shape (batch, bands, height,
+width) and converted by OpenVINO's PyTorch front end, in fp32 (bf16 is a compile-time choice, so one export
+serves both precisions).
 The export is cached in :func:`default_cache_dir` under a name hashed from :func:`artefact_key` (model, a
 fingerprint of its weights, input shape, OpenVINO, torch and timm versions); the key is also written beside the
 model, last, and an artefact is loaded only when that record is the key asked for, so a half-written export or
