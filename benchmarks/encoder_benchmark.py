@@ -6,7 +6,7 @@ Prints numbers; asserts nothing.
     <worker python> benchmarks/encoder_benchmark.py [--sizes 2048 4096] [--models vit_small_patch16_224 ...]
         [--batch 8] [--formats] [--quick] [--runtime-check] [--repeat N]
 
-``--runtime-check`` (about 4 minutes a repeat on 2 cores): only the runtime table (ViT-Ti, ViT-S, ViT-B) and the
+``--runtime-check`` (about 4 minutes a repeat on 2 quiet cores): only the runtime table (ViT-Ti, ViT-S, ViT-B) and the
 end-to-end encoder (default settings, 2048 x 2048) over the bare forward.
 
 Runtimes (``benchmarks/runtime_probe.py``) each run in a process of their own, alternated when repeated; their
@@ -69,40 +69,43 @@ def bare_forward(model_name: str, batch: int, precision: str, seconds: float = 8
     return n / (time.perf_counter() - start)
 
 
-def probe(model: str, candidate: str, batch: int, seconds: float, features: Path) -> dict:
+def probe(model: str, candidate: str, batch: int, seconds: float, features: Path, threads: int) -> dict:
     """One runtime candidate measured in its own process (benchmarks/runtime_probe.py)."""
     out = subprocess.run([sys.executable, "-m", "benchmarks.runtime_probe", model, candidate, str(batch),
-                          str(seconds), str(features)], cwd=REPO, capture_output=True, text=True)
+                          str(seconds), str(features), str(threads)], cwd=REPO, capture_output=True, text=True)
     if out.returncode:
         return {"error": (out.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def compare_runtimes(models, batch: int, repeat: int, work: Path) -> None:
+def compare_runtimes(models, batch: int, repeat: int, work: Path, threads: int = 0) -> None:
     """The runtime table: each candidate per model, medians over ``repeat`` alternated runs."""
-    print(f"\n== runtimes, batch {batch}, 224 px, random weights; cosine per feature cell to torch fp32 on the "
-          "sample scene's tiles; first run: build + first call (an export for OpenVINO), cached: the same from "
-          "the cache")
+    print(f"\n== runtimes, batch {batch}, 224 px, random weights, {threads or 'all'} thread(s); cosine per feature "
+          "cell to torch fp32 on the sample scene's tiles; first run: build + first call (an export for OpenVINO), "
+          "cached: the same from the cache")
     for model in models:
         runs: dict = {c: [] for c in CANDIDATES}
         for r in range(repeat):
             order = list(CANDIDATES) if r % 2 == 0 else list(reversed(CANDIDATES))
             for candidate in order:
-                runs[candidate].append(probe(model, candidate, batch, 4.0, work / f"{model}_{len(runs[candidate])}_"
-                                             f"{candidate.split()[0]}_{candidate.split()[1]}.npy"))
+                features = work / f"{model}_{len(runs[candidate])}_{candidate.split()[0]}_{candidate.split()[1]}.npy"
+                runs[candidate].append(probe(model, candidate, batch, 3.0, features, threads))
         reference = np.load(next(work.glob(f"{model}_0_torch_fp32.npy")))
-        base = np.median([r["tiles_per_second"] for r in runs["torch bf16 autocast (reference)"]])
+        reference_runs = runs["torch bf16 autocast (reference)"]
+        base, cpu_base = (np.median([r[k] for r in reference_runs]) for k in ("tiles_per_second",
+                                                                              "tiles_per_cpu_second"))
         print(f"{model}:")
         for candidate, results in runs.items():
             if "error" in results[0]:
                 print(f"  {candidate:32s} failed: {results[0]['error']}")
                 continue
-            rate = np.median([r["tiles_per_second"] for r in results])
+            rate, cpu_rate = (np.median([r[k] for r in results]) for k in ("tiles_per_second", "tiles_per_cpu_second"))
             features = np.load(work / f"{model}_0_{candidate.split()[0]}_{candidate.split()[1]}.npy")
             cos = (features * reference).sum(1) / (np.linalg.norm(features, axis=1) * np.linalg.norm(reference, axis=1))
             first, cached = (np.median([r[k] for r in results]) for k in ("first_s", "cached_s"))
             loads = ", ".join(f"{r['load']:.1f}" for r in results)
-            print(f"  {candidate:32s} {rate:6.1f} tiles/s ({rate / base:.2f} x reference), first run {first:5.1f} s, "
+            print(f"  {candidate:32s} {rate:6.1f} tiles/s ({rate / base:.2f} x reference), {cpu_rate:6.1f} per "
+                  f"CPU-second ({cpu_rate / cpu_base:.2f} x), first run {first:5.1f} s, "
                   f"cached {cached:4.1f} s; cosine to fp32 min {cos.min():.5f}, 1st percentile "
                   f"{np.percentile(cos, 1):.5f}; load average {loads}")
 
@@ -124,6 +127,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement (the median is printed too: "
                                                               "a shared or virtual machine varies by 10-20 %%)")
     parser.add_argument("--strides", type=int, nargs="+", default=[224, 112])
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch/OpenVINO threads of the runtime table (default: all; 1 compares runtimes fairly "
+                             "on a loaded machine, see benchmarks/runtime_probe.py)")
     parser.add_argument("--runtime-check", action="store_true",
                         help="only the runtime table and the end-to-end encoder on 2048 x 2048")
     args = parser.parse_args()
@@ -145,11 +151,12 @@ def main() -> None:
     big = max(rasters)
     common = {"PRETRAINED": False, "BATCH_SIZE": args.batch, "RESUME": False, "PRECISION": precision}
     if args.runtime_check:
-        compare_runtimes(RUNTIME_MODELS, args.batch, args.repeat, work)
+        compare_runtimes(RUNTIME_MODELS, args.batch, args.repeat, work, args.threads)
         args.quick = False
 
-    print(f"\n== pipeline ceiling (model replaced by fixed tokens of its shape), {big}x{big}, 384 features; load "
-          f"average {os.getloadavg()[0]:.2f}")
+    if not args.runtime_check:
+        print(f"\n== pipeline ceiling (model replaced by fixed tokens of its shape), {big}x{big}, 384 features; "
+              f"load average {os.getloadavg()[0]:.2f}")
     for stride in [] if args.runtime_check else args.strides:
         rates = []
         for _ in range(args.repeat):
@@ -173,7 +180,7 @@ def main() -> None:
     if args.quick:
         return
     if not args.runtime_check:
-        compare_runtimes(RUNTIME_MODELS, args.batch, args.repeat, work)
+        compare_runtimes(RUNTIME_MODELS, args.batch, args.repeat, work, args.threads)
 
     for model in args.models:
         print(f"\n== {model} ({precision}, batch {args.batch}, default RUNTIME); the bare eager forward_features "

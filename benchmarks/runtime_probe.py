@@ -2,9 +2,11 @@
 one process slow each other down): tiles/s, first-run and cached-run overhead, and its features on tiles of the
 bundled sample scene (saved for the caller to compare with fp32). Run by ``encoder_benchmark.py``.
 
-    <worker python> -m benchmarks.runtime_probe MODEL CANDIDATE BATCH SECONDS FEATURES.npy
+    <worker python> -m benchmarks.runtime_probe MODEL CANDIDATE BATCH SECONDS FEATURES.npy [THREADS]
 
-Prints one JSON line.
+Prints one JSON line. Besides tiles per second of wall time, tiles per CPU-second of this process: on a shared
+machine the wall-time rate of a multi-threaded runtime collapses with the load (its threads wait for each other),
+while one thread's rate per CPU-second barely moves, so ``THREADS`` 1 compares runtimes fairly there.
 """
 
 from __future__ import annotations
@@ -68,9 +70,11 @@ def build(model: str, candidate: str, batch: int, cache: Path):
     return backbone, forward, time.perf_counter() - started
 
 
-def main(model: str, candidate: str, batch: int, seconds: float, out: str) -> None:
+def main(model: str, candidate: str, batch: int, seconds: float, out: str, threads: int = 0) -> None:
     import torch
 
+    if threads:
+        torch.set_num_threads(threads)  # OpenVINO takes torch's thread count too (engine.openvino_runtime)
     with tempfile.TemporaryDirectory() as cache:
         backbone, forward, first = build(model, candidate, batch, Path(cache))
         _, _, cached = build(model, candidate, batch, Path(cache)) if "openvino" in candidate else (0, 0, first)
@@ -78,15 +82,16 @@ def main(model: str, candidate: str, batch: int, seconds: float, out: str) -> No
     features = torch.cat([forward(tiles[i:i + batch]).float() for i in range(0, len(tiles), batch)])
     np.save(out, features.permute(0, 2, 3, 1).reshape(-1, features.shape[1]).numpy())
     x = tiles[:batch].contiguous()
-    n, started = 0, time.perf_counter()
+    n, started, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
         forward(x)
         n += batch
-    rate = n / (time.perf_counter() - started)
-    print(json.dumps({"tiles_per_second": rate, "first_s": first, "cached_s": cached,
-                      "load": os.getloadavg()[0]}))
+    rate, cpu_rate = n / (time.perf_counter() - started), n / (time.process_time() - cpu)
+    print(json.dumps({"tiles_per_second": rate, "tiles_per_cpu_second": cpu_rate, "first_s": first,
+                      "cached_s": cached, "load": os.getloadavg()[0]}))
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5],
+         int(sys.argv[6]) if len(sys.argv) > 6 else 0)
