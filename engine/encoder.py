@@ -89,7 +89,6 @@ class EncodingPlan:
     forward: object = None
     runtime: str = REFERENCE.name  #: not in the record's hash: runtimes agree within the cosine bound of bf16
 
-
     @property
     def partial(self) -> Path:
         return partial_path(self.output)

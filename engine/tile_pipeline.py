@@ -31,6 +31,7 @@ from affine import Affine
 from . import __version__
 from .catalog import OUTPUT_FORMATS
 from .rasters import open_raster, read_padded_native
+from .runtimes import TorchForward
 from .tiling import TileGrid
 
 #: A feature cell is nodata when fewer than this fraction of its input pixels are valid.
@@ -114,8 +115,6 @@ class TileEncoder:
     def __init__(self, backbone, device, precision: str, norm, size: int, grid: TileGrid, forward=None):
         # deferred: torch takes seconds to import, and only the steps that compute with it need it
         import torch
-
-        from .runtimes import TorchForward
 
         self.backbone, self.device, self.grid = backbone, device, grid
         self._forward = forward or TorchForward(backbone, device, precision)
