@@ -7,8 +7,8 @@ import json
 
 from .engine import catalog, contract
 from .utils.estimator_algorithm import EstimatorAlgorithm
-from .utils.loading import load_styled
-from .utils.styles import style_paletted
+from .utils.loading import load_styled, polygon_results
+from .utils.styles import raster_classes, style_paletted
 
 
 class ClusterAlgorithm(EstimatorAlgorithm):
@@ -38,10 +38,11 @@ standardised fit sample) and the silhouette score of up to 10000 labelled pixels
         outputs, files = self.fit_and_apply(parameters, context, feedback)
         sizes = {int(k): v for k, v in outputs["CLUSTER_SIZES"].items()}
         style_paletted(outputs["OUTPUT"], sorted(sizes), catalog.NOISE_LABEL if outputs.get("NOISE_PIXELS") else None)
-        load_styled(context, outputs["OUTPUT"], f"{self.input_name(parameters, context)} {outputs['METHOD']} "
-                                                 f"({outputs['CLUSTERS']} clusters)")
+        name = f"{self.input_name(parameters, context)} {outputs['METHOD']} ({outputs['CLUSTERS']} clusters)"
+        load_styled(context, outputs["OUTPUT"], name)
         result = {**files, "CLUSTERS": outputs["CLUSTERS"], "CLUSTER_SIZES": json.dumps(sizes),
-                  "NOISE_PIXELS": outputs["NOISE_PIXELS"], "INERTIA": outputs["INERTIA"]}
+                  "NOISE_PIXELS": outputs["NOISE_PIXELS"], "INERTIA": outputs["INERTIA"],
+                  **polygon_results(context, outputs, raster_classes(outputs["OUTPUT"]), f"{name} polygons")}
         if outputs.get("SILHOUETTE") is not None:
             result["SILHOUETTE"] = outputs["SILHOUETTE"]
         return result

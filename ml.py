@@ -7,8 +7,8 @@ import json
 
 from .engine import catalog, contract
 from .utils.algorithm import IamapAlgorithm
-from .utils.loading import load_styled
-from .utils.styles import style_continuous, style_paletted
+from .utils.loading import load_styled, polygon_results
+from .utils.styles import categorized_colours, raster_classes, style_continuous, style_paletted
 
 
 class MlAlgorithm(IamapAlgorithm):
@@ -39,16 +39,33 @@ regressor). The HTML report holds the metrics, the confusion matrix (or predicte
 the feature importances and every parameter.</p>
 <p>Estimators: {', '.join(catalog.ML_METHODS)}.</p>"""
 
+    @staticmethod
+    def add_layer_colours(params: dict, layer, feedback) -> None:
+        """The colours of the training layer's categorized style as CLASS_COLOURS, under those given there (a
+        CLASS_COLOURS that is not JSON is left for the engine to name)."""
+        styled = categorized_colours(layer, params["GT_COL"])
+        try:
+            given = json.loads(params["CLASS_COLOURS"] or "{}")
+        except ValueError:
+            return
+        if styled and isinstance(given, dict):
+            params["CLASS_COLOURS"] = json.dumps({**styled, **given})
+            feedback.pushInfo(f"Class colours from the categorized style of {layer.name()}.")
+
     def process(self, parameters, context, feedback):
         params = self.engine_parameters(parameters, context, feedback)
+        if params.get("TEMPLATE") and not params.get("LOAD_MODEL"):
+            self.add_layer_colours(params, self.parameterAsVectorLayer(parameters, "TEMPLATE", context), feedback)
         outputs = self.run_engine(params, feedback)
         name = f"{self.input_name(parameters, context)} {outputs['METHOD']}"
         result = {"OUTPUT": outputs["OUTPUT"]}
         if outputs.get("CLASSES"):
             names, codes = zip(*sorted(outputs["CLASSES"].items(), key=lambda item: item[1]))
-            style_paletted(outputs["OUTPUT"], list(codes), names=list(names))
+            style_paletted(outputs["OUTPUT"], list(codes), names=list(names),
+                           colours=[outputs["CLASS_COLOURS"][n] for n in names])
             result["CLASSES"] = json.dumps(outputs["CLASSES"])
             load_styled(context, outputs["OUTPUT"], f"{name} classes")
+            result.update(polygon_results(context, outputs, raster_classes(outputs["OUTPUT"]), f"{name} polygons"))
         else:
             if outputs.get("DISPLAY_RANGE"):
                 style_continuous(outputs["OUTPUT"], *outputs["DISPLAY_RANGE"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingProvider
 
+from .change import ChangeAlgorithm
 from .clustering import ClusterAlgorithm
 from .diagnostics import DiagnosticsAlgorithm
 from .encoder import EncoderAlgorithm
@@ -14,7 +15,7 @@ from .utils.algorithm import plugin_icon
 
 
 class IamapProvider(QgsProcessingProvider):
-    """The ``iamap`` Processing provider: the six IAMAP algorithms."""
+    """The ``iamap`` Processing provider: the seven IAMAP algorithms."""
 
     def id(self):
         return "iamap"
@@ -31,5 +32,5 @@ class IamapProvider(QgsProcessingProvider):
     def loadAlgorithms(self):  # noqa: N802
 
         for algorithm in (EncoderAlgorithm(), ReductionAlgorithm(), ClusterAlgorithm(), MlAlgorithm(),
-                          SimilarityAlgorithm(), DiagnosticsAlgorithm()):
+                          SimilarityAlgorithm(), ChangeAlgorithm(), DiagnosticsAlgorithm()):
             self.addAlgorithm(algorithm)

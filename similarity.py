@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .engine import contract
 from .utils.algorithm import IamapAlgorithm
-from .utils.loading import load_styled
-from .utils.styles import style_continuous
+from .utils.loading import load_styled, polygon_results
+from .utils.styles import ranked_classes, style_continuous
 
 
 class SimilarityAlgorithm(IamapAlgorithm):
@@ -37,4 +37,8 @@ to OUTPUT_POINTS.</p>"""
         if outputs.get("OUTPUT_POINTS"):
             result["OUTPUT_POINTS"] = outputs["OUTPUT_POINTS"]
             load_styled(context, params["OUTPUT_POINTS"], f"{reference} (reference points used)", on_top=True)
+        if params["THRESHOLD"] is not None:
+            classes = ranked_classes({1: f"similarity \u2265 {params['THRESHOLD']:g}"})
+            result.update(polygon_results(context, outputs, classes, f"{reference} similarity \u2265 "
+                                                                     f"{params['THRESHOLD']:g}"))
         return result

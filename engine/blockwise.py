@@ -15,6 +15,7 @@ import numpy as np
 import rasterio
 
 from .destinations import ensure_space, partial_path
+from .errors import ParameterError
 from .raster_writing import OUTPUT_OPTIONS, RowWriter
 from .pixel_functions import PixelFunction
 from .prefetch import prefetched
@@ -64,6 +65,22 @@ def apply_to_raster(src, bands: list[int], window, output: Path, count: int, dty
                             scheduler, with_inputs)[0]
 
 
+def create_partial(target: RasterTarget, crs, transform, width: int, height: int, tags=None) -> Path:
+    """The empty partial file of ``target`` on the grid (``crs``, ``transform``, ``width`` x ``height``), with its
+    band descriptions and ``tags``; a cancelled run's partial file is replaced (nothing resumes it)."""
+    partial = partial_path(target.output)
+    partial.unlink(missing_ok=True)
+    floating = np.issubdtype(np.dtype(target.dtype), np.floating)
+    profile = dict(OUTPUT_OPTIONS if floating else INTEGER_OPTIONS, width=width, height=height, count=target.count,
+                   dtype=target.dtype, crs=crs, transform=transform, nodata=target.nodata)
+    with rasterio.open(partial, "w", **profile) as dst:
+        for band, description in enumerate(target.descriptions, start=1):
+            dst.set_band_description(band, description)
+        if tags:
+            dst.update_tags(**tags)
+    return partial
+
+
 def _one_output(function):
     return lambda pixels: (function(pixels),)
 
@@ -80,27 +97,24 @@ def apply_to_rasters(src, bands: list[int], window, targets: list[RasterTarget],
     for target in targets:
         ensure_space(target.parameter, target.output, window.width * window.height * target.count *
                      np.dtype(target.dtype).itemsize, reporter)
-    partials, writers = [], []
-    for target in targets:
-        partial = partial_path(target.output)
-        partial.unlink(missing_ok=True)  # a cancelled run's: nothing resumes it
-        floating = np.issubdtype(np.dtype(target.dtype), np.floating)
-        profile = dict(OUTPUT_OPTIONS if floating else INTEGER_OPTIONS, width=window.width, height=window.height,
-                       count=target.count, dtype=target.dtype, crs=src.crs, transform=window_transform(src, window),
-                       nodata=target.nodata)
-        with rasterio.open(partial, "w", **profile) as dst:
-            for band, description in enumerate(target.descriptions, start=1):
-                dst.set_band_description(band, description)
-            if tags:
-                dst.update_tags(**tags)
-        partials.append(partial)
-        writers.append(RowWriter(partial))
+    partials = [create_partial(target, src.crs, window_transform(src, window), window.width, window.height, tags)
+                for target in targets]
+    writers = [RowWriter(partial) for partial in partials]
     # the strip also holds the function's copies (scaled pixels, float64 distances): keep it smaller
     rows = max(1, strip_rows(window, len(bands)) // 2)
     with _strips(src, bands, window, rows, function, scheduler, with_inputs, reporter) as strips:
-        _write_strips(strips, window, targets, writers, on_block, reporter)
+        mapped = _write_strips(strips, window, targets, writers, on_block, reporter)
     for writer in writers:
         writer.close()
+    if not mapped:  # an output of nodata only is no result: said, and not left behind
+        for partial in partials:
+            partial.unlink(missing_ok=True)
+        whole = (window.width, window.height) == (src.width, src.height)
+        raise ParameterError("INPUT" if whole else "EXTENT",
+                             f"no pixel of the {'raster' if whole else 'selected extent'} is valid in the selected "
+                             f"band(s) {', '.join(map(str, bands))} (all nodata), so the output would hold nodata "
+                             "only. Check the bands' nodata value and BANDS" + ("." if whole else ", or choose "
+                                                                                               "another EXTENT."))
     return partials
 
 
@@ -131,8 +145,11 @@ def _local_strips(src, bands, window, rows: int, function):
         yield row, len(valid) // window.width, valid, inputs, values
 
 
-def _write_strips(strips, window, targets: list[RasterTarget], writers: list[RowWriter], on_block, reporter) -> None:
+def _write_strips(strips, window, targets: list[RasterTarget], writers: list[RowWriter], on_block, reporter) -> int:
+    """Write every strip; returns the count of valid (mapped) pixels."""
+    mapped = 0
     for row, height, valid, inputs, values in strips:
+        mapped += int(np.count_nonzero(valid))
         for index, (target, writer) in enumerate(zip(targets, writers)):
             result = np.full((len(valid), target.count), target.nodata, target.dtype)
             if values is not None:
@@ -141,3 +158,4 @@ def _write_strips(strips, window, targets: list[RasterTarget], writers: list[Row
         if values is not None and on_block is not None:
             on_block(inputs, values)
         reporter.progress(100 * (row + height) / window.height)
+    return mapped

@@ -7,6 +7,7 @@ or scikit-learn); the engine tests check that every name here really exists in t
 from __future__ import annotations
 
 import colorsys
+import re
 from dataclasses import dataclass, field
 
 
@@ -35,6 +36,22 @@ class CuratedBackbone:
     img_size: int | None = None
     torchgeo_weights: str | None = None
     notes: str = field(default="", compare=False)
+
+    @property
+    def patch(self) -> int:
+        """Input pixels per side of the model's patch (the 14 of ViT-S/14), as the timm name says."""
+        return int(re.search(r"patch(\d+)", self.timm_name).group(1))
+
+    @property
+    def input_size(self) -> int:
+        """Side of the model's input in pixels: ``img_size``, else the size the timm name ends in (224)."""
+        sized = re.search(r"patch\d+_(\d+)", self.timm_name)
+        return self.img_size or (int(sized.group(1)) if sized else 224)
+
+    def cell_pixels(self, tile_size: int) -> float:
+        """Input pixels per side of one output pixel (feature cell) for tiles of ``tile_size`` pixels: the tile is
+        resized to :attr:`input_size`, which the model cuts into patches of :attr:`patch` pixels."""
+        return tile_size * self.patch / self.input_size
 
 
 BACKBONES: tuple[CuratedBackbone, ...] = (

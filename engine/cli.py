@@ -49,6 +49,8 @@ def add_parameter(parser: argparse.ArgumentParser, spec: Parameter) -> None:
               "help": f"{spec.label}{shown}. {plain(spec.help)}{choices}".replace("%", "%%")}
     if spec.kind is Kind.BANDS:
         kwargs.update(nargs="+", metavar="BAND")
+    elif spec.kind is Kind.RASTERS:
+        kwargs.update(nargs="+", metavar="RASTER")
     elif spec.name == "INPUT" and spec.kind is Kind.RASTER:
         kwargs.update(nargs="+")
         kwargs["help"] += (" Several rasters run one after the other with the same parameters (each spread over "

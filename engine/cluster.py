@@ -15,6 +15,7 @@ from .catalog import NODATA_LABEL, NOISE_LABEL
 from .errors import ParameterError
 from .estimator_run import estimator_run
 from .pixel_functions import PixelFunction
+from .polygons import check_polygons_path, every_value, tool_polygons
 from .raster_writing import finalize
 from .sampling import RunningSample
 
@@ -27,6 +28,7 @@ def run_cluster(params: dict, reporter) -> dict:
     """The cluster tool: fit (or load) a clusterer on a pixel sample and write the label raster.
 
     Returns the outputs sent in the worker's ``result`` event."""
+    check_polygons_path(params.get("OUTPUT_POLYGONS") or "")
     with estimator_run("cluster", params, reporter) as run:
         meta, model = run.metadata, run.model
         if meta["fit_figures"]["max_label"] >= np.iinfo(np.int16).max:
@@ -64,6 +66,10 @@ def run_cluster(params: dict, reporter) -> dict:
                      else f"{outputs['SILHOUETTE']:.3f} (-1 to 1, higher is better separated)."))
     finalize(partial, run.output, {"tool": "cluster", "iamap_version": __version__, "parameters": params,
                                    "model": meta, "outputs": outputs})
+    if run.params.OUTPUT_POLYGONS:
+        names = {label: "noise" if label == NOISE else f"cluster {label}" for label in sizes}
+        polygons = tool_polygons(run.params, params, run.output, every_value(), names, reporter.stage(100, 100))
+        outputs.update(OUTPUT_POLYGONS=polygons["OUTPUT_POLYGONS"], POLYGONS=polygons["POLYGONS"])
     return outputs
 
 

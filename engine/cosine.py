@@ -27,3 +27,20 @@ def cosine_similarity(pixels, references, aggregation: str, unit_pixels: bool = 
     references = torch.nn.functional.normalize(references.float(), dim=1, eps=1e-12).to(pixels.dtype)
     chunk = max(1, MAX_SIMILARITIES // len(references))  # up to 100 000 references: never all pairs at once
     return torch.cat([(part @ references.T).amax(dim=1) for part in pixels.split(chunk)])
+
+
+def cosine_similarity_numpy(pixels, references, aggregation: str):
+    """:func:`cosine_similarity` of numpy float32 arrays, for the similarity explorer's first map, computed while
+    torch is still being imported (over a second): the same formulas, the same ``max`` bound on memory."""
+    import numpy as np
+
+    def normalise(vectors):
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    pixels = normalise(pixels.astype(np.float32, copy=False))
+    if aggregation == "mean":
+        return pixels @ normalise(references.astype(np.float32).mean(axis=0, keepdims=True))[0]
+    references = normalise(references.astype(np.float32))
+    chunk = max(1, MAX_SIMILARITIES // len(references))
+    return np.concatenate([(pixels[start:start + chunk] @ references.T).max(axis=1)
+                           for start in range(0, len(pixels), chunk)])

@@ -4,10 +4,12 @@ writer per destination, and disk space.
 Standard library only: the worker guards every tool run with :func:`guarded_run`, and the QGIS side uses the
 same naming rules to clean up after a cancelled run (:func:`leftovers`).
 
-What a run writes for a destination ``out.tif`` (:func:`written_files`): the file itself, its partial file
-``out.partial.tif`` and resume manifest ``out.partial.json``, its record ``out.iamap.json``, GDAL's
-``out.tif.aux.xml``, the style ``out.qml``, temporary ``*.tmp`` names and the lock ``.out.tif.iamap-lock``. None
-of them may be a file the run reads, or a file of another destination of the same run.
+What a run writes for a destination (:func:`written_files`): for every destination the file itself, its temporary
+``out.tif.tmp`` and the lock ``.out.tif.iamap-lock``; for a raster also its partial file ``out.partial.tif`` and
+resume manifest ``out.partial.json``, its record ``out.iamap.json``, GDAL's ``out.tif.aux.xml`` and the style
+``out.qml``. None of them may be a file the run reads, or a file of another destination of the same run. Only what
+a destination really writes is claimed, so a model ``umap.iamapmodel`` and a raster ``umap.tif`` of one run do
+not collide.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import sys
 import time
 from pathlib import Path
 
-from .contract import TOOLS
+from .contract import TOOLS, Kind
 from .errors import IamapError, ParameterError
 from .parameters import destination_files, input_files
+from .read_failures import read_failure_error
 
 #: Refuse when the free space is below this fraction of an output's uncompressed size. IAMAP's GeoTIFFs are
 #: deflate-compressed: float features shrink by 10-40 %, labels by more, so below half of the raw size the output
@@ -45,13 +49,16 @@ def lock_path(destination: Path) -> Path:
     return destination.with_name(f".{destination.name}.iamap-lock")
 
 
-def written_files(destination: Path) -> list[Path]:
-    """Every file a run may create or replace for ``destination`` (see the module docstring)."""
+def written_files(destination: Path, kind: Kind = Kind.RASTER_DESTINATION) -> list[Path]:
+    """Every file a run may create or replace for ``destination``, a destination parameter of ``kind`` (see the
+    module docstring)."""
+    files = [destination, destination.with_name(destination.name + ".tmp"), lock_path(destination)]
+    if kind is not Kind.RASTER_DESTINATION:  # a vector, a model file, a report: written whole, through the .tmp
+        return files
     partial = partial_path(destination)
-    return [destination, partial, partial.with_suffix(".json"), sidecar_path(destination),
-            destination.with_name(destination.name + ".aux.xml"), partial.with_name(partial.name + ".aux.xml"),
-            destination.with_name(f"{destination.stem}.qml"), destination.with_name(destination.name + ".tmp"),
-            lock_path(destination)]
+    return files + [partial, partial.with_suffix(".json"), sidecar_path(destination),
+                    destination.with_name(destination.name + ".aux.xml"), partial.with_name(partial.name + ".aux.xml"),
+                    destination.with_name(f"{destination.stem}.qml")]
 
 
 def leftovers(tool: str, params: dict) -> list[Path]:
@@ -101,7 +108,7 @@ def check_destinations(tool: str, params: dict) -> None:
     inputs = {_same_file_key(path): name for name, path in _paths(tool, params, input_files).items()}
     claimed: dict[str, str] = {}
     for name, destination in _paths(tool, params, destination_files).items():
-        for written in written_files(destination):
+        for written in written_files(destination, TOOLS[tool][name].kind):
             key = _same_file_key(written)
             if key in inputs:
                 what = "is" if written == destination else f"would write {written.name}, which is"
@@ -114,10 +121,58 @@ def check_destinations(tool: str, params: dict) -> None:
         check_writable(name, destination)
 
 
+def special_file(path: Path) -> str:
+    """What ``path`` is when it exists but is not a regular file or folder ("a named pipe (FIFO)", "a device");
+    "" otherwise. Reading a FIFO waits for a writer forever; replacing a device (/dev/null) would destroy it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return ""
+
+
+def input_file_problem(path: str, folder_allowed: bool = False) -> str:
+    """Why an existing input ``path`` cannot be read as a file ("" when it can, or when it does not exist: the
+    tools name a missing file themselves). ``folder_allowed``: a layer may be a folder (an Arc/Info grid, a
+    folder of shapefiles), which GDAL then judges."""
+    target = Path(path)
+    if not os.path.lexists(target):
+        return ""
+    if target.is_dir():
+        return "" if folder_allowed else "is a folder; give a file inside it"
+    special = special_file(target)
+    if special:
+        return f"is {special}, not a file; give a file"
+    if not os.access(target, os.R_OK):
+        return ("cannot be read by this user (permission denied); give a file you can read, or ask its owner to "
+                "make it readable")
+    return ""
+
+
+def check_inputs(tool: str, params: dict) -> None:
+    """Refuse, before any work, an input file parameter that names a folder, a FIFO, a device or an unreadable
+    file: the message names the parameter, where GDAL would fail obscurely or (a FIFO) wait forever."""
+    for name, value in input_files(tool, params).items():
+        layer = TOOLS[tool][name].kind is not Kind.FILE
+        problem = input_file_problem(value.split("|")[0], folder_allowed=layer)  # a vector's "file.gpkg|layername=.."
+        if problem:
+            raise ParameterError(name, f"{value.split('|')[0]} {problem}.")
+
+
 def check_writable(parameter: str, destination: Path) -> None:
     """A destination must be a file name in a folder this process can write (the folder may not exist yet)."""
     if destination.is_dir():
         raise ParameterError(parameter, f"{destination} is a folder; give a file name inside it.")
+    special = special_file(destination)
+    if special:
+        raise ParameterError(parameter, f"{destination} is {special}, not a file: IAMAP writes files (and would "
+                                        "replace it). Give a file name.")
     folder = destination.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -248,24 +303,34 @@ def _try_lock(handle) -> bool:
 
 
 @contextlib.contextmanager
-def guarded_run(tool: str, params: dict):
+def guarded_run(tool: str, params: dict, reporter=None):
     """Check every destination of the run, hold a lock on each while the tool runs, and on failure remove what no
-    later run continues. A full disk becomes a message naming the destination parameter."""
+    later run continues. A full disk becomes a message naming the destination parameter, an input that cannot be
+    read to the end one naming the input parameter. A destination's folder that does not exist is created (by its
+    lock), and ``reporter`` says so."""
     if tool not in TOOLS:  # test tools declare no files
         yield
         return
+    check_inputs(tool, params)
     check_destinations(tool, params)
     locks = [DestinationLock(name, path) for name, path in _paths(tool, params, destination_files).items()]
+    created: dict[Path, list[str]] = {}
+    for lock in locks:
+        if not lock.path.parent.exists():
+            created.setdefault(lock.path.parent, []).append(lock.parameter)
     try:
         for lock in locks:
             lock.acquire()
+        for folder, names in created.items():
+            if reporter is not None:
+                reporter.text(f"{', '.join(names)}: the folder {folder} did not exist; it was created.")
         try:
             yield
         except BaseException as exc:
             for path in leftovers(tool, params):
                 with contextlib.suppress(OSError):
                     path.unlink()
-            error = disk_full_error(tool, params, exc)
+            error = disk_full_error(tool, params, exc) or read_failure_error(tool, params, exc)
             if error is not None:
                 raise error from None
             raise

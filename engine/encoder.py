@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -32,18 +33,20 @@ from . import __version__
 from .contract import ENCODER
 from .destinations import ensure_space, partial_path
 from .devices import choose_device, choose_precision
+from .errors import ParameterError
 from .events import Reporter
 from .memory import check_encoder_memory
 from .merge import FeatureStrip
 from .models import LoadedBackbone, load_backbone
 from .normalize import Normalization, resolve_normalization
+from .number_lists import number_list
 from .parameters import parameter_class
 from .raster_writing import BackgroundRowWriter, RowWriter, check_output, finalize
 from .rasters import check_bands, extent_window, open_raster, window_transform
 from .resume import Manifest, reusable_output
 from .runtimes import REFERENCE, choose_runtime, model_forward
 from .scale_out import ENCODER_PACKAGES, EncoderCluster, cluster_client
-from .tile_pipeline import TileEncoder, TileReader, create_feature_raster, encoded_batches
+from .tile_pipeline import MIN_VALID_FRACTION, TileEncoder, TileReader, create_feature_raster, encoded_batches
 from .tiling import TileGrid, check_stride
 
 
@@ -129,13 +132,14 @@ def plan_encoding(p: EncoderParams, reporter: Reporter, cluster=None) -> Encodin
         bands = check_bands(src, p.BANDS)
         window = extent_window(src, p.EXTENT)
         reporter.text(f"Input {Path(p.INPUT).name}: {src.width}x{src.height} px, {src.count} band(s) "
-                      f"{src.dtypes[bands[0] - 1]}, {src.crs}; processing bands {bands} over a "
+                      f"{src.dtypes[bands[0] - 1]}, {src.crs}; processing bands {number_list(bands)} over a "
                       f"{window.width}x{window.height} px window.")
         if p.BACKBONE_NAME and p.BACKBONE != ENCODER["BACKBONE"].default:
             reporter.warning(f"BACKBONE_NAME ({p.BACKBONE_NAME}) is used; BACKBONE ({p.BACKBONE}) is not.")
         backbone = load_backbone(p.BACKBONE, p.BACKBONE_NAME, p.PRETRAINED, p.CKPT, in_chans=len(bands),
                                  reporter=reporter)
         grid = TileGrid.create(window.width, window.height, p.SIZE, p.STRIDE, *backbone.grid)
+        check_covers_a_feature(grid, "EXTENT" if p.EXTENT else "INPUT")
         if cluster is None:
             device = choose_device(p.DEVICE, p.CUDA_ID)
             precision = choose_precision(p.PRECISION, device)
@@ -177,9 +181,30 @@ def plan_encoding(p: EncoderParams, reporter: Reporter, cluster=None) -> Encodin
     return plan
 
 
+def check_covers_a_feature(grid: TileGrid, parameter: str) -> None:
+    """Refuse an area too thin for one valid feature: a cell needs :data:`MIN_VALID_FRACTION` of its input pixels
+    (a 256x1 px raster would otherwise give an output of nodata only). ``parameter`` names the area (INPUT or
+    EXTENT); SIZE is named instead when the tiles are larger than the whole area."""
+    least_w, least_h = (math.ceil(cell * MIN_VALID_FRACTION) for cell in (grid.cell_w, grid.cell_h))
+    if grid.width >= least_w and grid.height >= least_h:
+        return
+    largest_size = int(min(grid.width * grid.grid_w, grid.height * grid.grid_h) / MIN_VALID_FRACTION)
+    fix = f"a SIZE of {largest_size} or less" if largest_size >= max(grid.grid_h, grid.grid_w) else "a larger area"
+    what = "raster" if parameter == "INPUT" else "extent's window of the raster"
+    cells = (f"one output pixel covers {grid.cell_w:g}x{grid.cell_h:g} input pixels ({grid.grid_w}x{grid.grid_h} "
+             "features per tile) and needs at least half of them")
+    if grid.size > max(grid.width, grid.height):
+        raise ParameterError("SIZE", f"{grid.size} px is larger than the {grid.width}x{grid.height} px {what}: "
+                                     f"{cells}, so no feature would be valid. Use {fix}.")
+    raise ParameterError(parameter, f"the {what} is {grid.width}x{grid.height} px, too small to encode with "
+                                    f"SIZE={grid.size}: {cells}, so at least {least_w} px wide and {least_h} px "
+                                    f"high. Give a larger {'raster' if parameter == 'INPUT' else 'extent'}, or use "
+                                    f"{fix}.")
+
+
 def start_or_resume(plan: EncodingPlan, reporter: Reporter) -> tuple[Manifest, int]:
     """The partial file to write into and the output rows already durable in it (0: a new file)."""
-    manifest = Manifest(plan.partial, plan.digest, plan.grid.out_height)
+    manifest = Manifest(plan.partial, plan.digest, plan.grid.out_height, plan.record)
     rows_done, last_chunk, problem = manifest.resume_point() if plan.p.RESUME else (0, None, "")
     if rows_done:
         reporter.text(f"Resuming: {rows_done} of {plan.grid.out_height} output rows were already written.")
@@ -274,7 +299,11 @@ def finish_encoding(plan: EncodingPlan, manifest: Manifest, encoded: int, second
     grid, dim = plan.grid, plan.backbone.dim
     record = {**plan.record, "params_hash": plan.digest, "runtime": plan.runtime, "feature_dim": dim,
               "width": grid.out_width, "height": grid.out_height, "parameters": asdict(plan.p)}
-    finalize(plan.partial, plan.output, record)
+    try:
+        finalize(plan.partial, plan.output, record)
+    except ParameterError:  # nothing but nodata: the partial file is gone, so is what would resume it
+        manifest.remove()
+        raise
     manifest.remove()
     rate = encoded / max(seconds, 1e-9)
     reporter.text(f"Wrote {plan.output}: {grid.out_width}x{grid.out_height} px, {dim} bands, {encoded} tiles in "

@@ -158,8 +158,13 @@ def build_estimator(tool: str | EstimatorSpec, method: str, sk_params: dict, siz
                                          f"Valid parameters of {method}: {', '.join(valid)}.")
     taken = {name: value for name, value in spec.keywords_where_taken
              if name in valid and name not in KEYWORDS_NOT_SET.get(method, ())}
-    params = {**taken, **DEFAULT_KEYWORDS.get(method, {}), **sk_params, **FORCED_KEYWORDS.get(method, {})}
     size_name = size_keyword(spec, valid)
+    if size_name in sk_params and sk_params[size_name] != size:
+        label = TOOLS[spec.name][spec.size_parameter].label
+        raise ParameterError("SK_PARAM", f"{size_name} = {sk_params[size_name]!r} conflicts with "
+                                         f"{spec.size_parameter} = {size} (\u201c{label}\u201d), which sets the same "
+                                         f"thing: remove {size_name} from SK_PARAM and set {spec.size_parameter}.")
+    params = {**taken, **DEFAULT_KEYWORDS.get(method, {}), **sk_params, **FORCED_KEYWORDS.get(method, {})}
     if size_name and size_name not in params:
         params[size_name] = int(size)
     elif not size_name and spec.size_parameter:

@@ -19,6 +19,7 @@ from .catalog import FIT_SAMPLE_LIMITS, HDBSCAN_HIGH_DIMENSION_LIMIT, HDBSCAN_HI
 from .errors import ParameterError
 from .estimator_registry import EstimatorSpec, apply_kind, build_estimator, estimator_spec
 from .events import NULL_REPORTER
+from .neighbour_apply import FAST_APPLIERS, library_apply_asked
 
 #: Neighbours whose distance-weighted vote/average labels pixels for methods that cannot handle new points.
 NEIGHBOURS = 5
@@ -62,6 +63,10 @@ def _hdbscan_defaults(values: np.ndarray) -> dict:
 SAMPLE_DEFAULTS = {"HDBSCAN": _hdbscan_defaults}
 
 
+#: Warnings of the libraries meant for developers, not shown to the user.
+DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
 def fit_sample_limit(method: str, sample_size: int, band_count: int, reporter=NULL_REPORTER) -> int:
     """``SAMPLE_SIZE``, lowered for methods whose memory or time grows with the square of the sample."""
     limit = FIT_SAMPLE_LIMITS.get(method)
@@ -103,10 +108,15 @@ def fit_model(tool: str | EstimatorSpec, method: str, sk_params: dict, size: int
     apply = apply_kind(spec, method)
     sample_output = (TRANSDUCTIVE_SAMPLE_OUTPUTS[spec.sample_output] if transductive else SAMPLE_OUTPUTS[apply])
     with ticking(reporter, f"Fitting {method} on {len(values)} pixels"), estimator_errors(spec, method), \
-            warnings.catch_warnings():
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         # umap-learn warns that a seed makes it single-threaded; the RANDOM_SEED help says so
         warnings.filterwarnings("ignore", message="n_jobs value .* overridden")
         output = sample_output(pipeline, values)
+    # fewer distinct clusters than N_CLUSTERS, not converged, and the like: the user decides (library deprecations
+    # are for developers)
+    for message in dict.fromkeys(str(w.message) for w in caught if not issubclass(w.category, DEVELOPER_WARNINGS)):
+        reporter.warning(f"{method}: {message}")
     if transductive:
         pipeline = nearest_neighbour_stand_in(spec, method, pipeline[0], values, output, reporter)
         apply = "predict"
@@ -145,8 +155,9 @@ def contiguous_arrays(pipeline) -> None:
 
 
 @contextlib.contextmanager
-def estimator_errors(spec: EstimatorSpec, method: str):
+def estimator_errors(tool: str | EstimatorSpec, method: str):
     """Errors an estimator raises about its parameters or the data become messages for the user."""
+    spec = estimator_spec(tool)
     try:
         yield
     except MemoryError:
@@ -157,9 +168,16 @@ def estimator_errors(spec: EstimatorSpec, method: str):
         raise ParameterError(parameter, f"{method} failed: {exc}") from None
 
 
-def apply_model(model: dict, values: np.ndarray) -> np.ndarray:
-    """Map pixel vectors (n, bands) through a fitted model: embedding (n, k) or labels (n,)."""
-    return APPLIERS[model["metadata"]["apply"]](model["pipeline"], values)
+def apply_model(model: dict, values: np.ndarray, library: bool | None = None) -> np.ndarray:
+    """Map pixel vectors (n, bands) through a fitted model: embedding (n, k) or labels (n,).
+
+    UMAP and HDBSCAN go through :data:`engine.neighbour_apply.FAST_APPLIERS` unless ``library`` (default: whether
+    ``IAMAP_APPLY=library`` is set) asks for the libraries' own per-pixel paths."""
+    pipeline = model["pipeline"]
+    library = library_apply_asked() if library is None else library
+    fast = None if library else FAST_APPLIERS.get(type(pipeline[-1]).__name__)
+    output = fast(pipeline, values) if fast is not None else None
+    return APPLIERS[model["metadata"]["apply"]](pipeline, values) if output is None else output
 
 
 def embedding_figures(model: dict, values: np.ndarray, embedding: np.ndarray) -> dict:

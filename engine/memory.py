@@ -134,6 +134,9 @@ def check_encoder_memory(band_count: int, grid, batch_size: int, device, input_s
                                                f"{needed / _GIB:.1f} GiB of {what} ({detail}), but "
                                                f"{available / _GIB:.1f} GiB is available. Use BATCH_SIZE "
                                                f"{fitting_batch} or less, or a smaller SIZE ({size_help}).")
-        raise ParameterError("SIZE", f"tiles of {grid.size}x{grid.size} px need at least {needed / _GIB:.1f} GiB of "
-                                     f"{what} ({detail}), but {available / _GIB:.1f} GiB is available. Use a smaller "
-                                     f"SIZE ({size_help}).")
+        larger = (f"{grid.size} px is larger than the {grid.width}x{grid.height} px area to encode, so each tile is "
+                  f"mostly padding; a SIZE of {max(grid.width, grid.height)} or less covers it. "
+                  if grid.size > max(grid.width, grid.height) else "")
+        raise ParameterError("SIZE", f"{larger}tiles of {grid.size}x{grid.size} px need at least "
+                                     f"{needed / _GIB:.1f} GiB of {what} ({detail}), but "
+                                     f"{available / _GIB:.1f} GiB is available. Use a smaller SIZE ({size_help}).")

@@ -4,7 +4,8 @@ honestly, and map the whole raster with it, block by block.
 1. Training pixels (:mod:`engine.labelled_samples`), labels coded (:mod:`engine.class_codes`).
 2. The final model is fitted on all of them (scale -> estimator); saved to SAVE_MODEL with its classes, bands and
    validation figures. Fitted first, so that a bad SK_PARAM stops the run before the cross-validation.
-3. Cross-validation (:mod:`engine.validation`) and, with TEMPLATE_TEST, the figures on the independent layer.
+3. Cross-validation (:mod:`engine.validation`) and, with TEMPLATE_TEST, the figures on the independent layer
+   (:mod:`engine.ml_evaluation`: its pixels that are training pixels too are left out).
 4. Prediction of every pixel (:mod:`engine.ml_prediction`): classes, and their probability for
    OUTPUT_CONFIDENCE; memory is the model and one strip, whatever the raster size.
 5. The HTML report (:mod:`engine.ml_report`).
@@ -12,6 +13,7 @@ honestly, and map the whole raster with it, block by block.
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from pathlib import Path
@@ -22,8 +24,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from . import __version__
-from .catalog import class_colour
+from .class_colours import check_colours, class_colours
 from .class_codes import ClassCodes, regression_targets
+from .contract import TOOLS
 from .errors import ParameterError
 from .estimator_registry import build_estimator, estimator_class, library_versions
 from .estimator_run import check_estimator_parameters
@@ -31,13 +34,15 @@ from .events import WarningsKept
 from .fitting import estimator_errors, ticking
 from .legacy_runs import resave
 from .labelled_samples import LabelledPixels, read_labelled_pixels
+from .ml_evaluation import evaluate_on_layer
 from .ml_prediction import predict_raster
 from .ml_report import write_report
 from .model_files import describe, load_model, save_model
 from .parameters import parameter_class
+from .polygons import check_polygons_path, every_value, tool_polygons
 from .raster_writing import check_output, finalize
 from .rasters import check_bands, extent_window, open_raster
-from .validation import assign_folds, cross_validate, headline, score
+from .validation import assign_folds, cross_validate, headline
 
 #: Key figures returned as the algorithm's outputs, by task: output id -> metric.
 KEY_FIGURES = {"classification": {"ACCURACY": "accuracy", "KAPPA": "kappa", "F1_MACRO": "f1_macro"},
@@ -53,8 +58,12 @@ class MlParams(parameter_class("ml")):
         if self.REPORT and Path(self.REPORT).suffix.lower() not in REPORT_SUFFIXES:
             raise ParameterError("REPORT", f"{Path(self.REPORT).name}: the report is an HTML page; give a file name "
                                            "ending in .html.")
+        check_polygons_path(self.OUTPUT_POLYGONS)
+        self.colours = read_class_colours(self.CLASS_COLOURS)
         if self.LOAD_MODEL:
             return
+        if self.OUTPUT_POLYGONS and not is_classifier_method(self.METHOD):
+            raise_polygons_of_regressor(self.METHOD)
         if not self.TEMPLATE:
             raise ParameterError("TEMPLATE", "give a layer of labelled points or polygons to train from, or a saved "
                                              "model to apply (LOAD_MODEL).")
@@ -63,6 +72,40 @@ class MlParams(parameter_class("ml")):
         if self.CV == "column" and not self.FOLD_COL:
             raise ParameterError("FOLD_COL", "CV = column reads each feature's fold from a field: choose it, or "
                                              "another CV.")
+        if self.CV == "column" and self.FOLD_COL == self.GT_COL:
+            raise ParameterError("FOLD_COL", f"{self.FOLD_COL!r} is also the field with the labels (GT_COL, "
+                                             f"\u201c{TOOLS['ml']['GT_COL'].label}\u201d): each fold would hold one "
+                                             "class, and be validated by a model that never saw it. Choose a field "
+                                             "that groups the features into folds (a region, a date), or another CV.")
+
+
+def raise_polygons_of_regressor(method: str) -> None:
+    """Refuse OUTPUT_POLYGONS of a regressor's map (a number per pixel, no classes)."""
+    raise ParameterError("OUTPUT_POLYGONS", f"{method} is a regressor: its prediction is a number, not classes to make "
+                                            "polygons of. Leave OUTPUT_POLYGONS empty, or choose a classifier.")
+
+
+def read_class_colours(text: str) -> dict[str, str]:
+    """CLASS_COLOURS (a JSON object of class name -> #rrggbb) as a dict; {} when empty."""
+    if not text:
+        return {}
+    try:
+        given = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError("CLASS_COLOURS", f"is not valid JSON ({exc.msg} at character {exc.pos}); give an "
+                                              'object such as {"water": "#1f78b4"}.') from None
+    if not isinstance(given, dict):
+        raise ParameterError("CLASS_COLOURS", 'must be a JSON object such as {"water": "#1f78b4"}.')
+    return check_colours(given)
+
+
+def resolve_colours(p: MlParams, meta: dict) -> None:
+    """Set ``meta["class_colours"]`` (class name -> #rrggbb) of a classifier: CLASS_COLOURS, else the colours the
+    model was saved with, else the conventional or palette colours (:mod:`engine.class_colours`)."""
+    if not meta.get("classes"):
+        return
+    names = ClassCodes.from_dict(meta["classes"]).names
+    meta["class_colours"] = dict(zip(names, class_colours(names, {**meta.get("class_colours", {}), **p.colours})))
 
 
 def is_classifier_method(method: str) -> bool:
@@ -90,14 +133,17 @@ def run_ml(params: dict, reporter) -> dict:
         band_names = [src.descriptions[b - 1] or f"band {b}" for b in bands]
         if p.LOAD_MODEL:
             model, report = loaded_model(p, bands, band_names, reporter)
-            start = 10
+            training, start = None, 10
         else:
-            model, report = train(p, src, bands, band_names, window, reporter.stage(0, 40))
+            model, report, training = train(p, src, bands, band_names, window, reporter.stage(0, 40))
             start = 45
         meta = model["metadata"]
         classes = ClassCodes.from_dict(meta["classes"]) if meta["task"] == "classification" else None
+        if classes is None and p.OUTPUT_POLYGONS:  # a loaded regressor
+            raise_polygons_of_regressor(meta["method"])
         if p.TEMPLATE_TEST:
-            report["test"] = evaluate_on_layer(p, model, classes, src, bands, window, reporter.stage(start - 5, start))
+            report["test"] = evaluate_on_layer(p, model, classes, src, bands, window, training,
+                                               reporter.stage(start - 5, start))
         started = time.monotonic()
         partials, mapped = predict_raster(p, model, classes, src, bands, window, output, confidence,
                                           reporter.stage(start, 100))
@@ -110,15 +156,20 @@ def run_ml(params: dict, reporter) -> dict:
     if classes is not None:
         outputs["CLASSES"] = dict(zip(classes.names, classes.codes))
         outputs["CLASS_PIXELS"] = mapped["class_pixels"]
+        outputs["CLASS_COLOURS"] = meta["class_colours"]
     else:
         outputs["DISPLAY_RANGE"] = mapped["display_range"]
     record = {"tool": "ml", "iamap_version": __version__, "parameters": params, "model": meta, "outputs": outputs}
     finalize(partials[0], output, record)
     if confidence is not None:
-        finalize(partials[1], confidence, record)
+        finalize(partials[1], confidence, record, "OUTPUT_CONFIDENCE")
         outputs["OUTPUT_CONFIDENCE"] = str(confidence)
     if p.SAVE_MODEL:
         outputs["SAVE_MODEL"] = p.SAVE_MODEL
+    if p.OUTPUT_POLYGONS:
+        polygons = tool_polygons(p, params, output, every_value(), dict(zip(classes.codes, classes.names)),
+                                 reporter.stage(100, 100))
+        outputs.update(OUTPUT_POLYGONS=polygons["OUTPUT_POLYGONS"], POLYGONS=polygons["POLYGONS"])
     if p.REPORT:
         outputs["REPORT"] = str(write_report(p.REPORT, report))
         reporter.text(f"Report: {outputs['REPORT']}")
@@ -126,10 +177,11 @@ def run_ml(params: dict, reporter) -> dict:
 
 
 def train(p: MlParams, src, bands: list[int], band_names: list[str], window, reporter):
-    """Read the training pixels, fit the final model, cross-validate; returns (model, report)."""
+    """Read the training pixels, fit the final model, cross-validate; returns (model, report, training pixels)."""
     classification = is_classifier_method(p.METHOD)
     sample = read_labelled_pixels(p.TEMPLATE, src, bands, window, p.GT_COL, p.SAMPLE_PER_POLYGON, p.RANDOM_SEED,
-                                  p.FOLD_COL if p.CV == "column" else "", reporter=reporter.stage(0, 10))
+                                  p.FOLD_COL if p.CV == "column" else "", reporter=reporter.stage(0, 10),
+                                  name=p.shown("TEMPLATE"))
     if classification:
         classes = ClassCodes.from_labels(sample.labels, p.METHOD)
         if len(classes.codes) < 2:
@@ -164,6 +216,7 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
         "apply": "predict", "tool": "ml", "method": p.METHOD, "task": "classification" if classes else "regression",
         "classes": classes.as_dict() if classes else None, "bands": bands, "band_count": len(bands),
         "band_names": band_names, "input": p.INPUT, "label_field": p.GT_COL, "training_layer": p.TEMPLATE,
+        "training_layer_label": p.shown("TEMPLATE"),
         "fitted_pixels": len(targets), "training_features": sample.features_used,
         "versions": library_versions(p.METHOD), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "parameters": {"SK_PARAM": p.SK_PARAM, "CV": p.CV, "NFOLDS": p.NFOLDS, "SAMPLE_PER_POLYGON":
@@ -172,18 +225,19 @@ def train(p: MlParams, src, bands: list[int], band_names: list[str], window, rep
         "validation": {"description": validation["description"], "overall": validation["overall"]}
         if validation else None,
     }
+    resolve_colours(p, meta)
     model = {"pipeline": pipeline, "estimator": estimator, "metadata": meta}
     if p.SAVE_MODEL:
         saved = save_model(model, p.SAVE_MODEL, reporter)
         reporter.text(f"Model saved to {saved}; LOAD_MODEL applies it to other rasters without training.")
     report = base_report(p, meta, band_names, "trained")
-    report["training"] = training_summary(p.TEMPLATE, p.GT_COL, sample, targets, classes)
+    report["training"] = training_summary(p.shown("TEMPLATE"), p.GT_COL, sample, targets, classes)
     if validation:
         report["validation"] = validation
     importances = feature_importances(estimator, band_names)
     if importances:
         report["importances"] = importances
-    return model, report
+    return model, report, sample
 
 
 def loaded_model(p: MlParams, bands: list[int], band_names: list[str], reporter):
@@ -201,6 +255,7 @@ def loaded_model(p: MlParams, bands: list[int], band_names: list[str], reporter)
     if p.TEMPLATE:
         reporter.warning("TEMPLATE is not used with LOAD_MODEL (the saved model is applied as it is); give the "
                          "layer as TEMPLATE_TEST to evaluate the model on it.")
+    resolve_colours(p, meta)
     report = base_report(p, meta, band_names, "loaded")
     report["model_file"] = p.LOAD_MODEL
     if meta.get("validation"):
@@ -216,10 +271,10 @@ def base_report(p: MlParams, meta: dict, band_names: list[str], source: str) -> 
         "title": f"{meta['method']} on {Path(p.INPUT).name}", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "iamap_version": __version__, "task": meta["task"], "method": meta["method"], "input": p.INPUT,
         "bands": meta["bands"], "band_names": band_names,
-        "parameters": {name: getattr(p, name) for name in p.__dataclass_fields__},
+        "parameters": p.shown_values(),
         "estimator_parameters": meta.get("estimator_parameters", {}), "model_source": source,
-        "classes": [{"code": code, "name": name, "colour": class_colour(rank)}
-                    for rank, (code, name) in enumerate(zip(classes.codes, classes.names))] if classes else [],
+        "classes": [{"code": code, "name": name, "colour": meta["class_colours"][name]}
+                    for code, name in zip(classes.codes, classes.names)] if classes else [],
         "warnings": [], "versions": meta.get("versions", {}),
     }
 
@@ -254,43 +309,15 @@ def feature_importances(estimator, band_names: list[str]) -> dict | None:
     return {"kind": kind, "values": {name: float(v) for name, v in zip(band_names, values)}}
 
 
-def evaluate_on_layer(p: MlParams, model: dict, classes: ClassCodes | None, src, bands, window, reporter) -> dict:
-    """The model's figures on the independent TEMPLATE_TEST layer (labels in GT_COL, or the model's field)."""
-    meta = model["metadata"]
-    field = p.GT_COL or meta.get("label_field", "")
-    sample = read_labelled_pixels(p.TEMPLATE_TEST, src, bands, window, field, p.SAMPLE_PER_POLYGON, p.RANDOM_SEED,
-                                  parameter="TEMPLATE_TEST", reporter=reporter)
-    if classes is not None:
-        targets = classes.encode(sample.labels)
-        unknown = targets == classes.missing
-        if unknown.any():
-            names = sorted({str(v) for v in sample.labels[unknown]})
-            if unknown.all():
-                raise ParameterError("TEMPLATE_TEST", f"none of its classes ({', '.join(names)}) is a class of the "
-                                                      f"model ({', '.join(classes.names)}).")
-            features = int(np.unique(sample.features[unknown]).size)
-            reporter.warning(f"TEMPLATE_TEST: {features} feature(s) of classes the model does not know "
-                             f"({', '.join(names)}) were left out.")
-            sample, targets = sample.subset(~unknown), targets[~unknown]
-            sample.dropped = {**sample.dropped, "of classes the model does not know": features}
-    else:
-        targets = regression_targets(sample.labels, meta["method"])
-    predicted = model["pipeline"].predict(sample.values)
-    metrics = score(targets, predicted, classes)
-    reporter.text(f"Independent test layer: {headline(metrics)} on {len(targets)} pixel(s).")
-    test = {"layer": p.TEMPLATE_TEST, "features_used": sample.features_used, "pixels": int(len(targets)),
-            "dropped": sample.dropped, "metrics": metrics}
-    if classes is None:
-        test.update(observed=targets.tolist(), predicted=np.asarray(predicted, float).tolist())
-    return test
-
-
 def key_figures(report: dict) -> dict:
     """The outputs ACCURACY, KAPPA, F1_MACRO (or R2, RMSE, MAE) and VALIDATED_ON: from the independent test layer
     when there is one, else from the cross-validation."""
     figures = KEY_FIGURES[report["task"]]
     if "test" in report:
-        metrics, source = report["test"]["metrics"], f"independent test layer {Path(report['test']['layer']).name}"
+        test = report["test"]
+        metrics, source = test["metrics"], f"independent test layer {test['layer']}"
+        if not test["independence"].startswith("Independent"):
+            source += f" ({test['independence'].rstrip('.')})"
     elif "validation" in report:
         metrics, source = report["validation"]["overall"], f"cross-validation: {report['validation']['description']}"
     else:

@@ -12,7 +12,6 @@ import rasterio
 
 from . import __version__
 from .blockwise import RasterTarget, apply_to_rasters
-from .catalog import class_colour
 from .class_codes import ClassCodes
 from .errors import ParameterError
 from .pixel_functions import PixelFunction
@@ -59,7 +58,7 @@ def predict_raster(p, model: dict, classes: ClassCodes | None, src, bands, windo
 
     partials = apply_to_rasters(src, bands, window, targets, predict, reporter, tags, on_block=count,
                                 scheduler=p.SCHEDULER)
-    write_colour_table(partials[0], classes, dtype)
+    write_colour_table(partials[0], classes, [meta["class_colours"][name] for name in classes.names], dtype)
     class_pixels = {classes.name_of(code): n for code, n in sorted(counts.items())}
     total = max(1, sum(class_pixels.values()))
     reporter.text("Predicted pixels per class: " + ", ".join(f"{name}: {n} ({100 * n / total:.1f} %)"
@@ -67,12 +66,12 @@ def predict_raster(p, model: dict, classes: ClassCodes | None, src, bands, windo
     return partials, {"class_pixels": class_pixels}
 
 
-def write_colour_table(path: Path, classes: ClassCodes, dtype: str) -> None:
-    """The classes' colours as the GeoTIFF's colour table (8 and 16-bit only), so that the file shows its classes
-    in any GIS; QGIS also gets the named paletted style."""
+def write_colour_table(path: Path, classes: ClassCodes, colours: list[str], dtype: str) -> None:
+    """The classes' ``colours`` (``#rrggbb``, in the order of their codes) as the GeoTIFF's colour table (8 and
+    16-bit only), so that the file shows its classes in any GIS; QGIS also gets the named paletted style."""
     if dtype not in ("uint8", "uint16"):
         return
-    colours = {code: tuple(int(class_colour(rank)[i:i + 2], 16) for i in (1, 3, 5)) + (255,)
-               for rank, code in enumerate(classes.codes)}
+    colours = {code: tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5)) + (255,)
+               for code, colour in zip(classes.codes, colours)}
     with rasterio.open(path, "r+") as dst:
         dst.write_colormap(1, colours)

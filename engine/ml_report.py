@@ -148,7 +148,7 @@ def summary(report: dict) -> str:
     """The key figures and where they come from."""
     keys = FIGURES[report["task"]]
     if "test" in report:
-        metrics, source = report["test"]["metrics"], f"the independent test layer {Path(report['test']['layer']).name}"
+        metrics, source = report["test"]["metrics"], f"the independent test layer {report['test']['layer']}"
     elif "validation" in report:
         metrics = report["validation"]["overall"]
         source = f"cross-validation ({report['validation']['description']}), pooled over the folds"
@@ -181,10 +181,12 @@ def render_report(report: dict) -> str:
                                        validation.get("predicted"), validation["folds"]))
     test = report.get("test")
     if test:
-        parts.append(f"<h2>Independent test layer: {esc(Path(test['layer']).name)}</h2>"
+        parts.append(f"<h2>Independent test layer: {esc(test['layer'])}</h2>"
                      f"<p>{number(test['features_used'])} features, {number(test['pixels'])} pixels"
                      + "".join(f"; {number(n)} {esc(reason)}" for reason, n in test.get("dropped", {}).items())
-                     + ".</p>" + metrics_section(task, test["metrics"], test.get("observed"), test.get("predicted")))
+                     + ".</p>" + (f'<p class="box">Independence from the training data: {esc(test["independence"])}'
+                                  "</p>" if test.get("independence") else "")
+                     + metrics_section(task, test["metrics"], test.get("observed"), test.get("predicted")))
     training = report.get("training")
     if training:
         parts.append(f"<h2>Training data</h2><p>{esc(training['layer'])}, labels in "

@@ -24,10 +24,12 @@ import json
 import os
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 from . import __version__, legacy_models
 from .errors import ParameterError
+from .number_lists import number_list
 from .estimator_registry import library_versions
 from .events import NULL_REPORTER
 from .fitting import APPLIERS
@@ -119,6 +121,9 @@ def load_model(path: str, tool: str, band_count: int, trust: bool = False, repor
     if not source.is_file():
         raise ParameterError("LOAD_MODEL", f"{path} does not exist.")
     if not zipfile.is_zipfile(source):
+        start = _start(source)
+        if start[:4] == _ZIP_MAGIC or not start:  # a zip cut short, or nothing left: a pickle is neither
+            raise _damaged(source, "its end is missing" if start else "it is empty")
         if trust:
             return _load_trusted_pickle(source, tool, band_count, reporter)
         raise ParameterError("LOAD_MODEL", f"{source.name} is not an IAMAP model file ({MODEL_SUFFIX}). A model saved "
@@ -130,13 +135,17 @@ def load_model(path: str, tool: str, band_count: int, trust: bool = False, repor
     try:
         with zipfile.ZipFile(source) as archive:
             names = archive.namelist()
+            if RECORD_NAME not in names and _begins_as_model_file(_start(source)):
+                raise _damaged(source, "its end is missing")
             if RECORD_NAME not in names:
                 raise ParameterError("LOAD_MODEL", f"{source.name} is not an IAMAP model file (written by SAVE_MODEL"
                                                    f" to a {MODEL_SUFFIX} file): it has no {RECORD_NAME}.")
             record = json.loads(archive.read(RECORD_NAME))
             check_record(record, source.name, tool, band_count)
             payload = archive.read(record["payload"]["name"])
-    except (zipfile.BadZipFile, KeyError, TypeError, ValueError, UnicodeDecodeError, OSError) as exc:
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:  # a member cut short or altered
+        raise _damaged(source, f"{type(exc).__name__}: {exc}") from None
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError, OSError) as exc:
         raise ParameterError("LOAD_MODEL", f"cannot read {source.name} as an IAMAP model ({type(exc).__name__}: "
                                            f"{exc}). Load a file written by SAVE_MODEL, or fit again.") from None
     try:
@@ -156,6 +165,32 @@ def load_model(path: str, tool: str, band_count: int, trust: bool = False, repor
         raise ParameterError("LOAD_MODEL", f"cannot read {source.name} as an IAMAP model: {exc}. Load a file "
                                            f"written by SAVE_MODEL, or fit again.") from None
     return {"pipeline": pipeline, "metadata": record}
+
+
+#: How every zip, so every model file, begins (a local file header), and where that header holds the name of
+#: its member (a model file's first member is its record).
+_ZIP_MAGIC, _NAME_AT = b"PK\x03\x04", 30
+
+
+def _start(source: Path) -> bytes:
+    with open(source, "rb") as stream:
+        return stream.read(_NAME_AT + len(RECORD_NAME))
+
+
+def _begins_as_model_file(start: bytes) -> bool:
+    """Whether a file beginning with ``start`` begins as a model file: a zip whose first member is the record.
+
+    A zip cut short keeps its beginning but loses its directory, at its end; Python then finds the directory of
+    the payload (itself a zip, stored last) and sees a zip without the record."""
+    return start[:4] == _ZIP_MAGIC and start[_NAME_AT:] == RECORD_NAME.encode()
+
+
+def _damaged(source: Path, detail: str) -> ParameterError:
+    """The error for a model file that is damaged: cut short (an interrupted copy or download) or altered."""
+    return ParameterError("LOAD_MODEL", f"{source.name} is a damaged IAMAP model file ({source.stat().st_size:,} "
+                                        f"bytes; {detail}): a copy or download cut short, or a file altered since "
+                                        "SAVE_MODEL wrote it. Copy it again from where it was saved, or fit the model "
+                                        "again and save it with SAVE_MODEL.")
 
 
 def check_record(meta, name: str, tool: str, band_count: int, format_version: int = MODEL_FORMAT_VERSION) -> None:
@@ -179,9 +214,10 @@ def check_record(meta, name: str, tool: str, band_count: int, format_version: in
                                                f"cannot be moved safely between versions. Fit the model again "
                                                f"(leave LOAD_MODEL empty) with the same parameters.")
     if meta.get("band_count") != band_count:
+        fitted_on = f"bands {number_list(meta.get('bands') or [])} of {Path(meta.get('input', '?')).name}"
         raise ParameterError("BANDS", f"the model in {name} was fitted on {meta.get('band_count')} band(s) "
-                                      f"(bands {meta.get('bands')} of {Path(meta.get('input', '?')).name}); the "
-                                      f"selected input has {band_count}. Select the same bands, or fit a new model.")
+                                      f"({fitted_on}); the selected input has {band_count}. Select the same bands, "
+                                      "or fit a new model.")
 
 
 def file_sha256(path: Path) -> str:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from pathlib import Path
 
-from .contract import DESTINATION_KINDS, INPUT_FILE_KINDS, TOOLS, Kind, Parameter
+from .contract import DESTINATION_KINDS, INPUT_FILE_KINDS, LAYER_NAMES, TOOLS, Kind, Parameter
 from .errors import ParameterError
 from .scheduler import check_scheduler
 
@@ -33,6 +34,7 @@ class ToolParameters:
             value = params.get(spec.name)
             values[spec.name] = spec.default if value is None else convert(spec, value, cls.TOOL)
         instance = cls(**values)
+        instance.layer_names = {str(k): str(v) for k, v in (params.get(LAYER_NAMES) or {}).items() if v}
         instance.check()
         if getattr(instance, "SCHEDULER", ""):  # unreachable: fail now, before any work
             instance.SCHEDULER = check_scheduler(instance.SCHEDULER)
@@ -40,6 +42,17 @@ class ToolParameters:
 
     def check(self) -> None:
         """Checks that involve several parameters or the tool's own rules; subclasses extend it."""
+
+    def shown(self, name: str) -> str:
+        """How messages and reports name the file of parameter ``name``: the layer as the user chose it, when
+        the QGIS side said (see :data:`engine.contract.LAYER_NAMES`), else the file's name."""
+        names = getattr(self, "layer_names", {})
+        return names.get(name) or Path(str(getattr(self, name) or "")).name
+
+    def shown_values(self) -> dict:
+        """Every parameter's value, the vector layers named as :meth:`shown` names them (a report's table)."""
+        names = getattr(self, "layer_names", {})
+        return {name: names.get(name, getattr(self, name)) for name in self.__dataclass_fields__}
 
 
 @functools.cache
@@ -64,21 +77,33 @@ def convert(spec: Parameter, value, tool: str = ""):
     if spec.kind in (Kind.INT, Kind.FLOAT):
         if not math.isfinite(converted):
             raise ParameterError(spec.name, f"{value!r} is not a finite number.")
-        if spec.minimum is not None and converted < spec.minimum:
-            raise ParameterError(spec.name, f"must be at least {spec.minimum:g} (got {converted:g}).")
-        if spec.maximum is not None and converted > spec.maximum:
-            raise ParameterError(spec.name, f"must be at most {spec.maximum:g} (got {converted:g}).")
+        minimum, maximum = spec.bounds
+        if minimum is not None and converted < minimum:
+            raise ParameterError(spec.name, f"must be at least {_number(minimum)} (got {_number(converted)}).")
+        if maximum is not None and converted > maximum:
+            raise ParameterError(spec.name, f"must be at most {_number(maximum)} (got {_number(converted)}).")
     return converted
+
+
+def _number(value: float) -> str:
+    """A bound or value as a message shows it: whole numbers in full (2147483647, not 2.14748e+09)."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 def _int(value) -> int:
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            value = float(text)  # "224.0" (a dialog's or a model's text) is a whole number; "2.5" is not
     if isinstance(value, float):
         if not value.is_integer():
             raise ValueError("not a whole number")
         return int(value)
-    return int(str(value).strip())
+    return int(value)
 
 
 def parse_bool(value) -> bool:
@@ -103,8 +128,8 @@ def _list_of(convert_item):
 
 
 _CONVERTERS = {
-    Kind.RASTER: str, Kind.VECTOR: str, Kind.FIELD: str, Kind.FILE: str, Kind.STRING: str, Kind.ENUM: str,
-    Kind.CRS: str,
+    Kind.RASTER: str, Kind.RASTERS: _list_of(str), Kind.VECTOR: str, Kind.FIELD: str, Kind.FILE: str,
+    Kind.STRING: str, Kind.ENUM: str, Kind.CRS: str,
     Kind.RASTER_DESTINATION: str, Kind.VECTOR_DESTINATION: str, Kind.FILE_DESTINATION: str,
     Kind.INT: _int, Kind.FLOAT: float, Kind.BOOL: parse_bool,
     Kind.BANDS: _list_of(_int), Kind.EXTENT: _list_of(float),
@@ -117,8 +142,16 @@ def _files(tool: str, params, kinds) -> dict[str, str]:
     """The non-empty values of ``tool``'s parameters of ``kinds``, by id, from a parameter dataclass or the
     worker's raw parameter dict."""
     values = params if isinstance(params, dict) else vars(params)
-    return {p.name: str(values[p.name]) for p in TOOLS[tool].parameters
-            if p.kind in kinds and values.get(p.name) not in (None, "")}
+    files = {}
+    for p in TOOLS[tool].parameters:
+        value = values.get(p.name)
+        if p.kind not in kinds or value in (None, ""):
+            continue
+        if isinstance(value, (list, tuple)):  # a list of rasters: each file by its place in the list
+            files.update({f"{p.name} #{number}": str(item) for number, item in enumerate(value, start=1)})
+        else:
+            files[p.name] = str(value)
+    return files
 
 
 def input_files(tool: str, params) -> dict[str, str]:

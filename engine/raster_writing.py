@@ -48,18 +48,41 @@ def remove_outputs(output: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def finalize(partial: Path, output: Path, record: dict) -> None:
+def finalize(partial: Path, output: Path, record: dict, parameter: str = "OUTPUT") -> None:
     """Move a complete ``partial`` file to ``output`` and write its sidecar record (atomic renames).
 
     The record gets the output's :func:`file_fingerprint` (``output_file``), so a later run can tell whether the
-    file is still the one this run wrote before reusing it.
+    file is still the one this run wrote before reusing it. A result without a single valid value is never
+    reported as a success: the partial file is removed and the run fails, naming ``parameter``
+    (:func:`check_has_valid_value`).
     """
+    check_has_valid_value(partial, parameter)
     remove_outputs(output)
     os.replace(partial, output)
     aux = partial.with_name(partial.name + ".aux.xml")
     if aux.exists():
         os.replace(aux, output.with_name(output.name + ".aux.xml"))
     write_json(sidecar_path(output), {**record, "output_file": file_fingerprint(output)})
+
+
+def check_has_valid_value(partial: Path, parameter: str) -> None:
+    """Refuse a finished raster whose first band holds nothing but nodata (or NaN): such a file would look like a
+    result. Read block by block up to the first valid value, so a normal output costs one block."""
+    with rasterio.open(partial) as src:
+        nodata = src.nodata
+        for _, window in src.block_windows(1):
+            values = src.read(1, window=window)
+            valid = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(values.shape, bool)
+            if nodata is not None and not np.isnan(nodata):
+                valid &= values != nodata
+            if valid.any():
+                return
+        size = f"{src.width}x{src.height} px"
+    partial.unlink(missing_ok=True)
+    partial.with_name(partial.name + ".aux.xml").unlink(missing_ok=True)
+    raise ParameterError(parameter, f"the result ({size}) has no valid value: every pixel is nodata, so it was not "
+                                    "written. The input gives no valid pixel to compute from: check INPUT (its size, "
+                                    "nodata value and bands) and EXTENT.")
 
 
 #: Bytes hashed at each of the evenly spaced places :func:`file_fingerprint` reads.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from rasterio.warp import calculate_default_transform
 from rasterio.windows import Window
 
 from .errors import ParameterError
+from .number_lists import number_list
 
 
 @contextlib.contextmanager
@@ -36,6 +38,7 @@ def open_raster(path: str, target_crs: str = "", resolution: float = 0.0, parame
         raise ParameterError(parameter, f"cannot open {path} as a raster: {exc}") from None
     with src:
         check_real_valued(src, parameter)
+        check_sources_exist(src, parameter)
         if not target_crs and not resolution:
             yield src
             return
@@ -58,6 +61,16 @@ def open_raster(path: str, target_crs: str = "", resolution: float = 0.0, parame
             yield vrt
 
 
+def check_sources_exist(src, parameter: str = "INPUT") -> None:
+    """Refuse, before any work, a raster whose source files are gone (a VRT's): GDAL opens it and fails at the
+    first read of the missing part."""
+    missing = [f for f in src.files[1:] if not f.startswith("/vsi") and not os.path.exists(f)]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ParameterError(parameter, f"{src.name} refers to {len(missing)} file(s) that do not exist: {shown}. "
+                                        "Restore them, or rebuild the raster (a VRT) from the files there are.")
+
+
 def target_crs_of(text: str, parameter: str = "TARGET_CRS"):
     """The CRS named by ``text`` (authority id, WKT or PROJ string); an unknown one is a parameter error, never
     silently ignored."""
@@ -73,11 +86,11 @@ def check_real_valued(src, parameter: str = "INPUT") -> None:
     """Refuse complex bands (CInt16, CFloat32...): reading them as real numbers would drop the imaginary part."""
     complex_bands = [band for band, dtype in enumerate(src.dtypes, start=1) if dtype.startswith("complex")]
     if complex_bands:
-        raise ParameterError(parameter, f"{Path(src.name).name} has complex-valued band(s) {complex_bands} "
-                                        f"({src.dtypes[complex_bands[0] - 1]}); IAMAP reads real values and would "
-                                        "lose the imaginary part. Split the raster first into real and imaginary "
-                                        "bands, or amplitude and phase, e.g. with GDAL's raster calculator "
-                                        "(Processing: GDAL > Raster miscellaneous > Raster calculator, or "
+        which = f"{number_list(complex_bands)} ({src.dtypes[complex_bands[0] - 1]})"
+        raise ParameterError(parameter, f"{Path(src.name).name} has complex-valued band(s) {which}; IAMAP reads "
+                                        "real values and would lose the imaginary part. Split the raster first into "
+                                        "real and imaginary bands, or amplitude and phase, e.g. with GDAL's raster "
+                                        "calculator (Processing: GDAL > Raster miscellaneous > Raster calculator, or "
                                         "gdal_calc.py) and the formulas real(A) and imag(A), or absolute(A) and "
                                         "angle(A), then use that raster.")
 
@@ -118,8 +131,8 @@ def check_bands(src, bands, parameter: str = "BANDS") -> list[int]:
                                         "to use all bands.")
     wrong = [b for b in bands if not 1 <= b <= src.count]
     if wrong:
-        raise ParameterError(parameter, f"band(s) {wrong} do not exist: the raster has {src.count} band(s), "
-                                        f"numbered 1 to {src.count}.")
+        raise ParameterError(parameter, f"band(s) {number_list(wrong)} do not exist: the raster has {src.count} "
+                                        f"band(s), numbered 1 to {src.count}.")
     return bands
 
 

@@ -17,7 +17,40 @@ import rasterio
 from rasterio.windows import Window
 
 from .destinations import sidecar_path
+from .number_lists import number_list
 from .raster_writing import fingerprint_change, rows_checksum, write_json
+
+
+#: The parameter behind each entry of an encoder run's record, as a message names it.
+RECORD_PARAMETERS = {"input": "INPUT", "bands": "BANDS", "window": "EXTENT", "size": "SIZE", "stride": "STRIDE",
+                     "model": "BACKBONE", "weights": "PRETRAINED", "checkpoint": "CKPT", "merge": "MERGE_METHOD",
+                     "normalization": "NORMALIZATION", "precision": "PRECISION", "target_crs": "TARGET_CRS",
+                     "target_resolution": "TARGET_RESOLUTION", "output_format": "OUTPUT_FORMAT",
+                     "iamap_version": "the IAMAP version"}
+
+
+def changed_parameters(before: dict | None, now: dict) -> str:
+    """What differs between the record of an earlier run and this run's, as ``"SIZE 224 -> 112, STRIDE ..."``
+    ("other parameters" when the earlier record is unknown: written by an older IAMAP)."""
+    if not isinstance(before, dict):
+        return "other parameters"
+    changes = []
+    for key, parameter in RECORD_PARAMETERS.items():
+        old, new = before.get(key), now.get(key)
+        if old == new:
+            continue
+        if isinstance(new, dict):
+            changes.append(f"{parameter} (the file changed)")
+        else:
+            changes.append(f"{parameter} {_shown(old)} -> {_shown(new)}")
+    return ", ".join(changes) or "other parameters"
+
+
+def _shown(value) -> str:
+    """A record value in a message: band lists summarised (:func:`engine.number_lists.number_list`)."""
+    if isinstance(value, list) and len(value) > 4 and all(isinstance(v, int) for v in value):
+        return f"[{number_list(value)}]"
+    return str(value)
 
 
 def manifest_path(partial: Path) -> Path:
@@ -46,12 +79,13 @@ def reusable_output(output: Path, digest: str) -> tuple[bool, str]:
 class Manifest:
     """The resume state of a partial output: parameter hash, durable rows, and the checksum of the last ones."""
 
-    def __init__(self, partial: Path, digest: str, total_rows: int):
+    def __init__(self, partial: Path, digest: str, total_rows: int, record: dict | None = None):
         self.partial, self.path, self.digest, self.total_rows = partial, manifest_path(partial), digest, total_rows
+        self.record = record  #: the run's record (kept in the manifest, to say what a later run changed)
 
     def write(self, rows_done: int, last_chunk: dict | None) -> None:
         write_json(self.path, {"hash": self.digest, "rows_done": rows_done, "total_rows": self.total_rows,
-                               "last_chunk": last_chunk})
+                               "last_chunk": last_chunk, "record": self.record})
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -65,7 +99,9 @@ class Manifest:
         except ValueError:
             return 0, None, f"its manifest {self.path.name} is unreadable"
         if state.get("hash") != self.digest or state.get("total_rows") != self.total_rows:
-            return 0, None, ""  # another run's partial: written again with these parameters
+            if not int(state.get("rows_done") or 0):
+                return 0, None, ""  # nothing was written into it yet
+            return 0, None, f"it was written with {changed_parameters(state.get('record'), self.record or {})}"
         rows_done, chunk = int(state.get("rows_done") or 0), state.get("last_chunk")
         if rows_done == 0:
             return 0, None, ""

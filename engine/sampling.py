@@ -40,6 +40,7 @@ def sample_pixels(src, bands: list[int], window: Window, size: int, seed: int,
                   reporter=NULL_REPORTER) -> PixelSample:
     """A uniform random sample of at most ``size`` valid pixels of ``window`` (all of them when fewer)."""
     rng = np.random.default_rng(seed)
+    size = min(size, window.width * window.height)  # a SAMPLE_SIZE beyond the pixels there are takes them all
     # The reservoir: ``size`` kept pixels plus room for candidates, compacted in place when full. Peak memory
     # is about 2.25 x the sample plus one strip, whatever the raster size.
     capacity = size + max(1024, size // 4)

@@ -61,20 +61,48 @@ def cluster_client(text: str, packages: tuple[str, ...], reporter):
 
     Closing it (the run ended, or failed) releases every future it holds on the scheduler.
     """
-    from distributed import Client  # deferred: the tools import this module; only a SCHEDULER run needs Dask
-
     address = check_scheduler(text)
     with canonical_names_for_pickling():
-        try:
-            client = Client(address, timeout=CONNECT_SECONDS, set_as_default=False, name="iamap")
-        except (OSError, TimeoutError) as exc:
-            raise ParameterError("SCHEDULER", f"{address} answers but is not a Dask scheduler, or did not accept "
-                                              f"the connection ({exc}). " + start_hint(address)) from None
+        client = _connect(address)
         try:
             reports = check_workers(client, address, packages, reporter)
             yield client, reports
         finally:
             client.close()
+
+
+def _connect(address: str):
+    """A Dask client connected to ``address``; a failed handshake is a ParameterError naming SCHEDULER.
+
+    Whatever the peer sent, the failure is the address's: garbage read as a frame length makes Dask allocate
+    from it (a MemoryError that is no lack of memory), and undecodable frames raise msgpack's errors, which Dask
+    also logs with a traceback (silenced here: the message below says it). A Client whose start fails is never
+    returned, yet its ``__del__`` would wait 10 s to close a connection that never opened and print a traceback:
+    it is marked closed, its event loop stopped, when the start fails.
+    """
+    import logging
+
+    from distributed import Client  # deferred: the tools import this module; only a SCHEDULER run needs Dask
+
+    class ClosingClient(Client):
+        def start(self, **kwargs):
+            try:
+                super().start(**kwargs)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._loop_runner.stop()
+                self.status = "closed"
+                raise
+
+    log = logging.getLogger("distributed.protocol")
+    level, log.level = log.level, logging.CRITICAL + 1
+    try:
+        return ClosingClient(address, timeout=CONNECT_SECONDS, set_as_default=False, name="iamap")
+    except Exception as exc:  # see the docstring: any failure here is the peer's
+        raise ParameterError("SCHEDULER", f"{address} answers but is not a Dask scheduler, or did not accept the "
+                                          f"connection ({type(exc).__name__}: {exc}). " + start_hint(address)) from None
+    finally:
+        log.level = level
 
 
 def check_workers(client, address: str, packages: tuple[str, ...], reporter) -> dict:

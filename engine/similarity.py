@@ -9,15 +9,15 @@ The similarity itself is :func:`engine.cosine.cosine_similarity`; block by block
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from . import __version__
 from .parameters import parameter_class
 from .blockwise import apply_to_raster
 from .devices import choose_device
+from .errors import ParameterError
 from .pixel_functions import PixelFunction
+from .polygons import at_least, check_polygons_path, tool_polygons
 from .raster_writing import check_output, finalize
 from .rasters import check_bands, extent_window, open_raster
 from .vectors import check_points_path, write_points, pixel_values, read_reference_points
@@ -31,6 +31,10 @@ class SimilarityParams(parameter_class("similarity")):
 
     def check(self) -> None:
         check_points_path(self.OUTPUT_POINTS)
+        check_polygons_path(self.OUTPUT_POLYGONS)
+        if self.OUTPUT_POLYGONS and self.THRESHOLD is None:
+            raise ParameterError("THRESHOLD", "OUTPUT_POLYGONS are the pixels whose similarity reaches THRESHOLD: give "
+                                              "it (-1 to 1), or leave OUTPUT_POLYGONS empty.")
 
 
 def run_similarity(params: dict, reporter) -> dict:
@@ -43,9 +47,8 @@ def run_similarity(params: dict, reporter) -> dict:
     with open_raster(p.INPUT) as src:
         bands = check_bands(src, p.BANDS)
         window = extent_window(src, p.EXTENT)
-        reporter.text(f"Reading {Path(p.TEMPLATE).name}: its points, and {p.RANDOM_SAMPLES} random point(s) drawn in "
-                      "its polygons and along its lines...")
-        points = read_reference_points(p.TEMPLATE, src.crs, p.RANDOM_SAMPLES, seed=p.RANDOM_SEED, reporter=reporter)
+        points = read_reference_points(p.TEMPLATE, src.crs, p.RANDOM_SAMPLES, seed=p.RANDOM_SEED, reporter=reporter,
+                                       name=p.shown("TEMPLATE"))
         reporter.text(f"Reading the pixels under {len(points)} reference point(s)...")
         values, used = pixel_values(src, bands, window, points, reporter.stage(0, REFERENCE_PROGRESS))
         reporter.text(f"{len(used)} reference vector(s) of {len(bands)} band(s); aggregation {p.AGGREGATION}; "
@@ -70,4 +73,8 @@ def run_similarity(params: dict, reporter) -> dict:
     if p.OUTPUT_POINTS:
         points = used.assign(fid_source=used["source"].astype(int)).drop(columns=["source"])
         outputs["OUTPUT_POINTS"] = str(write_points(points, p.OUTPUT_POINTS))
+    if p.OUTPUT_POLYGONS:
+        polygons = tool_polygons(p, params, output, at_least(p.THRESHOLD),
+                                 {1: f"similarity \u2265 {p.THRESHOLD:g}"}, reporter.stage(100, 100))
+        outputs.update(OUTPUT_POLYGONS=polygons["OUTPUT_POLYGONS"], POLYGONS=polygons["POLYGONS"])
     return outputs

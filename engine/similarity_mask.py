@@ -4,20 +4,17 @@
 from __future__ import annotations
 
 import numpy as np
-from rasterio.features import shapes
 
 from .errors import ParameterError
+from .polygons import array_polygons, at_least
 from .vectors import write_points
 
 
 def mask_polygons(similarity: np.ndarray, threshold: float, transform) -> list:
-    """Shapely polygons of the pixels of ``similarity`` (rows, cols; NaN = nodata) at or above ``threshold``."""
-    # deferred: geopandas / shapely / pandas load only when vector data is read or written
-    from shapely.geometry import shape
-
-    mask = np.isfinite(similarity) & (similarity >= threshold)
-    return [shape(geometry) for geometry, value in shapes(mask.astype(np.uint8), mask=mask, transform=transform)
-            if value == 1]
+    """Shapely polygons of the pixels of ``similarity`` (rows, cols; NaN = nodata) at or above ``threshold``: the
+    same polygons as every tool's OUTPUT_POLYGONS (:mod:`engine.polygons`)."""
+    classes, keep = at_least(threshold)(similarity[None], np.isfinite(similarity))
+    return [polygon for _, polygon in array_polygons(classes, keep, transform)]
 
 
 def write_mask(similarity: np.ndarray, threshold: float, transform, crs, output: str, record: dict,

@@ -2,8 +2,9 @@
 [--workdir DIR] [--cache DIR | --no-cache]``.
 
 It loads the feature raster once, then answers JSON-lines requests on stdin with JSON-lines replies on stdout
-(one reply per request, in order; the first line is a ``ready`` reply, or an error). Each similarity map is a
-GeoTIFF in the work folder: files cross the process boundary, never pickles.
+(one reply per request, in order; a ``ready`` reply, or an error, once the features are loaded: only coarse
+previews come before it). Each similarity map is a GeoTIFF in the work folder: files cross the process
+boundary, never pickles.
 
 Requests (coordinates and WKT in the raster's CRS; ``id`` is echoed back)::
 
@@ -15,10 +16,16 @@ Requests (coordinates and WKT in the raster's CRS; ``id`` is echoed back)::
     {"op": "quit"}
 
 Replies: ``{"id", "ok": true, ...}`` or ``{"id", "ok": false, "reason": "outside"|"nodata"|"parameter"|"error",
-"message"}``. A map reply has ``map`` (the GeoTIFF), ``references``, ``minimum``, ``maximum`` and ``seconds``.
+"message"}``. A map reply has ``map`` (the GeoTIFF), ``references``, ``minimum``, ``maximum`` and ``seconds``; the
+full map's reply also ``reference_points``, the [x, y] centres of the reference pixels in the raster's CRS.
 On a raster of more than :data:`engine.feature_store.PREVIEW_PIXELS` pixels a map request is answered twice
 under its id: first a ``"preview": true`` map on every second row and column (a quarter of the work: the answer
 a user sees within half a second), then the full map.
+
+Requests are read from the start, while the store loads in a background thread (torch's import alone takes over a
+second): a map asked meanwhile is answered first by a ``"preview": true`` map on a coarse grid computed from the
+raster itself (:mod:`engine.store_loading`), then, once the store is loaded, by the full map. The ``ready``
+reply comes when the store is loaded, so previews may come before it.
 
 Memory, speed and the persistent cache of features (``--cache``, default
 :func:`engine.feature_cache.default_cache_dir`; the ready reply's ``cached`` says whether it served the raster):
@@ -32,6 +39,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -39,13 +47,14 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.features import geometry_mask
+from rasterio.windows import Window
 
 from .errors import IamapError, ParameterError
 from .events import claim_stdout
 from .feature_cache import default_cache_dir
-from .feature_store import FeatureStore, Grid
-from .rasters import check_bands, open_raster
+from .rasters import check_bands, grid_transform, open_raster
 from .similarity_mask import write_mask
+from .store_loading import StoreFailed, StoreLoading, coarse_similarity, reads_coarsely
 from .vectors import pixel_indices, pixels_at
 
 AGGREGATIONS = ("mean", "max")
@@ -66,9 +75,11 @@ class Outside(IamapError):
 class Session:
     """The references chosen so far and the last map; one method per request ``op`` (see the module docstring)."""
 
-    def __init__(self, src, bands: list[int], workdir: Path, cache: Path | None = None):
-        self.src, self.workdir = src, workdir
-        self.store = FeatureStore(src, bands, workdir, cache=cache)
+    def __init__(self, src, bands: list[int], workdir: Path, cache: Path | None = None, loaded=None):
+        self.src, self.workdir, self.bands = src, workdir, bands
+        self.window, self.transform = Window(0, 0, src.width, src.height), grid_transform(src)
+        self.coarse = reads_coarsely(src)
+        self.loading = StoreLoading(src.name, bands, workdir, cache, loaded or (lambda store, error: None))
         self.references = np.zeros((0, len(bands)), np.float32)
         self.reference_pixels = np.zeros((0, 2), np.int64)  # (row, col): recorded with the exported mask
         self.aggregation = "mean"
@@ -77,10 +88,14 @@ class Session:
         self.maps: list[Path] = []
         self.count = 0
 
+    @property
+    def store(self):
+        return self.loading.store()
+
     def click(self, request: dict) -> dict:
         x, y = float(request["x"]), float(request["y"])
-        rows, cols = pixel_indices(self.src, self.store.window, np.array([x]), np.array([y]))
-        values, valid, inside = pixels_at(self.src, self.store.bands, self.store.window, rows, cols)
+        rows, cols = pixel_indices(self.src, self.window, np.array([x]), np.array([y]))
+        values, valid, inside = pixels_at(self.src, self.bands, self.window, rows, cols)
         if not inside[0]:
             raise Outside("outside", f"({x:.6g}, {y:.6g}) is outside the raster.")
         if not valid[0]:
@@ -111,7 +126,7 @@ class Session:
         if len(picked) > MAX_REGION_REFERENCES:
             picked = np.sort(np.random.default_rng(0).choice(picked, MAX_REGION_REFERENCES, replace=False))
         rows, cols = np.divmod(picked, self.store.width)
-        values, valid, _ = pixels_at(self.src, self.store.bands, self.store.window, rows, cols)
+        values, valid, _ = pixels_at(self.src, self.bands, self.window, rows, cols)
         return self._use(values[valid], np.stack([rows, cols], 1)[valid], bool(request.get("add")))
 
     def aggregation_(self, request: dict) -> dict:
@@ -131,12 +146,16 @@ class Session:
         if self.last_map is None:
             raise ParameterError("mask", "no similarity map yet: click on the map first.")
         threshold = float(request["threshold"])
-        xs, ys = (self.store.transform * (self.reference_pixels[:, 1] + 0.5, self.reference_pixels[:, 0] + 0.5))
         polygons = write_mask(self.last_map, threshold, self.store.transform, self.store.crs, request["output"],
                               {"threshold": threshold, "aggregation": self.aggregation,
                                "references": len(self.references), "raster": str(self.src.name)},
-                              np.stack([xs, ys], 1))
+                              self.reference_points())
         return {"output": str(request["output"]), "polygons": polygons}
+
+    def reference_points(self) -> np.ndarray:
+        """(x, y) of the centre of every reference pixel, in the raster's CRS."""
+        xs, ys = (self.store.transform * (self.reference_pixels[:, 1] + 0.5, self.reference_pixels[:, 0] + 0.5))
+        return np.stack([np.asarray(xs, float), np.asarray(ys, float)], 1).reshape(-1, 2)
 
     def _use(self, values: np.ndarray, pixels: np.ndarray, add: bool) -> dict:
         self.references = np.concatenate([self.references, values]) if add else values
@@ -144,29 +163,41 @@ class Session:
         return self._answer()
 
     def _answer(self) -> dict:
-        if self.store.preview is not None and self.send_preview is not None:
+        if self.send_preview is not None and self.coarse and not self.loading.done:  # a coarse map meanwhile
+            start = time.perf_counter()
+            values, transform = coarse_similarity(self.src, self.bands, self.references, self.aggregation)
+            self.send_preview({**self._reply(values, transform, start), "preview": True})
+        elif self.send_preview is not None and self.store.preview is not None:
             self.send_preview({**self._map(self.store.preview)[1], "preview": True})
         self.last_map, reply = self._map(self.store.grid)
-        return reply
+        # where the references are, for the explorer to mark them on the map
+        return {**reply, "reference_points": self.reference_points().round(6).tolist()}
 
-    def _map(self, grid: Grid) -> tuple[np.ndarray, dict]:
+    def _map(self, grid) -> tuple[np.ndarray, dict]:
+        """The map of ``grid`` (a :class:`engine.feature_store.Grid` of the store) and its reply."""
         start = time.perf_counter()
-        self.store.computing.set()
+        store = self.store
+        store.computing.set()
         try:
             values = grid.similarity(self.references.astype(np.float32), self.aggregation)
         finally:
-            self.store.computing.clear()
-        path = self._write(values, grid.transform)
+            store.computing.clear()
+        return values, self._reply(values, grid.transform, start)
+
+    def _reply(self, values: np.ndarray, transform, start: float) -> dict:
+        path = self._write(values, transform)
         finite = values[np.isfinite(values)]
-        return values, {"map": str(path), "references": len(self.references), "aggregation": self.aggregation,
-                        "minimum": float(finite.min()), "maximum": float(finite.max()),
-                        "seconds": round(time.perf_counter() - start, 4)}
+        if not finite.size:  # a coarse map may fall on nodata only
+            finite = np.array([-1.0, 1.0])
+        return {"map": str(path), "references": len(self.references), "aggregation": self.aggregation,
+                "minimum": float(finite.min()), "maximum": float(finite.max()),
+                "seconds": round(time.perf_counter() - start, 4)}
 
     def _write(self, data: np.ndarray, transform) -> Path:
         self.count += 1
         path = self.workdir / f"similarity_{self.count}.tif"
         with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
-                           dtype="float32", crs=self.store.crs, transform=transform, nodata=float("nan")) as dst:
+                           dtype="float32", crs=self.src.crs, transform=transform, nodata=float("nan")) as dst:
             dst.write(data, 1)
             dst.set_band_description(1, f"cosine similarity ({self.aggregation})")
         self.maps.append(path)
@@ -194,6 +225,8 @@ def answer(session: Session, request: dict, send=None) -> dict:
         if request.get("op") not in OPERATIONS:
             raise ParameterError("op", f"{request.get('op')!r}: one of {', '.join(OPERATIONS)} or quit.")
         return {**reply, "ok": True, **getattr(session, OPERATIONS[request["op"]])(request)}
+    except StoreFailed:
+        raise
     except Outside as exc:
         return {**reply, "ok": False, "reason": exc.reason, "message": str(exc)}
     except (IamapError, KeyError, ValueError, TypeError) as exc:
@@ -207,18 +240,28 @@ def answer(session: Session, request: dict, send=None) -> dict:
 def serve(raster: str, bands, workdir: Path, requests, replies, cache: Path | None = None) -> None:
     """Load ``raster`` (its store kept in or taken from ``cache``, when given), then answer ``requests`` (an
     iterable of JSON lines) on ``replies`` until quit or EOF."""
+    lock = threading.Lock()  # the loading thread sends the ready reply
+
     def send(reply: dict) -> None:
-        replies.write(json.dumps(reply) + "\n")
-        replies.flush()
+        with lock:
+            replies.write(json.dumps(reply) + "\n")
+            replies.flush()
 
     start = time.perf_counter()
     try:
         with open_raster(raster) as src:
-            session = Session(src, check_bands(src, bands), workdir, cache)
-            send({"id": None, "op": "ready", "ok": True, "width": src.width, "height": src.height,
-                  "bands": len(session.store.bands), "crs": src.crs.to_wkt() if src.crs else "",
-                  "cached": session.store.cached, "seconds": round(time.perf_counter() - start, 3)})
-            session.store.start_caching()
+            def loaded(store, error) -> None:
+                if store is None:
+                    message = str(error) if isinstance(error, IamapError) else \
+                        f"Internal error: {type(error).__name__}: {error}"
+                    send({"id": None, "op": "ready", "ok": False, "reason": "parameter", "message": message})
+                    return
+                send({"id": None, "op": "ready", "ok": True, "width": src.width, "height": src.height,
+                      "bands": len(store.bands), "crs": src.crs.to_wkt() if src.crs else "",
+                      "cached": store.cached, "seconds": round(time.perf_counter() - start, 3)})
+                store.start_caching()
+
+            session = Session(src, check_bands(src, bands), workdir, cache, loaded)
             try:
                 for line in requests:
                     if not line.strip():
@@ -230,9 +273,12 @@ def serve(raster: str, bands, workdir: Path, requests, replies, cache: Path | No
                         continue
                     if request.get("op") == "quit":
                         return
-                    send(answer(session, request, send))
+                    try:
+                        send(answer(session, request, send))
+                    except StoreFailed:
+                        return
             finally:
-                session.store.close()  # a cache still being written is dropped
+                session.loading.close()
     except IamapError as exc:
         send({"id": None, "op": "ready", "ok": False, "reason": "parameter", "message": str(exc)})
 

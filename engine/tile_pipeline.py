@@ -89,10 +89,14 @@ class TileReader(threading.Thread):
                 continue
 
 
-def cell_validity(valid: np.ndarray, grid_h: int, grid_w: int) -> np.ndarray:
+def cell_validity(valid: np.ndarray, grid_h: int, grid_w: int, inside: tuple[int, int] | None = None) -> np.ndarray:
     """Which feature cells of a tile are valid: at least :data:`MIN_VALID_FRACTION` of their pixels have a valid
     band. ``valid`` is bool (bands, H, W); cells are the bins of adaptive average pooling (which may overlap by a
-    pixel when H is not a multiple of ``grid_h``), counted exactly with an integral image."""
+    pixel when H is not a multiple of ``grid_h``), counted exactly with an integral image.
+
+    ``inside`` (rows, columns from the top-left corner) is the part of the tile inside the raster, the rest being
+    padding: a cell across the raster's edge is judged on its pixels inside (a cell that hangs over the edge is not
+    nodata for that), a cell wholly in the padding is invalid."""
     pixel = valid.any(axis=0)
     h, w = pixel.shape
     integral = np.zeros((h + 1, w + 1), np.int64)
@@ -101,8 +105,9 @@ def cell_validity(valid: np.ndarray, grid_h: int, grid_w: int) -> np.ndarray:
     c0, c1 = (np.arange(grid_w) * w) // grid_w, -((-(np.arange(grid_w) + 1) * w) // grid_w)
     count = (integral[np.ix_(r1, c1)] - integral[np.ix_(r0, c1)] - integral[np.ix_(r1, c0)]
              + integral[np.ix_(r0, c0)])
-    area = np.outer(r1 - r0, c1 - c0)
-    return count >= MIN_VALID_FRACTION * area
+    rows_in, cols_in = inside if inside is not None else (h, w)
+    area = np.outer(np.clip(np.minimum(r1, rows_in) - r0, 0, None), np.clip(np.minimum(c1, cols_in) - c0, 0, None))
+    return (area > 0) & (count >= MIN_VALID_FRACTION * area)
 
 
 class TileEncoder:
@@ -149,10 +154,11 @@ class TileEncoder:
             raw = raw.pin_memory().to(self.device, non_blocking=True)
         return self._inputs.copy_(raw)
 
-    def __call__(self, tiles: list, valids: list) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, tiles: list, valids: list, insides: list | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Features (n, dim, grid_h, grid_w) and cell validity (n, grid_h, grid_w) of a batch of tiles.
 
-        ``valids[i]`` is None when every pixel of tile ``i`` is valid. Invalid pixels take the band mean (0 after
+        ``valids[i]`` is None when every pixel of tile ``i`` is valid; ``insides[i]`` the part of it inside the
+        raster (see :func:`cell_validity`; default: all of it). Invalid pixels take the band mean (0 after
         normalisation). The features are a channels-last array seen as (n, dim, grid_h, grid_w).
         """
         # deferred: torch takes seconds to import, and only the steps that compute with it need it
@@ -169,7 +175,8 @@ class TileEncoder:
                 index = torch.as_tensor(masked, device=self.device)
                 x[index] = torch.where(mask, x[index], torch.zeros((), device=self.device))
                 for i in masked:
-                    cells[i] = cell_validity(valids[i], self.grid.grid_h, self.grid.grid_w)
+                    cells[i] = cell_validity(valids[i], self.grid.grid_h, self.grid.grid_w,
+                                             insides[i] if insides else None)
         if self.resize:  # a real computation: all threads
             x = functional.interpolate(x, size=self.backbone.input_size, mode="bilinear", antialias=True,
                                        align_corners=False)
@@ -193,7 +200,8 @@ def encoded_batches(reader: TileReader, tile_encoder: TileEncoder, batch_size: i
     while not finished:
         batch, seen, finished = next_batch(reader, batch_size)
         if batch:
-            features, cell_valid = tile_encoder([t[2] for t in batch], [t[3] for t in batch])
+            features, cell_valid = tile_encoder([t[2] for t in batch], [t[3] for t in batch],
+                                                [reader.grid.inside(t[0], t[1]) for t in batch])
             yield [(t[0], t[1]) for t in batch], features, cell_valid, seen
         elif seen:
             yield [], None, None, seen

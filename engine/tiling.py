@@ -5,6 +5,11 @@ A tile of ``size`` x ``size`` input pixels is resized to the model input and com
 along each axis. Tiles start every ``stride`` input pixels; their feature blocks must land on whole output
 pixels, so ``stride`` must be a multiple of the cell size. Edge tiles run past the raster edge (the padding
 is nodata) instead of being shifted back inside, which would put them off the grid.
+
+So the output grid keeps the input's origin and a whole number of input pixels per cell, and its last row and
+column hang over the input's bottom and right edges by less than one cell when the input is not a whole number
+of cells (512 px of 10 m with 14 px cells: 37 cells of 140 m, 5180 m for 5120 m). Such edge cells are computed
+from the part of them inside the input (:func:`engine.tile_pipeline.cell_validity`): the map has no notch.
 """
 
 from __future__ import annotations
@@ -99,6 +104,12 @@ class TileGrid:
     @property
     def out_width(self) -> int:
         return math.ceil(self.width / self.cell_w - 1e-9)
+
+    def inside(self, row: int, col: int) -> tuple[int, int]:
+        """The rows and columns of tile (``row``, ``col``) inside the window, from its top-left corner; the rest of
+        the tile is padding past the window's bottom or right edge."""
+        return (max(0, min(self.size, self.height - row * self.stride)),
+                max(0, min(self.size, self.width - col * self.stride)))
 
     def first_row_touching(self, out_row: int) -> int:
         """The first tile row whose features reach output row ``out_row`` or below (resume point)."""

@@ -53,6 +53,8 @@ def assign_folds(cv: str, nfolds: int, sample: LabelledPixels, targets: np.ndarr
             raise ParameterError("FOLD_COL", f"{fold_field!r} holds a single value ({names[0]!r}): at least 2 folds "
                                              "are needed.")
         details["k"] = len(names)
+        if classes is not None:
+            _check_classes_span_folds(targets, folds, classes, fold_field, reporter)
         reporter.text(f"Folds from {fold_field}: " + ", ".join(f"{name} ({int((folds == i).sum())} pixels)"
                                                                for i, name in enumerate(names)) + ".")
         return folds.astype(np.int64), CV_DESCRIPTIONS["column"].format(**details)
@@ -99,6 +101,23 @@ def assign_folds(cv: str, nfolds: int, sample: LabelledPixels, targets: np.ndarr
         reporter.warning(f"CV {cv} splits pixels: the pixels of one polygon fall in training and validation folds, "
                          "so the figures are optimistic. CV = group keeps each feature in one fold.")
     return folds, CV_DESCRIPTIONS[cv].format(**details)
+
+
+def _check_classes_span_folds(targets: np.ndarray, folds: np.ndarray, classes: ClassCodes, fold_field: str,
+                              reporter) -> None:
+    """Say which classes lie in a single fold of FOLD_COL (validated by a model that never saw them); refuse
+    folds that each hold their own classes (a field that follows the labels)."""
+    single = [(classes.name_of(code), int(np.unique(folds[targets == code])[0])) for code in np.unique(targets)
+              if np.unique(folds[targets == code]).size == 1]
+    if len(single) == np.unique(targets).size:
+        raise ParameterError("FOLD_COL", f"every class lies in a single fold of {fold_field!r}, so each fold would "
+                                         "be validated by a model that never saw its classes (accuracy 0 whatever "
+                                         "the model). The field follows the labels (GT_COL): choose a field that "
+                                         "groups the features into folds (a region, a date), or another CV.")
+    if single:
+        reporter.warning(f"FOLD_COL: class(es) {', '.join(repr(name) for name, _ in single)} lie in a single fold of "
+                         f"{fold_field!r}: when that fold is validated, the model has never seen them, and they count "
+                         "as errors.")
 
 
 def spatial_blocks(feature_xy: np.ndarray, nfolds: int) -> tuple[np.ndarray, float]:

@@ -24,9 +24,10 @@ _DRAW_ROUNDS = 100
 
 
 def read_reference_points(path: str, crs, samples: int, seed: int = 0, parameter: str = "TEMPLATE",
-                          reporter=NULL_REPORTER):
+                          reporter=NULL_REPORTER, name: str = ""):
     """Points (GeoDataFrame in ``crs``) from ``path``: points as they are, ``samples`` random points spread over
     the polygons (by area) and lines (by length). Each point keeps the index of its source feature (``source``).
+    The log says what was read from the layer ``name`` (how the user knows it; default: the file's name).
 
     Polygons without area and lines without length cannot hold random points: the error says so when nothing
     else is left.
@@ -56,6 +57,7 @@ def read_reference_points(path: str, crs, samples: int, seed: int = 0, parameter
         reporter.warning(f"{parameter}: only {len(drawn[0])} of the {samples} random points (RANDOM_SAMPLES) could be "
                          "drawn: some polygons are slivers too thin to draw points in.")
     result = gpd.GeoDataFrame(pd.concat([points, *drawn], ignore_index=True), geometry="geometry", crs=crs)
+    reporter.text(_read_summary(name or Path(path).name, len(points), drawn[0] if drawn else (), polygon))
     if result.empty and samples == 0:
         raise ParameterError("RANDOM_SAMPLES", f"is 0 and the {parameter} layer has no point: set RANDOM_SAMPLES to "
                                                "the number of points to draw in its polygons and along its lines.")
@@ -80,7 +82,21 @@ def read_layer(path: str, crs, parameter: str):
         raise ParameterError(parameter, "the layer has no geometry.")
     if frame.crs is None:
         raise ParameterError(parameter, "the layer has no CRS; set its CRS in QGIS (Layer Properties > Source).")
+    if crs is None:
+        raise ParameterError("INPUT", f"the raster has no CRS, so the features of {parameter} cannot be placed on it. "
+                                      "Assign the raster its CRS (Raster > Projections > Assign Projection in QGIS).")
     return frame.to_crs(crs).reset_index(drop=True)
+
+
+def _read_summary(name: str, points: int, drawn, polygon: np.ndarray) -> str:
+    """'Reference locations of NAME: 3 point(s), and 500 random point(s) drawn in its 2 polygon(s)': only what
+    the layer holds (no random points for a points-only layer)."""
+    parts = [f"{points} point(s)"] if points else []
+    if len(drawn):
+        shapes = [f"in its {int(polygon.sum())} polygon(s)"] if polygon.any() else []
+        shapes += [f"along its {int((~polygon).sum())} line(s)"] if (~polygon).any() else []
+        parts.append(f"{len(drawn)} random point(s) drawn {' and '.join(shapes)}")
+    return f"Reference locations of {name}: {', and '.join(parts)}."
 
 
 def _degenerate(polygon: np.ndarray) -> str:

@@ -28,6 +28,7 @@ ENTRY_POINTS = {
     "reduction": "reduction:run_reduction",
     "cluster": "cluster:run_cluster",
     "similarity": "similarity:run_similarity",
+    "change": "change:run_change",
     "ml": "ml:run_ml",
     "diagnostics": "diagnostics:run_diagnostics",
     # Sleeps while reporting progress; exists so the cancel path can be tested without a model.
@@ -65,7 +66,7 @@ def run_tool(name: str, params: dict, reporter: Reporter) -> int:
     """Run ``name`` and report its result or error; return the process exit status."""
     try:
         tool = resolve_tool(name)
-        with guarded_run(name, params):
+        with guarded_run(name, params, reporter):
             outputs = tool(params, reporter)
     except IamapError as exc:
         reporter.error(str(exc), traceback.format_exc(), getattr(exc, "parameter", ""))

@@ -33,6 +33,8 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from engine import catalog  # noqa: E402
+from engine.class_colours import class_colours as named_class_colours  # noqa: E402
+from engine.tiling import TileGrid  # noqa: E402
 from engine.events import Reporter  # noqa: E402
 from engine.worker import run_tool  # noqa: E402
 
@@ -167,20 +169,64 @@ def training_points(work: Path) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, make=None, description: str = "") -> int:
+    """Make the pictures with ``make(work folder)`` (default: :func:`make_pictures`), in ``--work`` or a temporary
+    folder."""
+    make = make or make_pictures
+    parser = argparse.ArgumentParser(description=description or __doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, help="keep the intermediate rasters in this folder")
     args = parser.parse_args(argv)
     PICTURES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="iamap-docs-") as temporary:
         work = args.work or Path(temporary)
         work.mkdir(parents=True, exist_ok=True)
-        make_pictures(work)
+        make(work)
     return 0
+
+
+def grid_edge_picture(pixels: int = 512, resolution: float = 10.0) -> None:
+    """The feature grid over the input's bottom-right corner: a whole number of input pixels per cell from the
+    input's origin, the last row and column hanging over the edge and computed from their part inside."""
+    from matplotlib.patches import Rectangle
+
+    default = catalog.backbone(catalog.BACKBONE_KEYS[0])
+    cells = default.input_size // default.patch
+    grid = TileGrid.create(pixels, pixels, 224, 224, cells, cells)
+    cell = grid.cell_w * resolution
+    size, covered = pixels * resolution, grid.out_width * grid.cell_w * resolution
+    figure, axes = plt.subplots(1, 2, figsize=(11, 5.2))
+    for axis, (low, title) in zip(axes, ((0, f"{pixels} x {pixels} px input, {resolution:g} m pixels: "
+                                               f"{grid.out_width} x {grid.out_height} cells of {cell:g} m"),
+                                         (size - 3.5 * cell, "its bottom-right corner"))):
+        axis.add_patch(Rectangle((0, 0), size, size, facecolor="#cfe3c8", edgecolor="#2b6e2b", linewidth=2,
+                                 label=f"input: {size:g} m"))
+        for index in range(grid.out_width):
+            for row in range(grid.out_height):
+                x, y = index * cell, size - (row + 1) * cell
+                partial = index == grid.out_width - 1 or row == grid.out_height - 1
+                axis.add_patch(Rectangle((x, y), cell, cell, fill=partial, facecolor="#f6c46a" if partial else "none",
+                                         alpha=0.55 if partial else 1, edgecolor="#555555", linewidth=0.4))
+        axis.add_patch(Rectangle((0, 0), size, size, fill=False, edgecolor="#2b6e2b", linewidth=2, zorder=3))
+        axis.set_xlim(low - cell * 0.2, covered + cell * 0.3)
+        axis.set_ylim(size - covered - cell * 0.3, size - low + cell * 0.2)
+        axis.set_aspect("equal")
+        panel(axis, title)
+    axes[1].annotate(f"{covered - size:g} m past the input", xy=(size, size - covered + cell / 2),
+                     xytext=(size - 2.8 * cell, size - covered - 0.15 * cell), fontsize=9,
+                     arrowprops={"arrowstyle": "->"})
+    axes[0].legend(handles=[Patch(facecolor="#cfe3c8", edgecolor="#2b6e2b", label=f"input ({size:g} m)"),
+                            Patch(facecolor="#f6c46a", alpha=0.55, label="edge cells, computed from their part "
+                                                                         "inside the input")],
+                   loc="lower left", fontsize=8, framealpha=0.9)
+    figure.subplots_adjust(left=0.01, right=0.99, top=0.92, bottom=0.08, wspace=0.05)
+    save(figure, "grid_edge.png", f"The feature grid ({covered:g} m) keeps the input's origin and whole "
+                                  f"{grid.cell_w:g}-pixel cells, so it ends up to one cell past the input "
+                                  f"({size:g} m); default model, SIZE 224.")
 
 
 def make_pictures(work: Path) -> None:
     started = time.monotonic()
+    grid_edge_picture()
     scene, scene_extent = read(SAMPLE)
     scene_image = scene.transpose(1, 2, 0)
 
@@ -288,7 +334,8 @@ def make_pictures(work: Path) -> None:
     with rasterio.open(ml["OUTPUT"]) as src:
         nodata = src.nodata
     classes = np.ma.masked_equal(classes[0], nodata)
-    palette = ListedColormap([catalog.class_colour(codes[name] - 1) for name in names])
+    colours = dict(zip(names, named_class_colours(names)))  # the colours the ml tool gives these classes
+    palette = ListedColormap([colours[name] for name in names])
     confidence, _ = read(Path(work / "confidence.tif"))
     import geopandas
 
@@ -297,13 +344,13 @@ def make_pictures(work: Path) -> None:
     axes[0].imshow(scene_image, extent=scene_extent)
     for name in names:
         chosen = training[training["class"] == name]
-        axes[0].scatter(chosen.geometry.x, chosen.geometry.y, s=22, color=catalog.class_colour(codes[name] - 1),
+        axes[0].scatter(chosen.geometry.x, chosen.geometry.y, s=22, color=colours[name],
                         edgecolors="white", linewidths=0.7)
     panel(axes[0], f"{len(training)} labelled points ({POINTS_PER_CLASS} per class)")
     axes[1].imshow(classes, cmap=palette, vmin=0.5, vmax=len(names) + 0.5, extent=class_extent,
                    interpolation="nearest")
     panel(axes[1], f"iamap:ml RandomForest (accuracy {ml['ACCURACY']:.2f}, group 4-fold)")
-    axes[1].legend(handles=[Patch(color=catalog.class_colour(codes[n] - 1), label=n) for n in names],
+    axes[1].legend(handles=[Patch(color=colours[n], label=n) for n in names],
                    loc="lower left", fontsize=8, framealpha=0.85)
     shown = axes[2].imshow(np.ma.masked_invalid(confidence[0]), cmap="viridis", vmin=0, vmax=1,
                            extent=class_extent, interpolation="nearest")

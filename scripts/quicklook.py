@@ -27,7 +27,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from engine.catalog import class_colour
+from engine.class_colours import class_colours
 
 
 def read_band(path: Path) -> tuple[np.ma.MaskedArray, list[float]]:
@@ -41,14 +41,24 @@ def read_band(path: Path) -> tuple[np.ma.MaskedArray, list[float]]:
 
 
 def palette(classes: Path, codes: list[int]) -> list[tuple[int, str, str]]:
-    """(code, colour, name) of each class: from the style QGIS uses (``<name>.qml``), else numbered colours."""
+    """(code, colour, name) of each class: from the style QGIS uses (``<name>.qml``), else from the file (its
+    class names and colour table), else the colours :mod:`engine.class_colours` gives the names."""
     qml = classes.with_suffix(".qml")
     if qml.exists():
         entries = [(int(float(e.get("value"))), e.get("color"), e.get("label") or e.get("value"))
                    for e in ElementTree.parse(qml).iter("paletteEntry")]
         if {code for code, _, _ in entries} >= set(codes):
             return [entry for entry in entries if entry[0] in codes]
-    return [(code, class_colour(rank), f"class {code}") for rank, code in enumerate(codes)]
+    with rasterio.open(classes) as src:  # no style: the names the ml tool tagged and the file's colour table
+        names = json.loads(src.tags().get("CLASSES", "{}"))
+        try:
+            table = src.colormap(1)
+        except ValueError:  # no colour table (int16 and int32 classes)
+            table = {}
+    named = [names.get(str(code), f"class {code}") for code in codes]
+    colours = class_colours(named)  # the colours the ml tool gives these names (engine.class_colours)
+    return [(code, "#{:02x}{:02x}{:02x}".format(*table[code][:3]) if code in table else colour, name)
+            for code, name, colour in zip(codes, named, colours)]
 
 
 def scene_panel(axis, rgb: Path | None, extent: list[float]) -> None:

@@ -45,6 +45,13 @@ INTRODUCTIONS = {
         "Maps how close every pixel's vector is to the vectors under reference points, lines or polygons "
         "(cosine similarity from -1 to 1). A quick way to find \"more of this\" without training anything; the "
         "desktop's Similarity explorer does the same interactively."),
+    "change": (
+        "Finds what changed between dates of one place: the change of every pixel is 1 - the cosine similarity of "
+        "its feature vectors at the two dates (0 unchanged, 1 unrelated). The dates are feature rasters of one "
+        "backbone, or images the tool encodes itself (`ENCODE`); a later date on another CRS or grid is aligned "
+        "on the first's. A threshold (given, or Otsu's automatic one) turns it into a mask, an area and polygons; "
+        "with more than two dates, one band per later date and the date of largest change. See the "
+        "[tutorial](tutorial.md), step 6."),
     "ml": (
         "Trains a scikit-learn classifier (or regressor) on the pixels under labelled points, lines or polygons, "
         "validates it, and maps the whole raster. Classes get codes 1, 2, 3... with a paletted style naming each "
@@ -55,7 +62,8 @@ INTRODUCTIONS = {
 }
 
 KIND_NAMES = {
-    Kind.RASTER: "raster layer", Kind.BANDS: "band numbers", Kind.EXTENT: "extent", Kind.VECTOR: "vector layer",
+    Kind.RASTER: "raster layer", Kind.RASTERS: "raster layers", Kind.BANDS: "band numbers", Kind.EXTENT: "extent",
+    Kind.VECTOR: "vector layer",
     Kind.FIELD: "field name", Kind.FILE: "file", Kind.INT: "integer", Kind.FLOAT: "number", Kind.BOOL: "boolean",
     Kind.STRING: "text", Kind.ENUM: "choice", Kind.CRS: "CRS", Kind.RASTER_DESTINATION: "raster file (GeoTIFF)",
     Kind.VECTOR_DESTINATION: "vector file", Kind.FILE_DESTINATION: "file",

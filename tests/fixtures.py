@@ -140,3 +140,49 @@ def pickle_like_1_0_2(path: Path, raster: Path, estimator, subset: int = 0, seed
         pixels = pixels[np.random.RandomState(seed).choice(len(pixels), size=subset, replace=False)]
     joblib.dump(estimator.fit(scaler.transform(pixels)), path)
     return Path(path)
+
+
+#: The changed region of :func:`change_scene`: rows, then columns (a block spanning several strips and both
+#: halves of the scene).
+CHANGED_ROWS, CHANGED_COLS = slice(40, 100), slice(30, 110)
+
+
+def change_scene(folder: Path, width: int = 160, height: int = 128, bands: int = 16, seed: int = 0,
+                 noise: float = 0.05) -> tuple[Path, Path, np.ndarray]:
+    """Two dates of a generated 'feature' scene of four vertical stripes: the second date has the vectors of
+    another land cover in one rectangle (:data:`CHANGED_ROWS`, :data:`CHANGED_COLS`), and fresh noise elsewhere.
+
+    Returns (first date, second date, the (height, width) truth mask of the change)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (5, bands))
+    labels = np.broadcast_to(np.repeat(np.arange(4), int(np.ceil(width / 4)))[:width], (height, width)).copy()
+    truth = np.zeros((height, width), bool)
+    truth[CHANGED_ROWS, CHANGED_COLS] = True
+    later = labels.copy()
+    later[truth] = 4  # a land cover that the first date has nowhere
+
+    def date(codes):
+        return (centres[codes].transpose(2, 0, 1) + rng.normal(0, noise, (bands, height, width))).astype(np.float32)
+    return (write_raster(folder / "date1.tif", date(labels), nodata=float("nan")),
+            write_raster(folder / "date2.tif", date(later), nodata=float("nan")), truth)
+
+
+def reprojected(path: Path, output: Path, crs: str, resolution: float) -> Path:
+    """``path`` warped (bilinear) to ``crs`` at ``resolution``: the same scene on another grid."""
+    import rasterio
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    with rasterio.open(path) as src:
+        transform, width, height = calculate_default_transform(src.crs, crs, src.width, src.height, *src.bounds,
+                                                               resolution=resolution)
+        profile = dict(src.profile, crs=crs, transform=transform, width=width, height=height)
+        with rasterio.open(output, "w", **profile) as dst:
+            for band in range(1, src.count + 1):
+                reproject(rasterio.band(src, band), rasterio.band(dst, band), dst_transform=transform, dst_crs=crs,
+                          resampling=Resampling.bilinear, src_nodata=src.nodata, dst_nodata=src.nodata)
+    return Path(output)
+
+
+def iou(found: np.ndarray, truth: np.ndarray) -> float:
+    """Intersection over union of two boolean masks."""
+    return float((found & truth).sum() / max((found | truth).sum(), 1))

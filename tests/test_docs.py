@@ -17,7 +17,7 @@ from .conftest import REPO
 DOCS = REPO / "docs"
 PAGES = ("index", "install", "tools", "tutorial", "faq", "security", "migration")
 #: The anchors the dialogs' Help button opens (utils/algorithm.py: blob/main/docs/tools.md#<tool>).
-TOOL_ANCHORS = ("encoder", "reduction", "cluster", "similarity", "ml", "diagnostics")
+TOOL_ANCHORS = ("encoder", "reduction", "cluster", "similarity", "change", "ml", "diagnostics")
 
 
 def load_tools_page():

@@ -13,13 +13,21 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessingAlgorithm, Qgs
                        QgsProcessingParameterString)
 from qgis.PyQt.QtGui import QIcon
 
-from ..engine.contract import Tool
+from ..engine.contract import LAYER_NAMES, Kind, Tool
+from ..engine.destinations import check_inputs
 from ..engine.errors import EnvironmentProblem, ParameterError
 from ..engine.parameter_translation import legacy_names, translate
+from ..engine.parameters import convert
 from . import qgis_api
-from .parameters import engine_value, file_path, qgis_output, qgis_parameter
+from .parameters import engine_value, file_path, layer_label, qgis_output, qgis_parameter
 from .worker_runner import WorkerCancelled, WorkerError, run_worker
 
+#: Kinds whose plain values the engine's own rules check before the run (see IamapAlgorithm.refusal).
+CHECKED_BEFORE_THE_RUN = (Kind.INT, Kind.FLOAT, Kind.BOOL)
+#: Why QGIS refuses a value of a kind, when the engine's rules see no fault (the layer would not load).
+NOT_ACCEPTED = {Kind.RASTER: "is not a raster QGIS can open: check the file name, and that GDAL reads the file",
+                Kind.VECTOR: "is not a vector layer QGIS can open: check the file name (and |layername=), and that "
+                             "OGR reads the file"}
 ICONS_DIR = Path(__file__).resolve().parent.parent / "icons"
 METADATA = Path(__file__).resolve().parent.parent / "metadata.txt"
 #: The page of the documentation with one section per tool (anchor: the tool id), under the repository.
@@ -131,17 +139,53 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
         try:
             return translate(self.TOOL.name, dict(parameters), input_stem)
         except ParameterError as exc:
-            message = str(exc)
-            if exc.parameter in self.TOOL.names:
-                message += f" (In the dialog: \u201c{self.TOOL[exc.parameter].label}\u201d.)"
-            raise QgsProcessingException(message) from None
+            raise QgsProcessingException(self.labelled(str(exc), exc.parameter)) from None
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
         try:
             translation = self.translated(parameters, context)
         except QgsProcessingException as exc:
             return False, str(exc)
-        return super().checkParameterValues(translation.params, context)
+        try:  # before QGIS's own checks, which open the layers: a FIFO given as INPUT would block them forever
+            check_inputs(self.TOOL.name, translation.params)
+        except ParameterError as exc:
+            return False, self.labelled(str(exc), exc.parameter)
+        ok, message = super().checkParameterValues(translation.params, context)
+        refusal = self.refusal(translation.params, context)
+        return (False, refusal) if refusal else (ok, message)
+
+    def refusal(self, parameters, context) -> str:
+        """Why a value cannot run, with the dialog label; "" when every value can.
+
+        A value QGIS refuses gets the engine's reason (:func:`engine.parameters.convert`: the allowed range),
+        not QGIS's bare "Incorrect parameter value for SIZE". A number or boolean given as plain text or number
+        (qgis_process, processing.run) is checked by the engine's rules too, before the run: QGIS would read
+        BATCH_SIZE=2.5 as 2 and RESUME=maybe as false without a word.
+        """
+        for spec in self.TOOL.parameters:
+            definition, value = self.parameterDefinition(spec.name), parameters.get(spec.name)
+            refused = definition is not None and not definition.checkValueIsAcceptable(value, context)
+            plain = spec.kind in CHECKED_BEFORE_THE_RUN and isinstance(value, (str, int, float)) and value != ""
+            if not (refused or plain):
+                continue
+            try:
+                convert(spec, value, self.TOOL.name)
+            except ParameterError as exc:
+                return self.labelled(str(exc), spec.name)
+            path = value.split("|")[0] if isinstance(value, str) and spec.kind in NOT_ACCEPTED else ""
+            if refused and os.path.isabs(path) and not os.path.lexists(path):
+                return self.labelled(f"{spec.name}: {path} does not exist.", spec.name)
+            if refused:
+                return self.labelled(f"{spec.name}: {value!r} {NOT_ACCEPTED.get(spec.kind, 'is not accepted')}"
+                                     + (f" (allowed: {spec.allowed_range})." if spec.allowed_range else "."),
+                                     spec.name)
+        return ""
+
+    def labelled(self, message: str, parameter: str) -> str:
+        """``message`` with the dialog label of ``parameter`` when it is one of the tool's parameters."""
+        if parameter in self.TOOL.names:
+            return f"{message} (In the dialog: \u201c{self.TOOL[parameter].label}\u201d.)"
+        return message
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
         translation = self.translated(parameters, context)
@@ -170,8 +214,14 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
     def engine_parameters(self, parameters, context, feedback=None) -> dict:
         """Every parameter of the tool as the engine takes it (see :func:`utils.parameters.engine_value`)."""
         crs = self.extent_crs(parameters, context) if "EXTENT" in self.TOOL.names else None
-        return {spec.name: engine_value(self, spec, parameters, context, crs, feedback)
-                for spec in self.TOOL.parameters}
+        values = {spec.name: engine_value(self, spec, parameters, context, crs, feedback)
+                  for spec in self.TOOL.parameters}
+        # the worker may read Processing's temporary copy of a layer: it names the layer as the user chose it
+        labels = {spec.name: layer_label(self, parameters, spec.name, context) for spec in self.TOOL.parameters
+                  if spec.kind is Kind.VECTOR and values[spec.name]}
+        if labels:
+            values[LAYER_NAMES] = labels
+        return values
 
     def run_engine(self, params: dict, feedback) -> dict:
         """Run the tool in the worker; every failure becomes a ``QgsProcessingException`` with a clear message.
@@ -191,7 +241,4 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
             # a traceback helps with a bug, not with a bad parameter: shown for internal errors only
             if exc.details and exc.internal:
                 feedback.pushConsoleInfo(exc.details)
-            message = str(exc)
-            if exc.parameter in self.TOOL.names:
-                message += f" (In the dialog: \u201c{self.TOOL[exc.parameter].label}\u201d.)"
-            raise QgsProcessingException(message) from None
+            raise QgsProcessingException(self.labelled(str(exc), exc.parameter)) from None

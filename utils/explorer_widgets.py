@@ -1,10 +1,11 @@
-"""The similarity explorer's map tool (clicks and box drags on the canvas) and its dock panel (raster,
-aggregation, threshold, clear, export); :class:`utils.similarity_explorer.SimilarityExplorer` connects them.
+"""The similarity explorer's map tool (clicks and box drags on the canvas), the markers of its references and its
+dock panel (raster, aggregation, threshold, clear, export); :class:`utils.similarity_explorer.SimilarityExplorer`
+connects them.
 """
 
 from __future__ import annotations
 
-from qgis.core import QgsGeometry, QgsPointXY, QgsRectangle
+from qgis.core import QgsCoordinateTransform, QgsCsException, QgsGeometry, QgsPointXY, QgsProject, QgsRectangle
 from qgis.gui import QgsMapLayerComboBox, QgsMapTool, QgsRubberBand
 from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtGui import QColor
@@ -26,6 +27,37 @@ from . import qgis_api
 DRAG_PIXELS = 5
 #: The threshold slider's steps per unit of similarity.
 SLIDER_SCALE = 100
+
+
+class ReferenceMarkers:
+    """A circle on the map at each reference pixel (its centre), drawn over the layers until the references are
+    cleared: what the similarity is measured to."""
+
+    def __init__(self, canvas):
+        self.canvas = canvas
+        self.band = QgsRubberBand(canvas, qgis_api.POINT_GEOMETRY)
+        self.band.setIcon(QgsRubberBand.IconType.ICON_CIRCLE)
+        self.band.setIconSize(9)
+        self.band.setWidth(2)
+        self.band.setColor(QColor(255, 0, 255))
+        self.band.setFillColor(QColor(255, 255, 255, 160))
+
+    def show(self, points: list, crs) -> None:
+        """Mark ``points`` ([x, y] in ``crs``) instead of the previous ones."""
+        self.clear()
+        to_canvas = QgsCoordinateTransform(crs, self.canvas.mapSettings().destinationCrs(), QgsProject.instance())
+        for index, (x, y) in enumerate(points):
+            try:
+                self.band.addPoint(to_canvas.transform(QgsPointXY(x, y)), index == len(points) - 1)
+            except QgsCsException:  # a reference the canvas's CRS cannot show
+                continue
+
+    def points(self) -> list[QgsPointXY]:
+        """The marked points, in the canvas's CRS."""
+        return [self.band.getPoint(0, i) for i in range(self.band.numberOfVertices())]
+
+    def clear(self) -> None:
+        self.band.reset(qgis_api.POINT_GEOMETRY)
 
 
 class ExplorerMapTool(QgsMapTool):

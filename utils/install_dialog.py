@@ -25,12 +25,12 @@ from ..engine.host.install_plan import InstallPlan, make_plan
 from ..engine.host.status import check_environment, env_python
 from ..engine.host.torch_build import index_url
 from .install_run import InstallRun
-from .install_widgets import DONT_SHOW_KEY, PURPOSES, InstallDialogWidgets, escape
+from .install_widgets import DONT_SHOW_KEY, PURPOSES, FittedLayout, InstallDialogWidgets, escape
 
 __all__ = ["DONT_SHOW_KEY", "InstallDialog", "InstallRun"]
 
 PASSED, FAILED = "\u2714", "\u2718"
-class InstallDialog(InstallDialogWidgets, QDialog):
+class InstallDialog(FittedLayout, InstallDialogWidgets, QDialog):
     """Non-modal; ``finished_install(ok, message)`` is emitted when an install ends, ``declined`` on "Not now"."""
 
     finished_install = pyqtSignal(bool, str)
@@ -125,6 +125,7 @@ class InstallDialog(InstallDialogWidgets, QDialog):
         self.command_label.setText(f"<code>{escape(plan.display_command())}</code> in the plugin folder "
                                    "does the same")
         self.install_button.setEnabled(True)
+        self.fit_layout()
 
     def _show_buttons(self, *visible) -> None:
         for button in (self.not_now_button, self.install_button, self.cancel_button, self.copy_button,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtGui import QFont, QFontDatabase
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
@@ -36,7 +36,11 @@ PURPOSES = {"torch": "deep-learning engine", "torchvision": "image models and tr
             "scikit-learn": "PCA, KMeans and the other estimators", "umap-learn": "UMAP reduction",
             "hdbscan": "HDBSCAN clustering", "skops": "model files that cannot run code", "numpy": "arrays",
             "pandas": "tables", "safetensors": "weight files that cannot run code",
-            "huggingface_hub": "pretrained weights from the Hugging Face hub", "requests": "downloads"}
+            "huggingface_hub": "pretrained weights from the Hugging Face hub", "requests": "downloads",
+            "matplotlib": "the pictures of the ml report", "dask": "running on a cluster (Scheduler)",
+            "distributed": "the Dask client of a cluster run"}
+#: Package rows the list keeps when the dialog is made small (it scrolls then); it opens showing them all.
+SMALLEST_LIST_ROWS = 5
 
 
 class InstallDialogWidgets:
@@ -93,7 +97,6 @@ class InstallDialogWidgets:
         self.package_list.setRootIsDecorated(False)
         self.package_list.setColumnWidth(0, 150)
         self.package_list.setColumnWidth(1, 140)
-        self.package_list.setMinimumHeight(290)  # IAMAP's 15 requirements without scrolling
         self.dependencies_label = wrapping_label()
         self.download_label = wrapping_label()
         self.disk_label = wrapping_label()
@@ -143,6 +146,49 @@ class InstallDialogWidgets:
         layout.addWidget(QLabel("Log:"))
         layout.addWidget(self.log_view, 1)
         return page
+
+
+class FittedLayout:
+    """Keeps the dialog's widgets from being drawn over each other (a mixin of the dialog, like
+    :class:`InstallDialogWidgets`).
+
+    A window manager on X11 does not ask a dialog how high its wrapped labels need to be at its width, so a
+    dialog made (or opened) too small squeezed them and Qt drew rows over one another. Each wrapped label's
+    height is therefore its text's height at its current width, updated on every resize, which makes the
+    dialog's minimum height the real one; the package list shrinks to a few rows and scrolls instead.
+    """
+
+    def fit_layout(self) -> None:
+        """Give each wrapped label the height of its text, then open tall enough to list every package."""
+        if not self.isVisible():
+            return
+        rows = self.package_list
+        row = rows.sizeHintForRow(0) if rows.topLevelItemCount() else 18
+        rows.setMinimumHeight(rows.header().height() + SMALLEST_LIST_ROWS * row + 2 * rows.frameWidth())
+        screen = self.screen().availableGeometry().height() - 60
+        for _ in range(3):  # the labels' heights follow the new size: settle it
+            self.layout().activate()
+            self._hold_wrapped_text()
+            self.layout().activate()
+            missing = rows.topLevelItemCount() * row - rows.viewport().height()
+            if self.pages.currentIndex() != 0 or missing <= 0 or self.height() >= screen:
+                break
+            self.resize(self.width(), min(self.height() + missing, screen))
+
+    def showEvent(self, event):  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        QTimer.singleShot(0, self.fit_layout)
+
+    def resizeEvent(self, event):  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._hold_wrapped_text()
+
+    def _hold_wrapped_text(self) -> None:
+        """Each wrapped label exactly as high as its text at its current width (its size hint guesses a narrower
+        width, hence rows taller than their text)."""
+        for label in self.findChildren(QLabel):
+            if label.wordWrap():
+                label.setFixedHeight(label.heightForWidth(label.width()) if label.text() else 0)
 
 
 def escape(text) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingLayerPostProcessorInterface, QgsProject
 
+from .styles import style_polygons
+
 
 class StyledOutput(QgsProcessingLayerPostProcessorInterface):
     """Applies the ``.qml`` saved beside a loaded output, names it, and optionally puts it on top of the layer
@@ -26,8 +28,10 @@ class StyledOutput(QgsProcessingLayerPostProcessorInterface):
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
         message, ok = layer.loadDefaultStyle()
-        if not ok and feedback is not None:
-            feedback.pushDebugInfo(f"No saved style applied to {layer.name()}: {message}")
+        # an output IAMAP saved no style for (the reference points) has none, and QGIS says so with an empty
+        # message: only a style that exists but could not be applied is worth a line
+        if not ok and message and feedback is not None:
+            feedback.pushDebugInfo(f"The saved style of {self.name} was not applied: {message}")
         layer.setName(self.name)
         layer.triggerRepaint()
         if self.on_top:
@@ -51,3 +55,14 @@ def load_styled(context, path: str, name: str, on_top: bool = False) -> None:
     processor = StyledOutput(name, on_top)
     StyledOutput._alive.append(processor)
     details.setPostProcessor(processor)
+
+
+def polygon_results(context, outputs: dict, classes: list, name: str) -> dict:
+    """The OUTPUT_POLYGONS and POLYGONS results of a run that wrote polygons ({} otherwise): the layer styled with
+    ``classes`` ((value, colour, name), :func:`utils.styles.style_polygons`) and loaded over the raster as ``name``."""
+    path = outputs.get("OUTPUT_POLYGONS")
+    if not path:
+        return {}
+    style_polygons(path, classes)
+    load_styled(context, path, name, on_top=True)
+    return {"OUTPUT_POLYGONS": path, "POLYGONS": outputs.get("POLYGONS", 0)}

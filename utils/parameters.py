@@ -11,29 +11,52 @@ from qgis.core import (QgsProcessingException, QgsProcessingOutputNumber, QgsPro
                        QgsProcessingParameterBand, QgsProcessingParameterBoolean, QgsProcessingParameterCrs,
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum, QgsProcessingParameterExtent,
                        QgsProcessingParameterFeatureSource, QgsProcessingParameterField, QgsProcessingParameterFile,
-                       QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
+                       QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
+                       QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString, QgsProcessingParameterVectorDestination, QgsProviderRegistry)
 
 from ..engine.contract import Kind, Output, Parameter
+from ..engine.destinations import input_file_problem
 from . import qgis_api
 
 #: The widget wrapper of enum parameters whose choices have labels, as Processing imports it (by module path).
 LABELLED_CHOICE_WRAPPER = f"{__package__}.labelled_choice.LabelledChoiceWrapper"
 
 
+class OpensOnlyFiles:
+    """A layer parameter that refuses, without opening it, a path to a folder, a FIFO, a device or an unreadable
+    file. qgis_process checks every value by loading its layer before the algorithm's own check; GDAL opening a
+    FIFO waits for a writer forever. The refusal's message comes from
+    :meth:`utils.algorithm.IamapAlgorithm.checkParameterValues` (:func:`engine.destinations.check_inputs`)."""
+
+    def checkValueIsAcceptable(self, value, context=None):  # noqa: N802 (QGIS's name)
+        if isinstance(value, str) and input_file_problem(value.split("|")[0], folder_allowed=True):
+            return False
+        return super().checkValueIsAcceptable(value, context)
+
+
+class RasterLayerParameter(OpensOnlyFiles, QgsProcessingParameterRasterLayer):
+    """INPUT and the other raster parameters (see :class:`OpensOnlyFiles`)."""
+
+
+class FeatureSourceParameter(OpensOnlyFiles, QgsProcessingParameterFeatureSource):
+    """TEMPLATE and the other vector parameters (see :class:`OpensOnlyFiles`)."""
+
+
 def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     """The Processing parameter of ``spec``: widget, default, bounds, choices and the advanced flag."""
     name, label, default, optional = spec.name, spec.label, spec.default, spec.optional
     if spec.kind is Kind.RASTER:
-        parameter = QgsProcessingParameterRasterLayer(name, label, optional=optional)
+        parameter = RasterLayerParameter(name, label, optional=optional)
+    elif spec.kind is Kind.RASTERS:
+        parameter = QgsProcessingParameterMultipleLayers(name, label, qgis_api.SOURCE_RASTER, optional=optional)
     elif spec.kind is Kind.BANDS:
         parameter = QgsProcessingParameterBand(name, label, None, spec.parent, optional=optional, allowMultiple=True)
     elif spec.kind is Kind.EXTENT:
         parameter = QgsProcessingParameterExtent(name, label, optional=optional)
     elif spec.kind is Kind.VECTOR:
-        parameter = QgsProcessingParameterFeatureSource(name, label, [qgis_api.SOURCE_ANY_GEOMETRY],
-                                                        optional=optional)
+        parameter = FeatureSourceParameter(name, label, [qgis_api.SOURCE_ANY_GEOMETRY], optional=optional)
     elif spec.kind is Kind.FIELD:
         parameter = QgsProcessingParameterField(name, label, None, spec.parent, qgis_api.FIELD_ANY,
                                                 optional=optional)
@@ -45,10 +68,11 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
         # an optional number whose default is "not set" (STRIDE) or 0 (TARGET_RESOLUTION) shows an empty box
         shown_default = None if optional and not default else default
         parameter = QgsProcessingParameterNumber(name, label, number_type, shown_default, optional)
-        if spec.minimum is not None:
-            parameter.setMinimum(spec.minimum)
-        if spec.maximum is not None:
-            parameter.setMaximum(spec.maximum)
+        minimum, maximum = spec.bounds  # a whole number's unset bound: what QGIS can pass on
+        if minimum is not None:
+            parameter.setMinimum(minimum)
+        if maximum is not None:
+            parameter.setMaximum(maximum)
     elif spec.kind is Kind.BOOL:
         parameter = QgsProcessingParameterBoolean(name, label, bool(default), optional)
     elif spec.kind is Kind.STRING:
@@ -66,8 +90,9 @@ def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
         parameter = QgsProcessingParameterRasterDestination(name, label, optional=optional,
                                                             createByDefault=not optional or spec.created_by_default)
     elif spec.kind is Kind.VECTOR_DESTINATION:
-        parameter = QgsProcessingParameterVectorDestination(name, label, qgis_api.SOURCE_POINT,
-                                                            optional=optional, createByDefault=True)
+        geometry = {"point": qgis_api.SOURCE_POINT, "polygon": qgis_api.SOURCE_POLYGON}[spec.geometry]
+        parameter = QgsProcessingParameterVectorDestination(name, label, geometry, optional=optional,
+                                                            createByDefault=not optional or spec.created_by_default)
     elif spec.kind is Kind.FILE_DESTINATION:
         parameter = QgsProcessingParameterFileDestination(name, label, spec.file_filter, optional=optional,
                                                           createByDefault=spec.created_by_default)
@@ -96,19 +121,42 @@ def file_path(source: str, provider: str) -> str:
     return QgsProviderRegistry.instance().decodeUri(provider, source).get("path") or source
 
 
+def raster_file(spec: Parameter, layer) -> str:
+    """The file of the raster ``layer`` given for ``spec``; refused when it is missing or not a file raster."""
+    if layer is None:
+        raise QgsProcessingException(f"{spec.name} ({spec.label}): no raster layer given, or it could not be loaded.")
+    if layer.providerType() != "gdal":
+        raise QgsProcessingException(f"{spec.name} ({spec.label}): layer {layer.name()!r} is not a file raster "
+                                     f"(provider {layer.providerType()}); save it as a GeoTIFF first "
+                                     "(Export > Save As).")
+    return file_path(layer.source(), layer.providerType())
+
+
+def layer_label(algorithm, parameters: dict, name: str, context) -> str:
+    """How the user knows the vector layer of parameter ``name``: its name and source, ``landcover_points
+    (/data/landcover_points.geojson)``, ``river points (memory layer)``; "" when none is given. The worker may
+    read a temporary copy of it (see :data:`engine.contract.LAYER_NAMES`)."""
+    layer = algorithm.parameterAsVectorLayer(parameters, name, context)
+    if layer is None:
+        return ""
+    source = (file_path(layer.source(), "ogr") if layer.providerType() == "ogr"
+              else f"{layer.providerType()} layer")
+    given = parameters.get(name)
+    selected = getattr(given, "selectedFeaturesOnly", False)  # a QgsProcessingFeatureSourceDefinition
+    return f"{layer.name()} ({source}{', selected features' if selected else ''})"
+
+
 def engine_value(algorithm, spec: Parameter, parameters: dict, context, extent_crs=None, feedback=None):
     """The value of ``spec`` in ``parameters`` as the engine takes it (None where an optional one is unset)."""
     name = spec.name
     given = parameters.get(name)
     if spec.kind is Kind.RASTER:
-        layer = algorithm.parameterAsRasterLayer(parameters, name, context)
-        if layer is None:
-            raise QgsProcessingException(f"{name} ({spec.label}): no raster layer given, or it could not be loaded.")
-        if layer.providerType() != "gdal":
-            raise QgsProcessingException(f"{name} ({spec.label}): layer {layer.name()!r} is not a file raster "
-                                         f"(provider {layer.providerType()}); save it as a GeoTIFF first "
-                                         "(Export > Save As).")
-        return file_path(layer.source(), layer.providerType())
+        return raster_file(spec, algorithm.parameterAsRasterLayer(parameters, name, context))
+    if spec.kind is Kind.RASTERS:
+        layers = algorithm.parameterAsLayerList(parameters, name, context)
+        if not layers and not spec.optional:
+            raise QgsProcessingException(f"{name} ({spec.label}): no raster layer given, or none could be loaded.")
+        return [raster_file(spec, layer) for layer in layers]
     if spec.kind is Kind.BANDS:
         return [int(b) for b in algorithm.parameterAsInts(parameters, name, context)] or None
     if spec.kind is Kind.EXTENT:

@@ -42,12 +42,15 @@ def _current(*paths: str):
 SOURCE_ANY_GEOMETRY = _current("Qgis.ProcessingSourceType.VectorAnyGeometry",
                                "QgsProcessing.SourceType.TypeVectorAnyGeometry")
 SOURCE_POINT = _current("Qgis.ProcessingSourceType.VectorPoint", "QgsProcessing.SourceType.TypeVectorPoint")
+SOURCE_POLYGON = _current("Qgis.ProcessingSourceType.VectorPolygon", "QgsProcessing.SourceType.TypeVectorPolygon")
+SOURCE_RASTER = _current("Qgis.ProcessingSourceType.Raster", "QgsProcessing.SourceType.TypeRaster")
 FIELD_ANY = _current("Qgis.ProcessingFieldParameterDataType.Any", "QgsProcessingParameterField.DataType.Any")
 NUMBER_INTEGER = _current("Qgis.ProcessingNumberParameterType.Integer", "QgsProcessingParameterNumber.Type.Integer")
 NUMBER_DOUBLE = _current("Qgis.ProcessingNumberParameterType.Double", "QgsProcessingParameterNumber.Type.Double")
 PARAMETER_ADVANCED = _current("Qgis.ProcessingParameterFlag.Advanced",
                               "QgsProcessingParameterDefinition.Flag.FlagAdvanced")
 PARAMETER_HIDDEN = _current("Qgis.ProcessingParameterFlag.Hidden", "QgsProcessingParameterDefinition.Flag.FlagHidden")
+POINT_GEOMETRY = _current("Qgis.GeometryType.Point", "QgsWkbTypes.GeometryType.PointGeometry")
 POLYGON_GEOMETRY = _current("Qgis.GeometryType.Polygon", "QgsWkbTypes.GeometryType.PolygonGeometry")
 RASTER_LAYER_FILTER = _current("Qgis.LayerFilter.RasterLayer", "QgsMapLayerProxyModel.Filter.RasterLayer")
 ALL_STYLE_CATEGORIES = _current("QgsMapLayer.StyleCategory.AllStyleCategories")

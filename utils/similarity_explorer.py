@@ -16,7 +16,7 @@ from qgis.PyQt.QtCore import QObject, Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import QFileDialog
 
 from ..engine.errors import EnvironmentProblem
-from .explorer_widgets import ExplorerMapTool, ExplorerPanel
+from .explorer_widgets import ExplorerMapTool, ExplorerPanel, ReferenceMarkers
 from .similarity_client import ExplorerServer
 from .styles import style_continuous
 
@@ -37,6 +37,7 @@ class SimilarityExplorer(QObject):
         self.panel = ExplorerPanel(iface.mainWindow())
         self.panel.hide()
         self.tool = ExplorerMapTool(self.canvas)
+        self.markers = ReferenceMarkers(self.canvas)
         self.tool.clicked.connect(self._click)
         self.tool.dragged.connect(self._drag)
         self.panel.closed.connect(self.close)
@@ -66,6 +67,7 @@ class SimilarityExplorer(QObject):
     def unload(self) -> None:
         QgsApplication.instance().aboutToQuit.disconnect(self.close)
         self.close()
+        self.canvas.scene().removeItem(self.markers.band)
         self.iface.removeDockWidget(self.panel)
         self.panel.deleteLater()
 
@@ -78,6 +80,7 @@ class SimilarityExplorer(QObject):
     def _stop_server(self, *_):
         """End the worker; the similarity layer goes too (its file is in the worker's folder)."""
         self._remove_layer()
+        self.markers.clear()
         self.last_reply = {}
         if self.server is not None:
             self.server.stop()
@@ -193,9 +196,11 @@ class SimilarityExplorer(QObject):
         elif reply.get("map"):
             self.last_reply = reply
             self._show_map(reply)
+            if "reference_points" in reply and self.raster is not None:
+                self.markers.show(reply["reference_points"], self.raster.crs())
             self._status(f"{reply['references']} reference(s), {reply['aggregation']}: similarity "
                          f"{reply['minimum']:.2f} to {reply['maximum']:.2f}; answered in {reply['latency']:.2f} s"
-                         + (" (preview on every second pixel; the full map follows)." if reply.get("preview") else "."))
+                         + (" (a coarse preview; the full map follows)." if reply.get("preview") else "."))
         elif reply.get("op") == "mask":
             layer = QgsVectorLayer(reply["output"], "Similarity mask", "ogr")
             QgsProject.instance().addMapLayer(layer)
@@ -204,6 +209,7 @@ class SimilarityExplorer(QObject):
         elif reply.get("op") == "clear":
             self.last_reply = {}
             self._remove_layer()
+            self.markers.clear()
             self._status("References cleared.")
         self.updated.emit(reply)
 

@@ -13,19 +13,23 @@ is imported from the package itself (``from engine.contract import TOOLS, Kind``
 
 from __future__ import annotations
 
+from .change import CHANGE
 from .diagnostics import DIAGNOSTICS
 from .encoder import ENCODER
 from .estimators import CLUSTER, REDUCTION
 from .ml import ML
-from .schema import DESTINATION_KINDS, INPUT_FILE_KINDS, EventKind, Kind, Output, Parameter, Tool
+from .schema import (DESTINATION_KINDS, INPUT_FILE_KINDS, LAYER_NAMES, EventKind, Kind, Output, Parameter,
+                     Tool)
 from .shared import CHECKPOINT_SUFFIXES, MODEL_FILTER, MODEL_SUFFIX, RANDOM_SEED_HELP
 from .similarity import SIMILARITY, SIMILARITY_AGGREGATIONS
 
-__all__ = ["CHECKPOINT_SUFFIXES", "CLUSTER", "DESTINATION_KINDS", "DIAGNOSTICS", "ENCODER", "INPUT_FILE_KINDS", "ML",
-           "MODEL_FILTER", "MODEL_SUFFIX", "RANDOM_SEED_HELP", "REDUCTION", "SIMILARITY", "SIMILARITY_AGGREGATIONS",
-           "TOOLS", "EventKind", "Kind", "Output", "Parameter", "Tool", "label"]
+__all__ = ["CHANGE", "CHECKPOINT_SUFFIXES", "CLUSTER", "DESTINATION_KINDS", "DIAGNOSTICS", "ENCODER",
+           "INPUT_FILE_KINDS", "LAYER_NAMES", "ML", "MODEL_FILTER", "MODEL_SUFFIX", "RANDOM_SEED_HELP", "REDUCTION",
+           "SIMILARITY",
+           "SIMILARITY_AGGREGATIONS", "TOOLS", "EventKind", "Kind", "Output", "Parameter", "Tool", "label"]
 
-TOOLS: dict[str, Tool] = {tool.name: tool for tool in (ENCODER, REDUCTION, CLUSTER, SIMILARITY, ML, DIAGNOSTICS)}
+TOOLS: dict[str, Tool] = {tool.name: tool for tool in (ENCODER, REDUCTION, CLUSTER, SIMILARITY, CHANGE, ML,
+                                                               DIAGNOSTICS)}
 
 
 def label(tool: str, parameter: str) -> str:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from .. import catalog
 from .schema import Kind, Output, Parameter, Tool
-from .shared import (MODEL_FILTER, MODEL_SUFFIX, RANDOM_SEED_HELP, advanced, bands, extent, input_raster, scheduler,
-                     trust_model)
+from .shared import (MODEL_FILTER, MODEL_SUFFIX, RANDOM_SEED_HELP, SEED_MAXIMUM, advanced, bands, extent,
+                     input_raster, polygon_parameters, scheduler, trust_model)
 
 
 def estimator_tool(name: str, methods: tuple[str, ...], method_help: str, size: Parameter, output_label: str,
-                   output_help: str, outputs: tuple[Output, ...]) -> Tool:
+                   output_help: str, outputs: tuple[Output, ...], more: tuple[Parameter, ...] = ()) -> Tool:
     """An estimator tool's declaration: its METHOD choices, its size parameter (:attr:`Tool.size_parameter`),
-    its output raster and figures; the other parameters are the same for every such tool."""
+    its output raster and figures, and ``more`` parameters of its own at the end; the other parameters are the
+    same for every such tool."""
     return Tool(name, (
         input_raster("Raster to work on: a feature raster from iamap:encoder, or any raster (raw bands too)."),
         bands(),
@@ -34,7 +35,8 @@ def estimator_tool(name: str, methods: tuple[str, ...], method_help: str, size: 
                       help="Valid pixels drawn at random to fit the method; every "
                            "pixel is then transformed block by block, so the raster size does not matter. Methods "
                            "whose cost grows with the square of the sample use fewer (the log says how many)."),
-            Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0, help=RANDOM_SEED_HELP),
+            Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0, maximum=SEED_MAXIMUM,
+                      help=RANDOM_SEED_HELP),
             trust_model(),
             scheduler(),
         ),
@@ -45,6 +47,7 @@ def estimator_tool(name: str, methods: tuple[str, ...], method_help: str, size: 
                        "parameters, bands and software versions) to apply them to other rasters with LOAD_MODEL. "
                        "Saved before the raster is written, so a cancelled run can go on with LOAD_MODEL without "
                        "fitting again."),
+        *more,
     ), outputs, size.name)
 
 
@@ -70,4 +73,6 @@ CLUSTER = estimator_tool(
                 "paletted style.",
     (Output("CLUSTERS", "Number of clusters found"),
      Output("CLUSTER_SIZES", "Pixels per cluster (JSON object)", "string"),
-     Output("NOISE_PIXELS", "Noise pixels"), Output("INERTIA", "Inertia"), Output("SILHOUETTE", "Silhouette score")))
+     Output("NOISE_PIXELS", "Noise pixels"), Output("INERTIA", "Inertia"), Output("SILHOUETTE", "Silhouette score"),
+     Output("POLYGONS", "Polygons written to OUTPUT_POLYGONS")),
+    polygon_parameters("Clusters"))

@@ -20,6 +20,7 @@ class Kind(str, Enum):
     """What a parameter holds; decides its QGIS widget and how the engine reads its value."""
 
     RASTER = "raster"  #: input raster file
+    RASTERS = "rasters"  #: input raster files, one or more (a list)
     BANDS = "bands"  #: 1-based band numbers of the raster parameter named by ``parent``; None = all
     EXTENT = "extent"  #: [xmin, ymin, xmax, ymax] in the input raster's CRS; None = the whole raster
     VECTOR = "vector"  #: input vector file (any geometry)
@@ -37,9 +38,18 @@ class Kind(str, Enum):
 
 
 #: Parameters whose value is a file the run reads.
-INPUT_FILE_KINDS = (Kind.RASTER, Kind.VECTOR, Kind.FILE)
+INPUT_FILE_KINDS = (Kind.RASTER, Kind.RASTERS, Kind.VECTOR, Kind.FILE)
 #: Parameters whose value is a file the run writes.
+#: The whole numbers QGIS passes on (it reads them as 32-bit integers: a larger one would arrive wrapped around),
+#: the bounds of every whole-number parameter that declares none.
+INT_RANGE = (-2**31, 2**31 - 1)
+
 DESTINATION_KINDS = (Kind.RASTER_DESTINATION, Kind.VECTOR_DESTINATION, Kind.FILE_DESTINATION)
+#: The worker parameter that tells how the user knows each vector layer, by parameter id: ``{"TEMPLATE":
+#: "landcover_points (/data/landcover_points.geojson)"}``. Processing hands the worker a temporary copy of a
+#: memory layer, a selection or a format the worker does not read (``/tmp/processing_.../TEMPLATE.gpkg``), a name
+#: that means nothing to the user: messages and reports name the layer by this instead.
+LAYER_NAMES = "LAYER_NAMES"
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,8 @@ class Parameter:
         parameter takes its fields from.
     created_by_default : bool
         An optional destination that the dialog fills with a temporary file unless the user skips it (REPORT).
+    geometry : str
+        The geometry of a ``VECTOR_DESTINATION``'s layer: ``"point"`` or ``"polygon"``.
     """
 
     name: str
@@ -91,15 +103,37 @@ class Parameter:
     parent: str = ""
     created_by_default: bool = False
     choice_labels: tuple[str, ...] = ()
+    geometry: str = "point"
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """(minimum, maximum) as checked: the declared ones, a whole number's unset one taken from
+        :data:`INT_RANGE`."""
+        if self.kind is not Kind.INT:
+            return self.minimum, self.maximum
+        return (INT_RANGE[0] if self.minimum is None else self.minimum,
+                INT_RANGE[1] if self.maximum is None else self.maximum)
+
+    @property
+    def allowed_range(self) -> str:
+        """A number's bounds in words ("8 or more", "0 to 1"); "" for other kinds or when unbounded."""
+        if self.kind not in (Kind.INT, Kind.FLOAT) or (self.minimum is None and self.maximum is None):
+            return ""
+        if self.maximum is None:
+            return f"{self.minimum:g} or more"
+        if self.minimum is None:
+            return f"{self.maximum:g} or less"
+        return f"{self.minimum:g} to {self.maximum:g}"
 
     @property
     def help_text(self) -> str:
-        """``help`` as the algorithm's help shows it: a number's declared default appended (“Default: 224.”),
-        so that no help text repeats a default by hand."""
+        """``help`` as the algorithm's help shows it: a number's bounds and declared default appended
+        (“Allowed: 8 or more. Default: 224.”), so that no help text repeats them by hand."""
+        text = f"{self.help} Allowed: {self.allowed_range}." if self.allowed_range else self.help
         if self.kind in (Kind.INT, Kind.FLOAT) and self.default is not None:
-            return f"{self.help} Default: {self.default:g}." if self.kind is Kind.FLOAT else \
-                f"{self.help} Default: {self.default}."
-        return self.help
+            default = f"{self.default:g}" if self.kind is Kind.FLOAT else str(self.default)
+            return f"{text} Default: {default}."
+        return text
 
 
 @dataclass(frozen=True)

@@ -51,5 +51,27 @@ def scheduler() -> Parameter:
                           "disk); fitted models are sent to the workers; the output is written on this machine.")
 
 
+#: The largest RANDOM_SEED: QGIS's integer parameters hold 32-bit signed numbers (scikit-learn takes up to 2**32 - 1).
+SEED_MAXIMUM = 2**31 - 1
 RANDOM_SEED_HELP = ("Seed of the random sample and of the method: the same seed gives the same result. With a seed "
                     "UMAP runs on one core.")
+
+
+def polygon_parameters(what: str) -> tuple[Parameter, ...]:
+    """MIN_AREA, SIMPLIFY (advanced) and OUTPUT_POLYGONS: the raster's ``what`` (its classes, its mask) as
+    polygons (:mod:`engine.polygons`), written only when OUTPUT_POLYGONS is given."""
+    return (*advanced(
+        Parameter("MIN_AREA", "Smallest polygon kept (area, CRS units)", Kind.FLOAT, 0.0, minimum=0,
+                  help="Polygons of OUTPUT_POLYGONS smaller than this area, in the square of the raster's CRS unit "
+                       "(m\u00b2 when it is projected), are left out; 0 keeps every one (a single pixel too)."),
+        Parameter("SIMPLIFY", "Simplify polygon outlines (tolerance, CRS units)", Kind.FLOAT, 0.0, minimum=0,
+                  help="Douglas-Peucker tolerance of OUTPUT_POLYGONS' outlines, in the raster's CRS unit, topology "
+                       "of each polygon kept; 0 keeps the exact pixel edges (areas then equal the raster's "
+                       "exactly). Neighbouring polygons are simplified each on its own, so their shared edges may "
+                       "no longer match.")),
+        Parameter("OUTPUT_POLYGONS", f"{what} as polygons", Kind.VECTOR_DESTINATION, "", optional=True,
+                  geometry="polygon",
+                  help=f"{what} as polygons (GeoPackage by default; also .geojson or .fgb), one per connected region "
+                       "of one class, with its class_value, class_name, area (with area_unit: m\u00b2 when the CRS "
+                       "is projected), the source raster's name, the tool and its parameters. Made strip by strip "
+                       "without seams: a region is one polygon, however many strips it spans."))

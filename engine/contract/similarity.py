@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import catalog
 from .schema import Kind, Parameter, Tool
-from .shared import advanced, bands, extent, input_raster, scheduler
+from .shared import SEED_MAXIMUM, advanced, bands, extent, input_raster, polygon_parameters, scheduler
 
 SIMILARITY_AGGREGATIONS = ("mean", "max")
 
@@ -25,10 +25,16 @@ SIMILARITY = Tool("similarity", (
                    "over the references, i.e. to the nearest reference."),
     Parameter("DEVICE", "Device", Kind.ENUM, "auto", choices=catalog.DEVICES,
               help="auto (the GPU when there is one, else the CPU; default), cpu or cuda."),
-    *advanced(Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0,
+    *advanced(Parameter("RANDOM_SEED", "Random seed", Kind.INT, 0, minimum=0, maximum=SEED_MAXIMUM,
                          help="Seed of the random points drawn in polygons and along lines."), scheduler()),
     Parameter("OUTPUT", "Similarity", Kind.RASTER_DESTINATION,
               help="Similarity raster (float32 in [-1, 1], NaN nodata), styled with a continuous colour ramp."),
+    Parameter("THRESHOLD", "Threshold of the polygons (similarity)", Kind.FLOAT, None, optional=True,
+              minimum=-1, maximum=1,
+              help="With OUTPUT_POLYGONS: the pixels whose similarity reaches this value (-1 to 1) become "
+                   "polygons. Needed for OUTPUT_POLYGONS."),
     Parameter("OUTPUT_POINTS", "Reference points used", Kind.VECTOR_DESTINATION, "", optional=True,
+              created_by_default=True,
               help="The reference points actually used (GeoPackage, in the raster's CRS)."),
+    *polygon_parameters("Pixels reaching the threshold"),
 ))

@@ -9,6 +9,7 @@ import rasterio
 
 from engine import rasters
 from engine.blockwise import apply_to_raster
+from engine.errors import ParameterError
 from engine.events import Reporter
 from engine.rasters import extent_window
 
@@ -126,3 +127,18 @@ def test_the_result_does_not_depend_on_the_strip_height(tmp_path, monkeypatch, s
     reference = apply(tmp_path)[1]
     monkeypatch.setattr(rasters, "STRIP_BYTES", strip_bytes)
     np.testing.assert_array_equal(apply(tmp_path)[1], reference)
+
+
+@pytest.mark.parametrize("extent, parameter, where", [(None, "INPUT", "raster"),
+                                                      ((X0, Y0 - 100, X0 + 50, Y0), "EXTENT", "selected extent")])
+def test_an_output_of_nodata_only_is_refused_and_its_partial_removed(tmp_path, extent, parameter, where):
+    data = np.full((3, 30, 20), -1, np.float32)
+    if extent:
+        data[:, 20:, 10:] = 5  # valid pixels outside the extent only
+    path = write_raster(tmp_path / "in.tif", data, nodata=-1)
+    with rasterio.open(path) as src, pytest.raises(ParameterError) as info:
+        apply_to_raster(src, [1, 2, 3], extent_window(src, extent), tmp_path / "out.tif", 1, "float32",
+                        float("nan"), lambda pixels: pixels[:, 0], Reporter())
+    assert info.value.parameter == parameter
+    assert f"no pixel of the {where} is valid in the selected band(s) 1, 2, 3 (all nodata)" in str(info.value)
+    assert not (tmp_path / "out.partial.tif").exists() and not (tmp_path / "out.tif").exists()

@@ -174,3 +174,18 @@ def test_more_clusters_than_sampled_pixels_names_n_clusters(tmp_path):
     with pytest.raises(ParameterError) as info:
         cluster(tmp_path, raster, METHOD="KMeans", N_CLUSTERS=20)
     assert info.value.parameter == "N_CLUSTERS" and "20" in str(info.value) and "16" in str(info.value)
+
+
+def test_polygons_of_the_clusters_have_their_pixel_areas_and_names(tmp_path):
+    raster, _ = regions_raster(tmp_path / "f.tif", width=64, height=48, nodata_corner=8)
+    labels, _, outputs, _ = cluster(tmp_path, raster, N_CLUSTERS=4, OUTPUT_POLYGONS=str(tmp_path / "c.gpkg"),
+                                    MIN_AREA=50)
+    import geopandas as gpd
+
+    polygons = gpd.read_file(outputs["OUTPUT_POLYGONS"])
+    assert outputs["POLYGONS"] == len(polygons) == 4  # one vertical stripe each
+    for label in range(4):
+        row = polygons[polygons.class_value == label].iloc[0]
+        assert row.area == pytest.approx((labels == label).sum() * 100) and row.class_name == f"cluster {label}"
+    assert set(polygons.tool) == {"iamap:cluster"} and set(polygons.source) == {"c.tif"}
+    assert json.loads(polygons.parameters.iloc[0])["N_CLUSTERS"] == 4

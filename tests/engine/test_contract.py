@@ -50,3 +50,12 @@ def test_help_texts_get_the_default_of_a_number_from_its_declaration():
                 assert parameter.help_text.endswith(f" Default: {parameter.default:g}.")
     assert TOOLS["encoder"]["SIZE"].help_text.endswith("Default: 224.")
     assert TOOLS["cluster"]["N_CLUSTERS"].help_text.endswith("Default: 8.")
+
+
+def test_help_texts_give_the_allowed_range_of_a_bounded_number():
+    assert TOOLS["encoder"]["SIZE"].help_text.endswith("Allowed: 8 or more. Default: 224.")
+    assert TOOLS["encoder"]["STRIDE"].help_text.endswith("Allowed: 1 or more.")
+    for tool in TOOLS.values():
+        for parameter in tool.parameters:
+            if parameter.minimum is not None or parameter.maximum is not None:
+                assert f"Allowed: {parameter.allowed_range}." in parameter.help_text

@@ -15,6 +15,7 @@ import pytest
 
 from engine.destinations import (DestinationLock, check_destinations, disk_full_error, ensure_space, guarded_run,
                                  leftovers, lock_path, written_files)
+from engine.contract import Kind
 from engine.errors import ParameterError
 from engine.events import Reporter
 from engine.worker import run_tool
@@ -80,6 +81,25 @@ def test_written_files_cover_partial_manifest_record_styles_and_lock(tmp_path):
                             "out.partial.tif.aux.xml", "out.qml", "out.tif.tmp", ".out.tif.iamap-lock"])
 
 
+def test_a_model_or_report_claims_only_its_file_its_tmp_and_its_lock(tmp_path):
+    names = sorted(p.name for p in written_files(tmp_path / "umap.iamapmodel", Kind.FILE_DESTINATION))
+    assert names == ["." + "umap.iamapmodel.iamap-lock", "umap.iamapmodel", "umap.iamapmodel.tmp"]
+
+
+@pytest.mark.parametrize("tool, params", [
+    ("reduction", {"OUTPUT": "umap.tif", "SAVE_MODEL": "umap.iamapmodel"}),  # the README's example
+    ("ml", {"OUTPUT": "c.tif", "REPORT": "mlk.html", "SAVE_MODEL": "mlk.iamapmodel"}),
+])
+def test_outputs_of_one_run_sharing_a_stem_are_accepted(tmp_path, tool, params):
+    check_destinations(tool, {"INPUT": str(tmp_path / "a.tif"), **{k: str(tmp_path / v) for k, v in params.items()}})
+
+
+def test_two_rasters_sharing_a_stem_still_collide_on_their_manifest(tmp_path):
+    with pytest.raises(ParameterError, match=r"c.partial.json would be written for both"):
+        check_destinations("ml", {"INPUT": str(tmp_path / "a.tif"), "OUTPUT": str(tmp_path / "c.tif"),
+                                  "OUTPUT_CONFIDENCE": str(tmp_path / "c.tiff")})
+
+
 def test_a_second_writer_fails_at_once_and_a_killed_owner_leaves_no_stuck_lock(tmp_path):
     output = tmp_path / "out.tif"
     holder = subprocess.Popen([sys.executable, "-c", (
@@ -139,6 +159,21 @@ def test_a_failed_run_removes_what_nothing_resumes_and_releases_its_lock(tmp_pat
             (tmp_path / "r.partial.tif").write_text("half")
             raise RuntimeError("killed while writing")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_destination_folder_that_does_not_exist_is_created_and_the_log_says_so(tmp_path):
+    raster, _ = regions_raster(tmp_path / "in.tif", 32, 32, bands=4)
+    output, model = tmp_path / "new" / "deeper" / "pca.tif", tmp_path / "models" / "pca.iamapmodel"
+    reporter = Reporter()
+    assert run_tool("reduction", {"INPUT": str(raster), "OUTPUT": str(output), "N_COMPONENTS": 2,
+                                  "SAVE_MODEL": str(model)}, reporter) == 0
+    said = [e["message"] for e in reporter.events if e["type"] == "text" and "did not exist" in e["message"]]
+    assert said == [f"OUTPUT: the folder {output.parent} did not exist; it was created.",
+                    f"SAVE_MODEL: the folder {model.parent} did not exist; it was created."]
+    assert output.exists() and model.exists()
+    again = Reporter()  # the folders exist now: nothing to say
+    assert run_tool("reduction", {"INPUT": str(raster), "OUTPUT": str(output), "N_COMPONENTS": 2}, again) == 0
+    assert not any("did not exist" in e.get("message", "") for e in again.events)
 
 
 @pytest.mark.parametrize("tool", ["encoder", "reduction", "cluster", "similarity"])

@@ -43,13 +43,24 @@ def test_output_grid_is_the_feature_grid_aligned_with_the_input(tmp_path):
     assert tuple(profile["transform"])[:6] == (160.0, 0.0, 500_000.0, 0.0, -160.0, 4_000_000.0)
     assert np.isnan(profile["nodata"])
     assert np.isnan(features[:, :10, :10]).all()  # nodata stays nodata
-    assert np.isfinite(features[:, 10:31, 10:]).all()
-    assert np.isnan(features[:, 31]).all()  # last row: 4 of 16 pixel rows inside the raster
+    # the last row has 4 of its 16 pixel rows inside the raster, the last column 12 of 16, the corner cell 4 x 12:
+    # computed from them (no nodata notch at the edges); the grid hangs over the input by less than one cell
+    assert np.isfinite(features[:, 10:, 10:]).all() and np.isfinite(features[:, 10:, :]).all()
+    assert 500 < 32 * 16 < 500 + 16 and 700 < 44 * 16 < 700 + 16
     assert tags["MODEL"] == TINY and tags["TILE_SIZE"] == "224" and tags["IAMAP_VERSION"]
     record = json.loads((tmp_path / "out.iamap.json").read_text())
     assert record["parameters"]["BACKBONE_NAME"] == TINY and record["feature_dim"] == 192
     assert not (tmp_path / "out.partial.tif").exists() and not (tmp_path / "out.partial.json").exists()
     assert any("random weights" in e["message"] for e in reporter.events if e["type"] == "warning")
+
+
+def test_an_edge_cell_is_nodata_when_its_part_inside_the_raster_is(tmp_path):
+    data = np.random.default_rng(2).integers(1, 250, (3, 500, 224)).astype("uint8")
+    data[:, 496:] = 0  # the last 4 pixel rows: all the last cell row has inside the raster
+    data[:, 490:496, 112:] = 0  # 6 of the 16 rows of the cells above
+    features = read(encode(tmp_path, write_raster(tmp_path / "in.tif", data, nodata=0))[0]["OUTPUT"])[0]
+    assert np.isnan(features[:, 31]).all()  # input rows 496-511: their part inside the raster is nodata
+    assert np.isfinite(features[:, 30]).all()  # input rows 480-495: 10 of 16 valid
 
 
 def test_all_nodata_tiles_are_not_run_through_the_model(tmp_path):
@@ -164,7 +175,9 @@ def test_sentinel2_scene_with_11_bands(tmp_path, assets):
         assert profile["crs"] == src.crs
         assert profile["transform"].c == src.transform.c and profile["transform"].f == src.transform.f
         assert profile["transform"].a == src.transform.a * 16
-    assert 0 < np.isnan(features[0]).mean() < 0.5  # the scene's nodata border
+    # the scene has no nodata pixel, and its edge cells (the last row 11/16, the last column 8/16 inside the scene,
+    # the corner 11 x 8 of 16 x 16) are computed from their part inside: no nodata at all, no corner notch
+    assert not np.isnan(features).any()
     assert any("Normalisation dataset" in e["message"] for e in reporter.events if e["type"] == "text")
 
 
@@ -284,7 +297,7 @@ def test_a_backbone_chosen_beside_another_model_is_said_to_be_unused(tmp_path):
 def straightforward_encoding(path, bands, size, stride):
     """The encoder's result computed the plain way, tile by tile in float32 with full masks (as IAMAP did before
     the pipeline was made fast): normalise each tile, nodata to the band mean, one forward per tile, cells valid
-    where at least half their pixels are (adaptive pooling), overlapping cells averaged."""
+    where at least half their pixels inside the raster are (adaptive pooling), overlapping cells averaged."""
     import torch
     from torch.nn import functional
 
@@ -312,8 +325,11 @@ def straightforward_encoding(path, bands, size, stride):
             x = np.where(ok, (tile * scale - mean) / std, 0).astype(np.float32)
             with torch.inference_mode():
                 features = backbone.features(torch.from_numpy(x)[None])[0].numpy()
-            pooled = functional.adaptive_avg_pool2d(torch.from_numpy(ok.any(0)).float()[None, None], (gh, gw))[0, 0]
-            cells = (pooled >= 0.5).numpy()
+            inside = np.zeros(ok.shape[1:], bool)  # the tile's pixels inside the raster (the rest is padding)
+            inside[:window.height - row * stride, :window.width - col * stride] = True
+            pooled, pooled_inside = (functional.adaptive_avg_pool2d(torch.from_numpy(m).float()[None, None],
+                                                                    (gh, gw))[0, 0] for m in (ok.any(0), inside))
+            cells = ((pooled >= 0.5 * pooled_inside) & (pooled_inside > 0)).numpy()
             top, left = row * grid.step_h, col * grid.step_w
             total[:, top:top + gh, left:left + gw] += features * cells
             count[top:top + gh, left:left + gw] += cells
@@ -349,3 +365,42 @@ def test_float16_storage_halves_the_file_and_keeps_three_significant_digits(tmp_
     np.testing.assert_allclose(b, a, rtol=2 ** -10, atol=2 ** -24)  # GDAL truncates to 11 significant bits
     sizes = [tmp_path.joinpath(n).stat().st_size for n in ("f32.tif", "f16.tif")]
     assert 0.45 < sizes[1] / sizes[0] < 0.55
+
+
+@pytest.mark.parametrize("width, height", [(256, 1), (1, 256), (65535, 1), (256, 7)])
+def test_a_raster_thinner_than_half_a_feature_cell_is_refused_naming_input_and_the_minimum(tmp_path, width, height):
+    path = random_raster(tmp_path / "thin.tif", width, height)
+    with pytest.raises(ParameterError) as info:
+        encode(tmp_path, path)
+    assert info.value.parameter == "INPUT" and f"is {width}x{height} px, too small to encode" in str(info.value)
+    assert "at least 8 px wide and 8 px high" in str(info.value)
+    assert f"use a SIZE of {min(width, height) * 28} or less" in str(info.value)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_one_pixel_high_raster_encodes_with_the_size_the_message_proposes(tmp_path):
+    outputs, _ = encode(tmp_path, random_raster(tmp_path / "line.tif", 256, 1), SIZE=28)
+    features, _, _ = read(outputs["OUTPUT"])
+    assert features.shape == (192, 1, 128) and not np.isnan(features).any()  # cells of 2x2 px, half valid
+
+
+def test_a_size_larger_than_the_whole_raster_names_size(tmp_path):
+    with pytest.raises(ParameterError) as info:
+        encode(tmp_path, random_raster(tmp_path / "small.tif", 48, 48), SIZE=100000)
+    assert info.value.parameter == "SIZE" and "100000 px is larger than the 48x48 px raster" in str(info.value)
+    assert "Use a SIZE of 1344 or less" in str(info.value)
+
+
+def test_a_raster_eight_pixels_high_gives_valid_features(tmp_path):
+    outputs, _ = encode(tmp_path, random_raster(tmp_path / "strip.tif", 256, 8))
+    features, _, _ = read(outputs["OUTPUT"])
+    assert features.shape == (192, 1, 16) and not np.isnan(features).any()
+
+
+def test_an_output_with_no_valid_value_is_never_a_success(tmp_path):
+    data = np.zeros((3, 64, 64), "uint8")  # every pixel is the nodata value
+    path = write_raster(tmp_path / "empty.tif", data, nodata=0)
+    with pytest.raises(ParameterError) as info:
+        encode(tmp_path, path)
+    assert info.value.parameter == "OUTPUT" and "has no valid value: every pixel is nodata" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.tif"]  # no output, no partial, no manifest

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine import catalog
+from engine.contract import TOOLS
 from engine.errors import ParameterError
 from engine.estimator_registry import (APPLY_OVERRIDES, ESTIMATOR_SPECS, build_estimator, estimator_class,
                                        library_versions,
@@ -50,9 +51,21 @@ def test_size_seed_and_sk_param_reach_the_estimator():
     kmeans = build_estimator("cluster", "KMeans", {"max_iter": 7}, 5, 3)
     assert (kmeans.n_clusters, kmeans.random_state, kmeans.max_iter) == (5, 3, 7)
     assert build_estimator("cluster", "GaussianMixture", {}, 4, 0).n_components == 4
-    umap = build_estimator("reduction", "UMAP", {"n_components": 2}, 3, 0)
-    assert umap.n_components == 2 and umap.force_approximation_algorithm  # SK_PARAM wins; transform has an index
+    umap = build_estimator("reduction", "UMAP", {"n_components": 2}, 2, 0)  # the same number twice: no conflict
+    assert umap.n_components == 2 and umap.force_approximation_algorithm  # transform has an index
     assert build_estimator("cluster", "HDBSCAN", {"prediction_data": False}, 8, 0).prediction_data is True
+
+
+@pytest.mark.parametrize("tool, method, keyword, size", [
+    ("reduction", "PCA", "n_components", "N_COMPONENTS"), ("cluster", "KMeans", "n_clusters", "N_CLUSTERS"),
+    ("cluster", "GaussianMixture", "n_components", "N_CLUSTERS"),
+])
+def test_a_size_in_sk_param_that_contradicts_the_size_parameter_is_refused_naming_both(tool, method, keyword, size):
+    with pytest.raises(ParameterError) as info:
+        build_estimator(tool, method, {keyword: 5}, 2, 0)
+    assert info.value.parameter == "SK_PARAM"
+    assert f"SK_PARAM: {keyword} = 5 conflicts with {size} = 2 (\u201c{TOOLS[tool][size].label}\u201d)" in \
+        str(info.value) and f"remove {keyword} from SK_PARAM and set {size}" in str(info.value)
 
 
 def test_model_versions_name_the_libraries_whose_objects_the_model_holds():

@@ -10,7 +10,7 @@ from engine import catalog
 from engine.errors import ParameterError
 from engine.estimator_run import estimator_params
 from engine.events import Reporter
-from engine.fitting import apply_model, fit_figures, fit_model, fit_sample_limit
+from engine.fitting import apply_model, estimator_errors, fit_figures, fit_model, fit_sample_limit
 
 
 def test_unknown_method_and_a_value_the_estimator_refuses():
@@ -23,6 +23,18 @@ def test_unknown_method_and_a_value_the_estimator_refuses():
         fit_model("reduction", "PCA", {}, 9, 0, values, Reporter())
     with pytest.raises(ParameterError, match="N_CLUSTERS: GaussianMixture failed: .*n_components = 300"):
         fit_model("cluster", "GaussianMixture", {}, 300, 0, values[:200], Reporter())
+
+
+def test_what_the_estimator_warns_of_is_said_and_an_ml_estimator_refusing_a_value_names_sk_param():
+    reporter = Reporter()
+    fit_model("cluster", "KMeans", {}, 8, 0, np.ones((100, 3), np.float32), reporter)  # one distinct pixel
+    assert [e["message"] for e in reporter.events if e["type"] == "warning"] == [
+        "KMeans: Number of distinct clusters (1) found smaller than n_clusters (8). Possibly due to duplicate points "
+        "in X."]
+    with pytest.raises(ParameterError, match="SK_PARAM: RandomForestClassifier failed: The 'n_estimators'"), \
+            estimator_errors("ml", "RandomForestClassifier"):
+        raise ValueError("The 'n_estimators' parameter of RandomForestClassifier must be an int in the range [1, "
+                         "inf). Got 0 instead.")
 
 
 def test_too_many_clusters_is_blamed_on_n_clusters_not_sk_param():

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ..conftest import REPO
 
-#: The QGIS side: the plugin object, the provider, the six tool files and utils/.
+#: The QGIS side: the plugin object, the provider, the seven tool files and utils/.
 QGIS_SIDE = ("__init__.py", "iamap.py", "provider.py", "encoder.py", "reduction.py", "clustering.py", "ml.py",
-             "similarity.py", "diagnostics.py", "utils/*.py")
+             "similarity.py", "change.py", "diagnostics.py", "utils/*.py")
 
 
 def module_name(path: Path) -> str:

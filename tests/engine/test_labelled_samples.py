@@ -105,3 +105,22 @@ def test_missing_fields_and_unlabelled_layers_are_named(tmp_path, raster):
     empty = layer(tmp_path, [Point(*centre(raster, 20, 20))], [None], "none.gpkg")
     with pytest.raises(ParameterError, match="GT_COL: no feature of none.gpkg has a value in 'label'"):
         read(raster, empty)
+
+
+def test_pixels_under_overlapping_features_that_disagree_are_left_out_and_counted(tmp_path, raster):
+    (xa, ya), (xc, yc) = centre(raster, 20, 14), centre(raster, 20, 38)
+    # 9 x 9 pixel squares: "a" and "b" overlap over 4 columns (36 pixels), "c" apart; a second "a" over the first
+    # (the same label twice is no conflict)
+    squares = [square(xa, ya, 45), square(xa + 50, ya, 45), square(xc, yc, 45), square(xa, ya, 45)]
+    sample, reporter = read(raster, layer(tmp_path, squares, ["a", "b", "c", "a"]))
+    warnings = [e["message"] for e in reporter.events if e["type"] == "warning"]
+    # 36 pixels of "b", and 36 of each "a": 108 pixels of 3 features
+    assert warnings == ["TEMPLATE: 108 pixel(s) of 3 feature(s) lie under features of different labels in 'label' "
+                        "(overlapping features that disagree) and were left out: a pixel cannot be both."]
+    assert len(sample.values) == 4 * 81 - 108 and sample.features_used == 4
+    assert dict(zip(*np.unique(sample.labels, return_counts=True))) == {"a": 2 * 45, "b": 45, "c": 81}
+    assert not np.isin(sample.values[sample.labels == "b", 1], sample.values[sample.labels == "a", 1]).any()
+    with pytest.raises(ParameterError) as info:  # drawn 5 of 81 pixels, each square: every one is in both
+        read(raster, layer(tmp_path, squares[:1] * 2, ["a", "b"], "same.gpkg"), per_feature=5)
+    assert info.value.parameter == "TEMPLATE"
+    assert "every one of its 10 pixel(s) lies under features of different labels in 'label'" in str(info.value)

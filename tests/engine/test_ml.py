@@ -203,12 +203,11 @@ def test_1_0_2_ml_pkls_under_trust_model_predict_raw_pixels_with_1_0_2_s_codes(t
 
 
 def test_the_real_scene_trains_from_points_and_polygons(tmp_path, assets):
-    labels, src, outputs, reporter = ml(tmp_path, assets / "test.tif", assets / "ml.shp", GT_COL="Type",
-                                        TEMPLATE_TEST=str(assets / "ml.shp"))
+    labels, src, outputs, reporter = ml(tmp_path, assets / "test.tif", assets / "ml.shp", GT_COL="Type")
     assert outputs["CLASSES"] == {"forest": 1, "river": 2} and src.dtypes[0] == "uint8"
     assert set(np.unique(labels)) <= {1, 2, 255} and (labels == 2).any() and (labels == 1).any()
     assert "4 outside the raster or EXTENT" in messages(reporter)
-    assert outputs["VALIDATED_ON"] == "independent test layer ml.shp" and outputs["ACCURACY"] > 0.9
+    assert outputs["VALIDATED_ON"].startswith("cross-validation") and outputs["ACCURACY"] > 0.9
     _, _, tested, reporter = ml(tmp_path, assets / "test.tif", assets / "ml.shp", "tested.tif", GT_COL="Type",
                                 TEMPLATE_TEST=str(assets / "ml_poly.shp"), REPORT=str(tmp_path / "r.html"))
     assert "TEMPLATE_TEST: 2 feature(s) of classes the model does not know (dense_forest, open) were left out" \
@@ -229,8 +228,12 @@ def test_the_real_scene_trains_from_points_and_polygons(tmp_path, assets):
     ({"METHOD": "RandomForestRegressor"}, r"GT_COL: holds text \('a-class'\), and RandomForestRegressor is a "
                                           r"regressor"),
     ({"CV": "column"}, "FOLD_COL: CV = column reads each feature's fold from a field"),
+    ({"CV": "column", "FOLD_COL": "label"}, "FOLD_COL: 'label' is also the field with the labels \\(GT_COL, "
+                                            "\u201cField with the labels\u201d\\): each fold would hold one class"),
     ({"SK_PARAM": '{"n_trees": 5}'}, "SK_PARAM: RandomForestClassifier has no parameter 'n_trees'"),
     ({"REPORT": "report.pdf"}, "REPORT: report.pdf: the report is an HTML page"),
+    ({"METHOD": "RandomForestRegressor", "OUTPUT_POLYGONS": "p.gpkg"}, "OUTPUT_POLYGONS: RandomForestRegressor is a "
+                                                                       "regressor"),
 ])
 def test_bad_parameters_are_named(tmp_path, stripes, params, error):
     raster, _, points = stripes
@@ -252,3 +255,59 @@ def test_decimal_labels_need_a_regressor_and_far_features_are_refused(tmp_path, 
     with pytest.raises(ParameterError, match=r"TEMPLATE: none of the 2 labelled feature\(s\) of far.gpkg lies on a "
                                              "valid pixel"):
         ml(tmp_path, raster, tmp_path / "far.gpkg")
+
+
+def test_polygons_of_the_classes_carry_their_names_and_pixel_areas(tmp_path, stripes):
+    raster, truth, points = stripes
+    labels, _, outputs, _ = ml(tmp_path, raster, points, CV="none", OUTPUT_POLYGONS=str(tmp_path / "classes.gpkg"))
+    polygons = gpd.read_file(outputs["OUTPUT_POLYGONS"])
+    assert set(polygons.class_name) == {"a-class", "b-class", "c-class", "d-class"}
+    for code in range(1, 5):
+        assert polygons[polygons.class_value == code].area.sum() == pytest.approx((labels == code).sum() * 100)
+    assert 255 not in set(polygons.class_value) and set(polygons.tool) == {"iamap:ml"}
+    assert outputs["POLYGONS"] == len(polygons)
+
+
+def test_the_log_report_and_outputs_name_the_layers_as_the_user_chose_them_not_processing_s_copies(tmp_path,
+                                                                                                  stripes):
+    raster, truth, points = stripes
+    copies = tmp_path / "processing_abc"  # where Processing writes the copy of a memory layer or a GeoJSON
+    copies.mkdir()
+    template = gpd.read_file(points)
+    template.to_file(copies / "TEMPLATE.gpkg")
+    labelled_points(copies / "TEMPLATE_TEST.gpkg", raster, truth, 5, seed=9, names=lambda k: "abcd"[k] + "-class")
+    names = {"TEMPLATE": "land points (/data/land_points.geojson)", "TEMPLATE_TEST": "check points (memory layer)"}
+    _, _, outputs, reporter = ml(tmp_path, raster, copies / "TEMPLATE.gpkg",
+                                 TEMPLATE_TEST=str(copies / "TEMPLATE_TEST.gpkg"), REPORT=str(tmp_path / "r.html"),
+                                 SAVE_MODEL=str(tmp_path / "m.iamapmodel"), LAYER_NAMES=names)
+    page = (tmp_path / "r.html").read_text()
+    assert "processing_abc" not in page and "TEMPLATE.gpkg" not in page and "TEMPLATE_TEST.gpkg" not in page
+    assert "<h2>Training data</h2><p>land points (/data/land_points.geojson), labels in" in page
+    assert "<h2>Independent test layer: check points (memory layer)</h2>" in page
+    log = messages(reporter)
+    assert "TEMPLATE land points (/data/land_points.geojson): 48 labelled feature(s)" in log
+    assert "TEMPLATE_TEST check points (memory layer): 20 labelled feature(s)" in log
+    assert "processing_abc" not in log and "TEMPLATE.gpkg" not in log
+    assert outputs["VALIDATED_ON"] == "independent test layer check points (memory layer)"
+
+
+def test_land_cover_classes_get_their_conventional_colours_in_the_raster_the_report_and_a_saved_model(tmp_path):
+    raster, truth = regions_raster(tmp_path / "r.tif", 128, 96, regions=4, noise=0.3)
+    names = ["water", "Forêt", "bare soil", "cropland"]
+    points = labelled_points(tmp_path / "points.gpkg", raster, truth, 12, names=lambda k: names[k])
+    model = tmp_path / "m.iamapmodel"
+    _, _, outputs, _ = ml(tmp_path, raster, points, REPORT=str(tmp_path / "r.html"), SAVE_MODEL=str(model),
+                          CLASS_COLOURS='{"cropland": "#ffd700"}')
+    expected = {"water": "#1f78b4", "Forêt": "#1b7837", "bare soil": "#a0662f", "cropland": "#ffd700"}
+    assert outputs["CLASS_COLOURS"] == expected
+    with rasterio.open(outputs["OUTPUT"]) as out:
+        table = out.colormap(1)
+    for name, code in outputs["CLASSES"].items():
+        assert "#{:02x}{:02x}{:02x}".format(*table[code][:3]) == expected[name]
+    page = (tmp_path / "r.html").read_text()
+    for name, colour in expected.items():
+        assert f'<span class="sw" style="background:{colour}"></span>{name}' in page
+    reporter = Reporter()  # the saved model keeps its colours
+    applied = run_ml({"INPUT": str(raster), "LOAD_MODEL": str(model), "OUTPUT": str(tmp_path / "applied.tif")},
+                     reporter)
+    assert applied["CLASS_COLOURS"] == expected

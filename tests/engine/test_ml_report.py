@@ -84,8 +84,8 @@ def test_a_regression_report_plots_predicted_against_observed(tmp_path):
     ({"validation": None, "training": None, "model_source": "loaded", "model_file": "/m/x.iamapmodel"},
      "Model applied from /m/x.iamapmodel"),
     ({"validation": None}, "Not validated: CV = none and no test layer"),
-    ({"test": {"layer": "/data/test.gpkg", "features_used": 3, "pixels": 10, "dropped": {},
-               "metrics": CLASSIFICATION_METRICS}}, "from the independent test layer test.gpkg"),
+    ({"test": {"layer": "test (/data/test.gpkg)", "features_used": 3, "pixels": 10, "dropped": {},
+               "metrics": CLASSIFICATION_METRICS}}, "from the independent test layer test (/data/test.gpkg)"),
 ])
 def test_the_summary_says_where_the_figures_come_from(changes, text):
     report = {k: v for k, v in {**classification_report(), **changes}.items() if v is not None}

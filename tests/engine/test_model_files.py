@@ -89,7 +89,7 @@ def test_loading_refuses_another_tool_another_version_other_bands_and_foreign_fi
                                              "iamap:cluster, not iamap:reduction"):
         load_model(path, "reduction", 4)
     with pytest.raises(ParameterError, match=r"BANDS: the model in m.iamapmodel was fitted on 4 band\(s\) \(bands "
-                                             r"\[1, 2, 3, 4\] of in.tif\); the selected input has 3"):
+                                             r"1, 2, 3, 4 of in.tif\); the selected input has 3"):
         load_model(path, "cluster", 3)
     model["metadata"]["versions"]["scikit-learn"] = "0.24.2"
     old = str(save_model(model, str(tmp_path / "old.iamapmodel")))
@@ -283,3 +283,29 @@ def test_a_model_skops_cannot_store_is_refused_naming_save_model_and_leaves_no_f
                                              "safely .*Leave SAVE_MODEL empty"):
         save_model(model, str(tmp_path / "m.iamapmodel"))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99, 0.0])
+def test_a_model_file_cut_short_or_emptied_is_said_damaged_not_a_pickle(tmp_path, keep):
+    model, _ = fitted()
+    whole = save_model(model, str(tmp_path / "m.iamapmodel")).read_bytes()
+    (tmp_path / "cut.iamapmodel").write_bytes(whole[: int(len(whole) * keep)])
+    for trust in (False, True):  # not read as a pickle with TRUST_MODEL either
+        with pytest.raises(ParameterError) as info:
+            load_model(str(tmp_path / "cut.iamapmodel"), "cluster", 4, trust=trust)
+        message = str(info.value)
+        size = int(len(whole) * keep)
+        assert message.startswith(f"LOAD_MODEL: cut.iamapmodel is a damaged IAMAP model file ({size:,} bytes; ")
+        assert ("it is empty" if keep == 0 else "its end is missing") in message
+        assert "Copy it again from where it was saved, or fit the model again" in message
+        assert "pickle" not in message and "TRUST_MODEL" not in message
+
+
+def test_a_model_file_altered_inside_is_said_damaged(tmp_path):
+    model, _ = fitted()
+    whole = bytearray(save_model(model, str(tmp_path / "m.iamapmodel")).read_bytes())
+    whole[len(whole) // 3] ^= 0xFF  # one byte of the payload flipped: the zip's CRC no longer matches
+    (tmp_path / "flipped.iamapmodel").write_bytes(bytes(whole))
+    with pytest.raises(ParameterError, match=r"LOAD_MODEL: flipped.iamapmodel is a damaged IAMAP model file \(.*Bad "
+                                             r"CRC-32"):
+        load_model(str(tmp_path / "flipped.iamapmodel"), "cluster", 4)

@@ -48,6 +48,8 @@ def test_bounds_from_the_contract_apply_to_every_tool():
     with pytest.raises(ParameterError, match="RANDOM_SAMPLES: must be at most 100000"):
         SimilarityParams.from_dict({"INPUT": "a.tif", "TEMPLATE": "t.gpkg", "OUTPUT": "o.tif",
                                     "RANDOM_SAMPLES": 2_000_000})
+    with pytest.raises(ParameterError, match=r"RANDOM_SEED: must be at most 2147483647 \(got 4294967296\)"):
+        SimilarityParams.from_dict({"INPUT": "a.tif", "TEMPLATE": "t.gpkg", "OUTPUT": "o.tif", "RANDOM_SEED": 2**32})
 
 
 def test_input_and_destination_files_come_from_the_parameter_kinds():

@@ -20,7 +20,7 @@ from engine.raster_writing import (OUTPUT_OPTIONS, RowWriter, check_output, file
                                    fingerprint_change, rows_checksum, write_json)
 
 from ..conftest import REPO
-from ..fixtures import UTM_ORIGIN
+from ..fixtures import UTM_ORIGIN, random_raster, write_raster
 
 X0, Y0 = UTM_ORIGIN
 
@@ -45,26 +45,44 @@ def test_finalize_renames_moves_the_aux_file_and_writes_the_sidecar(tmp_path):
     output = tmp_path / "out.tif"
     for stale in (output, tmp_path / "out.tif.aux.xml", sidecar_path(output)):
         stale.write_text("from an older run")
-    partial = partial_path(output)
-    partial.write_bytes(b"complete raster")
+    partial = random_raster(partial_path(output), 4, 4, bands=1)
+    complete = partial.read_bytes()
     (tmp_path / "out.partial.tif.aux.xml").write_text("<PAMDataset/>")
     finalize(partial, output, {"tool": "test", "rows": np.int64(3)})
-    assert output.read_bytes() == b"complete raster" and not partial.exists()
+    assert output.read_bytes() == complete and not partial.exists()
     assert (tmp_path / "out.tif.aux.xml").read_text() == "<PAMDataset/>"
     assert not (tmp_path / "out.partial.tif.aux.xml").exists()
     record = json.loads(sidecar_path(output).read_text())
     assert record == {"tool": "test", "rows": "3", "output_file": file_fingerprint(output)}
-    assert record["output_file"]["size"] == len(b"complete raster")
+    assert record["output_file"]["size"] == len(complete)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.iamap.json", "out.tif", "out.tif.aux.xml"]
 
 
 def test_finalize_removes_a_stale_aux_file_the_new_output_does_not_have(tmp_path):
     output = tmp_path / "out.tif"
     (tmp_path / "out.tif.aux.xml").write_text("statistics of an older output")
-    partial = partial_path(output)
-    partial.write_bytes(b"new")
+    partial = random_raster(partial_path(output), 4, 4, bands=1)
     finalize(partial, output, {})
     assert not (tmp_path / "out.tif.aux.xml").exists()
+
+
+@pytest.mark.parametrize("dtype, nodata, fill", [("float32", float("nan"), np.nan), ("uint8", 0, 0),
+                                                 ("float32", -9999.0, -9999.0)])
+def test_finalize_refuses_a_result_of_nodata_only_and_leaves_nothing(tmp_path, dtype, nodata, fill):
+    output = tmp_path / "out.tif"
+    partial = write_raster(partial_path(output), np.full((2, 300, 300), fill, dtype), nodata=nodata)
+    with pytest.raises(ParameterError) as info:
+        finalize(partial, output, {}, "OUTPUT_CONFIDENCE")
+    assert info.value.parameter == "OUTPUT_CONFIDENCE" and "(300x300 px) has no valid value" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_finalize_accepts_one_valid_pixel_in_the_last_block(tmp_path):
+    data = np.full((1, 600, 600), np.nan, "float32")
+    data[0, -1, -1] = 0.0
+    output = tmp_path / "out.tif"
+    finalize(write_raster(partial_path(output), data, nodata=float("nan")), output, {})  # blocks of rows
+    assert output.exists()
 
 
 def test_write_json_replaces_the_file_and_leaves_no_temporary(tmp_path):

@@ -135,3 +135,12 @@ def test_a_record_of_other_parameters_is_not_a_reason_to_warn(tmp_path, scene):
     assert reusable_output(out, "another hash") == (False, "")
     shutil.copy(out, tmp_path / "copy.tif")
     assert reusable_output(tmp_path / "copy.tif", "anything") == (False, "")  # no record beside it
+
+
+def test_a_partial_of_other_parameters_is_started_over_saying_what_changed(tmp_path, scene, monkeypatch):
+    path, _, _ = scene
+    interrupted_at_row_32(tmp_path, path, monkeypatch)
+    outputs, reporter = encode(tmp_path, path, "out.tif", SIZE=112)
+    assert ["The interrupted run's out.partial.tif cannot be continued: it was written with SIZE 224 -> 112, "
+            "STRIDE 224 -> 112. Starting over."] == [m for m in messages(reporter) if "interrupted" in m]
+    assert outputs["tiles_encoded"] == outputs["tiles"]

@@ -39,6 +39,8 @@ def test_integer_nodata_is_excluded_and_all_pixels_come_when_fewer_than_asked(tm
     assert sample.positions.min() == 150
     only_band_1, _ = draw(path, 10_000, bands=[1])
     assert len(only_band_1.values) == 600
+    every, _ = draw(path, 10**12)  # a SAMPLE_SIZE far beyond the raster: its pixels, not an allocation of 10**12
+    assert len(every.values) == 450 and np.array_equal(every.positions, sample.positions)
 
 
 def test_same_seed_same_sample_whatever_the_strip_height(tmp_path, monkeypatch):

@@ -325,3 +325,23 @@ def test_a_list_of_rasters_is_encoded_on_the_cluster_one_after_the_other(tmp_pat
         local, _ = read(tmp_path / "local" / raster.name)
         cluster, _ = read(tmp_path / "cluster" / raster.name)
         np.testing.assert_allclose(cluster, local, rtol=1e-4, atol=1e-5)
+
+
+def test_a_peer_that_greets_like_dask_then_sends_garbage_is_a_scheduler_error_not_memory_nor_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    from testsupport.fake_servers import DASK_HEADER_THEN_GARBAGE, greeter
+
+    raster, _ = regions_raster(tmp_path / "in.tif", 32, 32, bands=3)
+    with greeter(DASK_HEADER_THEN_GARBAGE) as address:
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "engine.cli", "cluster", "--INPUT", str(raster), "--OUTPUT",
+                                 str(tmp_path / "c.tif"), "--SCHEDULER", address], capture_output=True, text=True,
+                                cwd=REPO, timeout=120)
+        seconds = time.monotonic() - started
+    assert result.returncode == 1 and seconds < 30
+    assert f"SCHEDULER: {address} answers but is not a Dask scheduler" in result.stderr
+    assert "MemoryError" in result.stderr  # what Dask raised, quoted: not taken for a lack of memory
+    assert "Out of memory" not in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]

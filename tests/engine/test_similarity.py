@@ -116,3 +116,40 @@ def test_random_samples_above_its_maximum_is_refused_before_any_work(tmp_path):
         similarity(tmp_path, raster, "missing.gpkg", RANDOM_SAMPLES=100_001)
     assert info.value.parameter == "RANDOM_SAMPLES" and "must be at most 100000 (got 100001)" in str(info.value)
     assert not (tmp_path / "sim.tif").exists()
+
+
+def test_polygons_of_the_pixels_reaching_the_threshold_need_it(tmp_path):
+    raster, labels = regions_raster(tmp_path / "f.tif", nodata_corner=20)
+    points = write_vector(tmp_path / "p.gpkg", [Point(*pixel_centre(100, 10))])
+    result, _, outputs, _ = similarity(tmp_path, raster, points, THRESHOLD=0.9,
+                                       OUTPUT_POLYGONS=str(tmp_path / "similar.gpkg"))
+    polygons = gpd.read_file(outputs["OUTPUT_POLYGONS"])
+    assert len(polygons) == 1 and polygons.area.iloc[0] == pytest.approx((result >= 0.9).sum() * 100)
+    assert (result >= 0.9).sum() == (labels == 0).sum()  # region 0 without its nodata corner
+    assert polygons.class_name.iloc[0] == "similarity \u2265 0.9" and polygons.tool.iloc[0] == "iamap:similarity"
+    with pytest.raises(ParameterError, match="THRESHOLD: OUTPUT_POLYGONS are the pixels"):
+        similarity(tmp_path, raster, points, OUTPUT_POLYGONS=str(tmp_path / "similar.gpkg"))
+
+
+@pytest.mark.parametrize("shapes, said", [
+    ("points", "Reference locations of river (/data/river.shp): 3 point(s)."),
+    ("polygon", "Reference locations of river (/data/river.shp): 40 random point(s) drawn in its 1 polygon(s)."),
+    ("mixed", "Reference locations of river (/data/river.shp): 3 point(s), and 40 random point(s) drawn in its 1 "
+              "polygon(s) and along its 1 line(s)."),
+])
+def test_the_log_says_what_the_layer_gave_naming_it_as_the_user_chose_it(tmp_path, shapes, said):
+    from shapely.geometry import LineString
+
+    raster, _ = regions_raster(tmp_path / "f.tif")
+    points = [Point(*pixel_centre(r, c)) for r, c in [(100, 10), (150, 40), (200, 60)]]
+    polygon = box(X0 + 700, Y0 - 2000, X0 + 1200, Y0 - 500)
+    line = LineString([(X0 + 100, Y0 - 100), (X0 + 600, Y0 - 600)])
+    geometries = {"points": points, "polygon": [polygon], "mixed": [*points, polygon, line]}[shapes]
+    copy = tmp_path / "processing_abc" / "TEMPLATE.gpkg"
+    copy.parent.mkdir()
+    _, _, _, reporter = similarity(tmp_path, raster, write_vector(copy, geometries), RANDOM_SAMPLES=40,
+                                   LAYER_NAMES={"TEMPLATE": "river (/data/river.shp)"})
+    log = [e["message"] for e in reporter.events if e["type"] in ("text", "warning")]
+    assert said in log
+    assert not any("TEMPLATE.gpkg" in line or "processing_abc" in line for line in log)
+    assert shapes != "points" or not any("random" in line for line in log)

@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from shapely.geometry import box
 
 import engine.feature_cache as feature_cache
 import engine.feature_store as feature_store
+import engine.similarity_server as similarity_server
+import engine.store_loading as store_loading
 from engine.similarity_server import MAX_REGION_REFERENCES, serve
 
 from ..fixtures import UTM_ORIGIN, regions_raster
@@ -36,11 +39,19 @@ def click(row, col, add=False):
     return {"op": "click", "x": x, "y": y, "add": add}
 
 
-def exchange(raster, workdir, *requests, bands=None, cache=None):
-    """Replies of a server fed ``requests`` in process (ready reply first)."""
+def exchange(raster, workdir, *requests, bands=None, cache=None, early=False):
+    """Replies of a server fed ``requests`` in process: after its ready reply (the store loaded), or at once
+    with ``early``."""
     replies = io.StringIO()
     lines = [json.dumps({"id": i, **request}) for i, request in enumerate(requests, start=1)]
-    serve(str(raster), bands, workdir, lines, replies, cache)
+
+    def fed():
+        waited = time.perf_counter()
+        while not early and not replies.getvalue() and time.perf_counter() - waited < 60:
+            time.sleep(0.01)
+        yield from lines
+
+    serve(str(raster), bands, workdir, fed(), replies, cache)
     return [json.loads(line) for line in replies.getvalue().splitlines()]
 
 
@@ -90,6 +101,8 @@ def test_shift_click_in_another_region_with_max_makes_both_regions_high(raster, 
     assert replies[3]["aggregation"] == "max" and replies[3]["references"] == 2
     both, others = np.isin(labels, [0, 3]), np.isin(labels, [1, 2])
     assert values[both].min() > 0.95 and values[others].max() < 0.75
+    assert replies[2]["reference_points"] == [list(centre(100, 10))]  # where to mark them on the map
+    assert replies[3]["reference_points"] == [list(centre(100, 10)), list(centre(100, 200))]
 
 
 def test_click_outside_or_on_nodata_is_refused_and_keeps_the_session(raster, tmp_path):
@@ -152,6 +165,50 @@ def test_a_large_raster_answers_a_preview_on_every_second_pixel_first(raster, tm
     assert transform.a == 2 * full_transform.a and (transform.c, transform.f) == (full_transform.c, full_transform.f)
     np.testing.assert_array_equal(coarse, values[::2, ::2])
     assert coarse[labels[::2, ::2] == 0].min() > 0.95 and np.isnan(coarse[labels[::2, ::2] == -1]).all()
+
+
+def test_a_click_while_the_store_loads_answers_a_coarse_map_of_the_raster_first(raster, tmp_path, monkeypatch):
+    path, labels = raster
+    monkeypatch.setattr(store_loading, "PREVIEW_PIXELS", 64 * 64)  # every fourth row and column
+    answered, store_class = threading.Event(), feature_store.FeatureStore
+
+    def coarse_then_go_on(*args):
+        try:
+            return store_loading.coarse_similarity(*args)
+        finally:
+            answered.set()
+
+    def slow_store(*args, **kwargs):  # the store loads only once the coarse map is answered
+        assert answered.wait(30)
+        return store_class(*args, **kwargs)
+
+    monkeypatch.setattr(similarity_server, "coarse_similarity", coarse_then_go_on)
+    monkeypatch.setattr(feature_store, "FeatureStore", slow_store)
+    coarse_reply, ready, final = exchange(path, tmp_path, click(100, 10), early=True)
+    assert (coarse_reply["id"], coarse_reply["preview"], ready["op"], ready["ok"], final["id"]) == (1, True, "ready",
+                                                                                                  True, 1)
+    assert "preview" not in final and coarse_reply["references"] == final["references"] == 1
+    coarse, crs, transform = read_map(coarse_reply)
+    values, full_crs, full_transform = read_map(final)
+    assert coarse.shape == (64, 64) and crs == full_crs
+    assert transform.a == 4 * full_transform.a and (transform.c, transform.f) == (full_transform.c, full_transform.f)
+    # GDAL's nearest decimation takes the pixel at the centre of each 4 x 4 cell; float16 store vs float32
+    np.testing.assert_allclose(coarse, values[2::4, 2::4], atol=2e-3)
+    assert coarse[labels[2::4, 2::4] == 0].min() > 0.95 and np.isnan(coarse[labels[2::4, 2::4] == -1]).all()
+
+
+def test_a_store_that_fails_to_load_says_so_and_ends_the_session(raster, tmp_path, monkeypatch):
+    path, _ = raster
+
+    def failing_store(*args, **kwargs):
+        raise MemoryError("no room for the store")
+
+    monkeypatch.setattr(feature_store, "FeatureStore", failing_store)
+    replies = exchange(path, tmp_path, click(100, 10), click(100, 100), early=True)
+    failed = [reply for reply in replies if reply.get("op") == "ready"]
+    assert len(failed) == 1 and failed[0]["ok"] is False
+    assert "MemoryError: no room for the store" in failed[0]["message"]
+    assert all(reply.get("preview") for reply in replies if reply.get("op") == "click")  # never a full map
 
 
 def test_a_reopened_raster_is_served_by_the_cache_with_the_same_maps(raster, tmp_path, monkeypatch):

@@ -69,6 +69,21 @@ def test_column_folds_follow_the_field():
     np.testing.assert_array_equal(folds, (sample.folds == "south").astype(int))
 
 
+def test_column_folds_that_follow_the_labels_are_refused_and_a_class_in_one_fold_is_named():
+    sample = polygons_sample()
+    sample.folds = sample.labels.copy()  # the label field as the fold field, by content
+    with pytest.raises(ParameterError) as info:
+        folds_of("column", sample)
+    assert info.value.parameter == "FOLD_COL"
+    assert "every class lies in a single fold of 'zone'" in str(info.value) and "(GT_COL)" in str(info.value)
+    sample.folds = np.where(sample.labels == "town", "north", np.array(["north", "south"])[sample.features % 2])
+    reporter = Reporter()
+    folds_of("column", sample, reporter=reporter)
+    assert [e["message"] for e in reporter.events if e["type"] == "warning"] == [
+        "FOLD_COL: class(es) 'town' lie in a single fold of 'zone': when that fold is validated, the model has never "
+        "seen them, and they count as errors."]
+
+
 @pytest.mark.parametrize("cv, nfolds, pixels, classes, error", [
     ("group", 40, 20, CLASSES, r"NFOLDS: only 30 labelled feature\(s\), fewer than the 40 folds"),
     ("stratified", 25, 2, CLASSES, r"NFOLDS: class 'forest' has 20 labelled pixel\(s\), fewer than the 25 folds"),

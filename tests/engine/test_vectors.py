@@ -123,3 +123,12 @@ def test_a_block_larger_than_read_bytes_is_read_in_bounded_pieces(tmp_path, monk
         values, _ = pixel_values(src, [1, 2, 3, 4], Window(0, 0, 64, 64), points_at(pixels, plain.transform))
     np.testing.assert_array_equal(values, np.array([data[:, r, c] for r, c in pixels]))
     assert src.reads == 8  # 64 rows in pieces of 8
+
+
+def test_a_raster_without_crs_is_named_when_a_layer_must_be_placed_on_it(tmp_path):
+    path = tmp_path / "p.gpkg"
+    gpd.GeoDataFrame({"label": ["a"]}, geometry=[Point(UTM_ORIGIN)], crs="EPSG:32633").to_file(path)
+    with pytest.raises(ParameterError) as info:
+        vectors.read_layer(str(path), None, "TEMPLATE")
+    assert info.value.parameter == "INPUT"
+    assert "the raster has no CRS, so the features of TEMPLATE cannot be placed on it" in str(info.value)

@@ -16,6 +16,7 @@ from matplotlib.image import imread
 
 from testsupport.requirement_sets import SIX_VERSION, requirement_set, six_set
 from .conftest import REPO
+from .test_ml import qml_colours, report_swatches
 
 pytestmark = pytest.mark.qgis
 
@@ -54,7 +55,11 @@ def test_demo_runs_the_whole_chain_on_the_sample_quietly(qgis, tmp_path):
         assert str(out / name) in stdout
     with rasterio.open(out / "landcover.tif") as src:
         assert set(np.unique(src.read(1))) <= {1, 2, 3, 4, src.nodata}  # bare, cropland, forest, water
-    assert "water" in (out / "landcover_report.html").read_text()
+    # the classes' meaning, not the alphabet: water blue, forest green, cropland orange, bare soil brown (in the map's
+    # style and in the report; engine/class_colours.py's table)
+    expected = {"water": "#1f78b4", "forest": "#1b7837", "cropland": "#f2a541", "bare": "#a0662f"}
+    assert report_swatches((out / "landcover_report.html").read_text()) == expected
+    assert qml_colours(out / "landcover.qml") == expected
     assert_quick_look(out / "landcover.png")
     assert_quick_look(out / "river_similarity.png")
     # quiet: a line per step, the rest in the logs

@@ -115,6 +115,57 @@ def body():
     assert again == {"dialog": False, "bar": 0}  # "Don't show again" was remembered (same profile)
 
 
+LAYOUT = """
+from qgis.PyQt.QtCore import QPoint, QRect
+from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+                                 QTreeWidget)
+
+
+def layout_problems(dialog):
+    \"\"\"What is drawn wrong at the dialog's current size: visible widgets that overlap, stick out of the dialog,
+    or labels shorter than their wrapped text (all of it must show).\"\"\"
+    kinds = (QLabel, QTreeWidget, QComboBox, QPushButton, QCheckBox, QProgressBar, QPlainTextEdit)
+    widgets = [w for w in dialog.findChildren(kinds) if w.isVisible() and w.parent() is not None
+               and not isinstance(w.parent(), kinds) and (not isinstance(w, QLabel) or w.text())]
+    rects = {id(w): QRect(w.mapTo(dialog, QPoint(0, 0)), w.size()) for w in widgets}
+    def name(w):
+        return f"{type(w).__name__}({(w.text() if hasattr(w, 'text') else '')[:40]!r})"
+    problems = []
+    for i, a in enumerate(widgets):
+        if not dialog.rect().contains(rects[id(a)]):
+            problems.append(f"{name(a)} outside the dialog")
+        if isinstance(a, QLabel) and a.wordWrap() and a.height() < a.heightForWidth(a.width()):
+            problems.append(f"{name(a)} is {a.height()} px high for {a.heightForWidth(a.width())} px of text")
+        for b in widgets[i + 1:]:
+            if rects[id(a)].intersects(rects[id(b)]):
+                problems.append(f"{name(a)} overlaps {name(b)}")
+    return problems
+"""
+
+
+def test_the_dialog_at_its_opening_size_draws_nothing_over_anything_and_says_what_each_package_is_for(desktop):
+    result = desktop(LAYOUT + """
+def body():
+    wait_until(dialog_ready, 60)
+    dialog = plugins["iamap"].install_dialog
+    wait_until(lambda: False, 1)  # laid out with the plan shown
+    RESULT["size"] = [dialog.width(), dialog.height()]
+    RESULT["problems"] = layout_problems(dialog)
+    RESULT["rows_hidden"] = dialog.package_list.verticalScrollBar().maximum()
+    RESULT.update(describe(dialog))
+    dialog.resize(dialog.minimumWidth(), dialog.minimumHeight())  # the smallest the user can make it
+    wait_until(lambda: False, 0.5)
+    RESULT["smallest"] = [dialog.width(), dialog.height()]
+    RESULT["problems_smallest"] = layout_problems(dialog)
+""")
+    assert result["problems"] == [], result["size"]
+    assert result["problems_smallest"] == [], result["smallest"]
+    assert result["rows_hidden"] == 0  # every package shows at the opening size, without scrolling
+    packages = {name: purpose for name, _, purpose in result["packages"]}
+    assert len(packages) >= 18 and {name for name, purpose in packages.items() if not purpose} == set()
+    assert packages["matplotlib"] == "the pictures of the ml report"
+
+
 def install_six(env_dir: Path, folder: Path) -> dict:
     """Install the ``six`` set into ``env_dir`` with the headless command; return its environment variables."""
     six = six_set(folder)

@@ -4,7 +4,9 @@ encoder -> ml."""
 
 from __future__ import annotations
 
+import colorsys
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 import rasterio
 
 from ..fixtures import labelled_points, random_raster, regions_raster
-from .conftest import AlgorithmFailed
+from .conftest import REPO, AlgorithmFailed
 from .test_encoder import TINY
 from .test_loading import add_scene, loaded_layers
 
@@ -27,7 +29,9 @@ def test_qgis_process_trains_on_the_real_scene_validates_reports_and_predicts(qg
     results = result["results"]
     assert results["OUTPUT"] == str(out) and results["REPORT"] == str(report) and results["SAVE_MODEL"] == str(model)
     assert json.loads(results["CLASSES"]) == {"forest": 1, "river": 2}
-    assert results["VALIDATED_ON"] == "independent test layer ml_poly.shp"  # its river polygon: 'river' is known
+    # its river polygon ('river' is known), less the pixel under a training point of ml.shp
+    assert results["VALIDATED_ON"].startswith(f"independent test layer ml_poly ({assets / 'ml_poly.shp'}) (1 of the "
+                                              "1500 test pixel(s) are training pixels too")
     assert 0 <= results["ACCURACY"] <= 1 and results["KAPPA"] is not None and results["F1_MACRO"] is not None
     html = report.read_text()
     assert "forest" in html and "data:image/png;base64," in html
@@ -134,3 +138,64 @@ def test_cancel_while_predicting_stops_at_once_keeps_the_saved_model_and_no_part
     assert model.exists()  # saved before the prediction: LOAD_MODEL goes on without training again
     assert not out.exists() and not confidence.exists()
     assert not list(tmp_path.glob("*.partial.tif")) and not list(tmp_path.glob("*.tmp"))
+
+
+SAMPLE = REPO / "docs" / "sample"
+
+
+def qml_colours(qml) -> dict:
+    """{class label: #rrggbb} of the paletted style QGIS applies."""
+    from xml.etree import ElementTree
+
+    return {e.get("label"): e.get("color").lower() for e in ElementTree.parse(qml).iter("paletteEntry")}
+
+
+def report_swatches(page: str) -> dict:
+    return dict((name, colour) for colour, name in re.findall(r'<span class="sw" style="background:(#[0-9a-f]{6})">'
+                                                                r"</span>([^<]+)<", page))
+
+
+def test_the_sample_land_cover_map_and_its_report_draw_water_blue_forest_green_cropland_orange_bare_brown(qgis,
+                                                                                                        tmp_path):
+    out, report = tmp_path / "landcover.tif", tmp_path / "report.html"
+    qgis.run("iamap:ml", {"INPUT": SAMPLE / "sample_rgb.tif", "TEMPLATE": SAMPLE / "landcover_points.geojson",
+                          "GT_COL": "landcover", "OUTPUT": out, "REPORT": report})
+    colours = qml_colours(tmp_path / "landcover.qml")
+    assert set(colours) == {"bare", "cropland", "forest", "water"}
+    hsv = {name: colorsys.rgb_to_hsv(*(int(c[i:i + 2], 16) / 255 for i in (1, 3, 5))) for name, c in colours.items()}
+    hue = {name: 360 * h for name, (h, _, _) in hsv.items()}
+    assert 190 <= hue["water"] <= 250 and hsv["water"][1] > 0.5  # blue
+    assert 90 <= hue["forest"] <= 160 and hsv["forest"][1] > 0.5  # green
+    assert 30 <= hue["cropland"] <= 60 and hsv["cropland"][2] > 0.8  # yellow to orange, bright
+    assert 15 <= hue["bare"] <= 40 and hsv["bare"][2] < 0.75  # brown: a dark orange
+    assert report_swatches(report.read_text()) == colours  # the report's swatches are the map's colours
+    with rasterio.open(out) as src:
+        table, names = src.colormap(1), json.loads(src.tags()["CLASSES"])
+    assert {names[str(code)]: "#{:02x}{:02x}{:02x}".format(*table[code][:3]) for code in (1, 2, 3, 4)} == colours
+
+
+def test_a_training_layer_with_a_categorized_style_gives_the_classes_its_colours(qgis, tmp_path):
+    styled = {"water": "#00ffff", "forest": "#556b2f", "cropland": "#ff00ff", "bare": "#000000"}
+    out, report = tmp_path / "classes.tif", tmp_path / "report.html"
+    result = qgis.pyqgis(f"""
+        from qgis.core import (QgsCategorizedSymbolRenderer, QgsProject, QgsRasterLayer, QgsRendererCategory,
+                               QgsSymbol, QgsVectorLayer)
+        from qgis.PyQt.QtGui import QColor
+        points = QgsVectorLayer({str(SAMPLE / 'landcover_points.geojson')!r}, "my land cover", "ogr")
+        categories = []
+        for value, colour in {styled!r}.items():
+            symbol = QgsSymbol.defaultSymbol(points.geometryType())
+            symbol.setColor(QColor(colour))
+            categories.append(QgsRendererCategory(value, symbol, value))
+        points.setRenderer(QgsCategorizedSymbolRenderer("landcover", categories))
+        QgsProject.instance().addMapLayer(points)
+        scene = QgsRasterLayer({str(SAMPLE / 'sample_rgb.tif')!r}, "scene")
+        processing.run("iamap:ml", {{"INPUT": scene, "TEMPLATE": points, "GT_COL": "landcover",
+                                    "CLASS_COLOURS": '{{"bare": "#8b4513"}}', "OUTPUT": {str(out)!r},
+                                    "REPORT": {str(report)!r}}})
+        print("DONE")
+        """)
+    assert "DONE" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    expected = {**styled, "bare": "#8b4513"}  # CLASS_COLOURS, where given, over the layer's style
+    assert qml_colours(tmp_path / "classes.qml") == expected
+    assert report_swatches(report.read_text()) == expected

@@ -32,7 +32,7 @@ def test_qgis_process_lists_the_iamap_algorithms(qgis):
     listing = qgis.process("list").stdout
     assert "IAMAP" in listing
     for algorithm in ("iamap:encoder", "iamap:reduction", "iamap:cluster", "iamap:ml", "iamap:similarity",
-                      "iamap:diagnostics"):
+                      "iamap:change", "iamap:diagnostics"):
         assert algorithm in listing
 
 
@@ -64,7 +64,7 @@ def unexplained_parameters(text: str) -> list[str]:
 def test_help_explains_every_parameter_of_every_algorithm(qgis):
     algorithms = sorted(set(re.findall(r"\b(iamap:\w+)", qgis.process("list").stdout)))
     assert {"iamap:encoder", "iamap:reduction", "iamap:cluster", "iamap:ml", "iamap:similarity",
-            "iamap:diagnostics"} <= set(algorithms)
+            "iamap:change", "iamap:diagnostics"} <= set(algorithms)
     unexplained = {algorithm: unexplained_parameters(qgis.process("help", algorithm).stdout)
                    for algorithm in algorithms}
     assert {algorithm: ids for algorithm, ids in unexplained.items() if ids} == {}
@@ -162,7 +162,7 @@ def test_help_has_no_paragraph_break_inside_a_sentence_and_links_to_the_tools_pa
         """)
     assert "HELP" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
     helps = json.loads(result.stdout.split("HELP ", 1)[1].splitlines()[0])
-    assert len(helps) == 6
+    assert len(helps) == 7
     broken = {}
     for algorithm, (text, url) in helps.items():
         assert url.endswith(f"/blob/main/docs/tools.md#{algorithm.split(':')[1]}"), url
@@ -175,6 +175,37 @@ def test_help_has_no_paragraph_break_inside_a_sentence_and_links_to_the_tools_pa
 
 
 
+def test_the_encoder_help_states_the_numbers_of_the_default_model(qgis):
+    """The output pixel size the help gives is the one the default backbone makes with the default tile size: the
+    model timm builds is measured here, not the catalog's figures."""
+    import timm
+
+    from engine import catalog
+    from engine.contract import ENCODER
+
+    result = qgis.pyqgis("""
+        import json
+        from qgis.core import QgsApplication
+        print("HELP", json.dumps(QgsApplication.processingRegistry().algorithmById("iamap:encoder").shortHelpString()))
+        """)
+    assert "HELP" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+    text = json.loads(result.stdout.split("HELP ", 1)[1].splitlines()[0])
+    default = catalog.backbone(ENCODER["BACKBONE"].default)
+    model = timm.create_model(default.timm_name, pretrained=False, num_classes=0, img_size=default.img_size)
+    cells_per_tile = model.patch_embed.grid_size[0]  # the tile is resized to the model input, cut into patches
+    size = ENCODER["SIZE"].default
+    cell = size / cells_per_tile
+    stated = re.search(r"patches of (\d+) px, a (\d+) px input\) and (\d+) px tiles, one output pixel covers "
+                       r"(\d+) x (\d+) input pixels", " ".join(text.split()))
+    assert stated, text[:600]
+    assert [int(n) for n in stated.groups()] == [model.patch_embed.patch_size[0], model.patch_embed.img_size[0], size,
+                                                 cell, cell]
+    assert "16 x 16 input pixels" not in text  # what a /16 model would give, not the default /14
+    cells = -(-512 // cell)
+    assert f"a 512 px input at 10 m gives {cells:g} cells of {cell * 10:g} m: {cells * cell * 10:g} m" in " ".join(
+        text.split())
+
+
 def test_toolbox_names_fit_the_toolbox_width(qgis):
     """The toolbox, at its default width, shows about 30 characters of a name: longer ones were cut off."""
     result = qgis.pyqgis("""
@@ -184,4 +215,4 @@ def test_toolbox_names_fit_the_toolbox_width(qgis):
         print("NAMES", json.dumps({a.id(): a.displayName() for a in provider.algorithms()}))
         """)
     names = json.loads(result.stdout.split("NAMES ", 1)[1].splitlines()[0])
-    assert len(names) == 6 and {name: len(text) for name, text in names.items() if len(text) > 30} == {}
+    assert len(names) == 7 and {name: len(text) for name, text in names.items() if len(text) > 30} == {}

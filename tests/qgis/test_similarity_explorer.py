@@ -1,7 +1,7 @@
 """The similarity explorer in the real QGIS desktop (under Xvfb, throw-away profile, the project in a CRS other
 than the raster's): the action opens it, two simulated clicks on the canvas give maps high in the clicked region
-and low elsewhere, the second quickly; a click outside the raster says so; the mask export's polygons; closing
-the panel ends the worker."""
+and low elsewhere (the first a coarse map, shown, then the full map that replaces it), the second quickly; a
+click outside the raster says so; the mask export's polygons; closing the panel ends the worker."""
 
 from __future__ import annotations
 
@@ -60,6 +60,13 @@ def click_and_wait(point, modifiers=Qt.NoModifier, seconds=120):
     return REPLIES[-1] if len(REPLIES) > count else None, time.perf_counter() - start
 
 
+def markers(explorer, layer):
+    # the reference markers on the map, as [x, y] in the raster's CRS
+    to_raster = QgsCoordinateTransform(iface.mapCanvas().mapSettings().destinationCrs(), layer.crs(),
+                                       QgsProject.instance())
+    return [[round(p.x(), 3), round(p.y(), 3)] for p in map(to_raster.transform, explorer.markers.points())]
+
+
 def map_values(path):
     dataset = gdal.Open(path)  # kept while the band is read: GDAL's Python bindings crash otherwise
     return dataset.GetRasterBand(1).ReadAsArray()
@@ -93,11 +100,21 @@ def body():
     layer, explorer = open_explorer({str(raster)!r})
     RESULT["panel_visible"] = explorer.panel.isVisible()
     RESULT["tool_active"] = iface.mapCanvas().mapTool() is explorer.tool
-    first, RESULT["first_seconds"] = click_and_wait(screen_point(layer, 500000 + 10 * 60.5, 4000000 - 10 * 300.5))
+    coarse, RESULT["coarse_seconds"] = click_and_wait(screen_point(layer, 500000 + 10 * 60.5, 4000000 - 10 * 300.5))
+    RESULT["coarse"] = coarse  # the worker starts with this click: a coarse map while its store loads
+    RESULT["coarse_layer"] = explorer.layer.source() if explorer.layer else None
+    RESULT["coarse_status"] = explorer.panel.status_label.text()
+    RESULT["coarse_map"] = map_values(coarse["map"]).tolist()
+    wait_until(lambda: not REPLIES[-1].get("preview"), 120)
+    first = REPLIES[-1]
+    RESULT["first_seconds"] = RESULT["coarse_seconds"] + first["latency"] - coarse["latency"]
     RESULT["first"] = first
+    RESULT["first_markers"] = markers(explorer, layer)
+    RESULT["first_layer"] = explorer.layer.source()
     RESULT["first_map"] = map_values(first["map"]).tolist()
     second, RESULT["second_seconds"] = click_and_wait(screen_point(layer, 500000 + 10 * 300.5, 4000000 - 10 * 200.5))
     RESULT["second"] = second
+    RESULT["second_markers"] = markers(explorer, layer)
     RESULT["second_map"] = map_values(second["map"]).tolist()
     RESULT["layer_source"] = explorer.layer.source()
     RESULT["layer_in_project"] = bool(QgsProject.instance().mapLayersByName("Similarity (IAMAP explorer)"))
@@ -130,6 +147,19 @@ def body():
     first, second = np.array(result["first_map"], float), np.array(result["second_map"], float)
     assert first.shape == labels.shape == second.shape
     assert result["first"]["ok"] and result["first"]["references"] == 1
+    # the first reply: a coarse map (every second row and column), shown until the full map replaces it
+    coarse = np.array(result["coarse_map"], float)
+    assert result["coarse"]["preview"] is True and coarse.shape == (256, 256)
+    assert result["coarse_layer"] == result["coarse"]["map"] and "the full map follows" in result["coarse_status"]
+    assert result["first_layer"] == result["first"]["map"] != result["coarse"]["map"]
+    np.testing.assert_allclose(coarse, first[1::2, 1::2], atol=2e-3, equal_nan=True)
+    print(f"first click: coarse map {result['coarse_seconds']:.2f} s (the worker's start included)")
+    # a marker at the centre of the clicked pixel (within a pixel of the click: the canvas rounds it to the screen),
+    # then only at the new one (no Shift)
+    for name, (x, y) in (("first", (500000 + 10 * 60.5, 4000000 - 10 * 300.5)),
+                         ("second", (500000 + 10 * 300.5, 4000000 - 10 * 200.5))):
+        assert result[f"{name}_markers"] == [pytest.approx(result[name]["reference_points"][0], abs=0.01)]
+        assert abs(result[f"{name}_markers"][0][0] - x) <= 10 and abs(result[f"{name}_markers"][0][1] - y) <= 10
     assert np.isnan(first[labels == -1]).all()
     assert first[labels == 0].min() > 0.95 and first[labels > 0].max() < first[labels == 0].min() - 0.2
     others = (labels >= 0) & (labels != 2)
@@ -165,9 +195,11 @@ def body():
     QTest.mouseRelease(canvas, Qt.LeftButton, Qt.NoModifier, end)
     wait_until(lambda: REPLIES[-1:] and REPLIES[-1]["op"] == "region", 120)  # after the aggregation's reply
     RESULT["box"] = REPLIES[-1]
+    RESULT["box_markers"] = markers(explorer, layer)
     RESULT["box_map"] = map_values(REPLIES[-1]["map"]).tolist()
     shift, _ = click_and_wait(screen_point(layer, 500000 + 10 * 220.5, 4000000 - 10 * 200.5), Qt.ShiftModifier)
     RESULT["shift"] = shift
+    RESULT["shift_markers"] = markers(explorer, layer)
     RESULT["shift_map"] = map_values(shift["map"]).tolist()
     nodata, _ = click_and_wait(screen_point(layer, 500000 + 10 * 5.5, 4000000 - 10 * 5.5))
     RESULT["nodata"] = nodata
@@ -175,6 +207,7 @@ def body():
     explorer.panel.clear_button.click()
     wait_until(lambda: REPLIES[-1]["op"] == "clear", 30)
     RESULT["cleared_layer"] = bool(QgsProject.instance().mapLayersByName("Similarity (IAMAP explorer)"))
+    RESULT["cleared_markers"] = markers(explorer, layer)
     explorer.panel.close()
 """)
     import numpy as np
@@ -186,7 +219,14 @@ def body():
     valid = labels >= 0
     assert box_map[labels == 1].min() > 0.9 and box_map[valid & (labels != 1)].max() < 0.8
     assert shift["references"] == box["references"] + 1
+    # a marker at each reference: the box's pixels, inside the box, then one more at the Shift-clicked pixel
+    assert len(result["box_markers"]) == box["references"]
+    assert all(500000 + 700 <= x <= 500000 + 910 and 4000000 - 1210 <= y <= 4000000 - 1000
+               for x, y in result["box_markers"])
+    assert result["shift_markers"][:-1] == result["box_markers"]
+    assert result["shift_markers"][-1] == pytest.approx(shift["reference_points"][-1], abs=0.01)
+    assert abs(result["shift_markers"][-1][0] - (500000 + 10 * 220.5)) <= 10
     assert shift_map[np.isin(labels, [1, 3])].min() > 0.9 and shift_map[np.isin(labels, [0, 2])].max() < 0.8
     assert result["nodata"]["ok"] is False and result["nodata"]["reason"] == "nodata"
     assert any("nodata" in text for text in result["bar"])
-    assert not result["cleared_layer"]
+    assert not result["cleared_layer"] and result["cleared_markers"] == []  # "Clear references" clears them

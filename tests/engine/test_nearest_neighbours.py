@@ -1,0 +1,40 @@
+"""The brute-force exact search against scikit-learn's KDTree: the same neighbours and distances, including where
+float32 rounding alone would rank them wrongly (the float64 search takes those pixels over)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import engine.nearest_neighbours as nn
+
+
+@pytest.mark.parametrize("bands, count, k", [(3, 1000, 20), (16, 3001, 20), (200, 700, 15), (2, 10, 20)])
+def test_neighbours_are_the_kdtrees(bands, count, k):
+    from sklearn.neighbors import KDTree
+
+    rng = np.random.default_rng(bands)
+    sample = rng.normal(size=(count, bands)) * rng.uniform(0.5, 3, bands) + 5
+    pixels = rng.normal(size=(2500, bands)) * 2 + 5
+    distances, indices = nn.nearest_neighbours(nn.SampleIndex(sample), pixels, k)
+    expected_distances, expected = KDTree(sample).query(pixels, k=min(k, count))
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(distances, expected_distances, rtol=0, atol=1e-9)
+
+
+def test_pixels_float32_cannot_rank_are_searched_in_float64(monkeypatch):
+    from sklearn.neighbors import KDTree
+
+    rng = np.random.default_rng(0)
+    # a tight cluster far from the sample's mean: float32's |y|^2 - 2 x.y error (~1e-2) swamps its 1e-3 spacing
+    sample = np.concatenate([rng.normal(0, 1e-3, (500, 4)) + 1e4, rng.normal(0, 1e-3, (500, 4)) - 1e4])
+    pixels = rng.normal(0, 1e-3, (300, 4)) + 1e4
+    searched = []
+    exact_rows = nn._exact_rows
+    monkeypatch.setattr(nn, "_exact_rows", lambda index, rows, k: searched.append(len(rows)) or
+                        exact_rows(index, rows, k))
+    distances, indices = nn.nearest_neighbours(nn.SampleIndex(sample), pixels, 10)
+    expected_distances, expected = KDTree(sample).query(pixels, k=10)
+    assert sum(searched) > 0
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(distances, expected_distances, rtol=0, atol=1e-9)
