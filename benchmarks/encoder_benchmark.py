@@ -1,9 +1,16 @@
-"""Encoder benchmark: the pipeline's own ceiling (a model that costs nothing), end-to-end throughput against the
-model's bare forward in the same run, peak memory against raster size, and bf16 against fp32 features.
+"""Encoder benchmark: the pipeline's own ceiling (a model that costs nothing), the model's runtimes side by side
+(tiles/s, first-run overhead, cosine to fp32 features), end-to-end throughput against the model's bare eager
+bf16-autocast forward in the same run, peak memory against raster size, and bf16 against fp32 features.
 Prints numbers; asserts nothing.
 
     <worker python> benchmarks/encoder_benchmark.py [--sizes 2048 4096] [--models vit_small_patch16_224 ...]
-        [--batch 8] [--formats] [--quick]
+        [--batch 8] [--formats] [--quick] [--runtime-check] [--repeat N]
+
+``--runtime-check`` (about 4 minutes a repeat on 2 quiet cores): only the runtime table (ViT-Ti, ViT-S, ViT-B) and the
+end-to-end encoder (default settings, 2048 x 2048) over the bare forward.
+
+Runtimes (``benchmarks/runtime_probe.py``) each run in a process of their own, alternated when repeated; their
+cosine is per feature cell, on tiles of the bundled sample scene, to PyTorch fp32 features of the same model.
 
 Each encoder run is a separate worker process (as in QGIS), so its peak RSS is its own. Rasters are 3-band
 uint8 with random values; the throughput is the encoder's own count (tiles encoded over the streaming time,
@@ -13,7 +20,9 @@ model loading and file creation excluded), the same figure the tool logs.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +33,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.runtime_probe import CANDIDATES  # noqa: E402
 from benchmarks.worker_process import run_tool  # noqa: E402
+
+RUNTIME_MODELS = ("vit_tiny_patch16_224", "vit_small_patch16_224", "vit_base_patch16_224")
 
 
 def make_raster(path: Path, size: int) -> None:
@@ -57,6 +69,47 @@ def bare_forward(model_name: str, batch: int, precision: str, seconds: float = 8
     return n / (time.perf_counter() - start)
 
 
+def probe(model: str, candidate: str, batch: int, seconds: float, features: Path, threads: int) -> dict:
+    """One runtime candidate measured in its own process (benchmarks/runtime_probe.py)."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.runtime_probe", model, candidate, str(batch),
+                          str(seconds), str(features), str(threads)], cwd=REPO, capture_output=True, text=True)
+    if out.returncode:
+        return {"error": (out.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare_runtimes(models, batch: int, repeat: int, work: Path, threads: int = 0) -> None:
+    """The runtime table: each candidate per model, medians over ``repeat`` alternated runs."""
+    print(f"\n== runtimes, batch {batch}, 224 px, random weights, {threads or 'all'} thread(s); cosine per feature "
+          "cell to torch fp32 on the sample scene's tiles; first run: build + first call (an export for OpenVINO), "
+          "cached: the same from the cache")
+    for model in models:
+        runs: dict = {c: [] for c in CANDIDATES}
+        for r in range(repeat):
+            order = list(CANDIDATES) if r % 2 == 0 else list(reversed(CANDIDATES))
+            for candidate in order:
+                features = work / f"{model}_{len(runs[candidate])}_{candidate.split()[0]}_{candidate.split()[1]}.npy"
+                runs[candidate].append(probe(model, candidate, batch, 3.0, features, threads))
+        reference = np.load(next(work.glob(f"{model}_0_torch_fp32.npy")))
+        reference_runs = runs["torch bf16 autocast (reference)"]
+        base, cpu_base = (np.median([r[k] for r in reference_runs]) for k in ("tiles_per_second",
+                                                                              "tiles_per_cpu_second"))
+        print(f"{model}:")
+        for candidate, results in runs.items():
+            if "error" in results[0]:
+                print(f"  {candidate:32s} failed: {results[0]['error']}")
+                continue
+            rate, cpu_rate = (np.median([r[k] for r in results]) for k in ("tiles_per_second", "tiles_per_cpu_second"))
+            features = np.load(work / f"{model}_0_{candidate.split()[0]}_{candidate.split()[1]}.npy")
+            cos = (features * reference).sum(1) / (np.linalg.norm(features, axis=1) * np.linalg.norm(reference, axis=1))
+            first, cached = (np.median([r[k] for r in results]) for k in ("first_s", "cached_s"))
+            loads = ", ".join(f"{r['load']:.1f}" for r in results)
+            print(f"  {candidate:32s} {rate:6.1f} tiles/s ({rate / base:.2f} x reference), {cpu_rate:6.1f} per "
+                  f"CPU-second ({cpu_rate / cpu_base:.2f} x), first run {first:5.1f} s, "
+                  f"cached {cached:4.1f} s; cosine to fp32 min {cos.min():.5f}, 1st percentile "
+                  f"{np.percentile(cos, 1):.5f}; load average {loads}")
+
+
 def encode(params: dict, null_model: bool = False) -> tuple[dict, float]:
     """Run the encoder tool in a worker process; return its outputs and peak RSS (MiB)."""
     module = "benchmarks.null_model_worker" if null_model else "engine.worker"
@@ -74,13 +127,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement (the median is printed too: "
                                                               "a shared or virtual machine varies by 10-20 %%)")
     parser.add_argument("--strides", type=int, nargs="+", default=[224, 112])
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch/OpenVINO threads of the runtime table (default: all; 1 compares runtimes fairly "
+                             "on a loaded machine, see benchmarks/runtime_probe.py)")
+    parser.add_argument("--runtime-check", action="store_true",
+                        help="only the runtime table and the end-to-end encoder on 2048 x 2048")
     args = parser.parse_args()
+    if args.runtime_check:
+        args.sizes, args.models = [2048], ["vit_small_patch16_224", "vit_tiny_patch16_224"]
     import torch
 
     from engine.devices import choose_precision
 
     precision = choose_precision("auto", torch.device("cpu"))
     work = Path(tempfile.mkdtemp(prefix="iamap-bench-"))
+    os.environ["IAMAP_RUNTIME_CACHE"] = str(work / "runtime-cache")  # the encoder runs' exports, not the user's
     print(f"CPU {os.cpu_count()} cores, torch threads {torch.get_num_threads()}; batch {args.batch}, "
           f"precision {precision}; rasters 3-band uint8")
     rasters = {}
@@ -89,14 +150,19 @@ def main() -> None:
         make_raster(rasters[size], size)
     big = max(rasters)
     common = {"PRETRAINED": False, "BATCH_SIZE": args.batch, "RESUME": False, "PRECISION": precision}
+    if args.runtime_check:
+        compare_runtimes(RUNTIME_MODELS, args.batch, args.repeat, work, args.threads)
+        args.quick = False
 
-    print(f"\n== pipeline ceiling (model replaced by fixed tokens of its shape), {big}x{big}, 384 features; load "
-          f"average {os.getloadavg()[0]:.2f}")
-    for stride in args.strides:
+    if not args.runtime_check:
+        print(f"\n== pipeline ceiling (model replaced by fixed tokens of its shape), {big}x{big}, 384 features; "
+              f"load average {os.getloadavg()[0]:.2f}")
+    for stride in [] if args.runtime_check else args.strides:
         rates = []
         for _ in range(args.repeat):
             out, peak = encode({**common, "BACKBONE_NAME": "vit_small_patch16_224", "INPUT": str(rasters[big]),
-                                "OUTPUT": str(work / f"null_{stride}.tif"), "STRIDE": stride}, null_model=True)
+                                "OUTPUT": str(work / f"null_{stride}.tif"), "STRIDE": stride, "RUNTIME": "torch"},
+                               null_model=True)
             rates.append(out["tiles_per_second"])
             print(f"stride {stride}: {out['tiles_encoded']} tiles, {out['tiles_per_second']:.0f} tiles/s; "
                   f"peak RSS {peak:.0f} MiB")
@@ -109,14 +175,16 @@ def main() -> None:
         for fmt in OUTPUT_FORMATS:
             path = work / f"fmt_{fmt}.tif"
             out, _ = encode({**common, "BACKBONE_NAME": "vit_small_patch16_224", "INPUT": str(rasters[big]),
-                             "OUTPUT": str(path), "OUTPUT_FORMAT": fmt}, null_model=True)
+                             "OUTPUT": str(path), "OUTPUT_FORMAT": fmt, "RUNTIME": "torch"}, null_model=True)
             print(f"{fmt}: {out['tiles_per_second']:.0f} tiles/s, {path.stat().st_size / 2**20:.1f} MiB")
     if args.quick:
         return
+    if not args.runtime_check:
+        compare_runtimes(RUNTIME_MODELS, args.batch, args.repeat, work, args.threads)
 
     for model in args.models:
-        print(f"\n== {model} ({precision}, batch {args.batch}); the bare forward_features is measured just before "
-              "each run, so both see the same machine")
+        print(f"\n== {model} ({precision}, batch {args.batch}, default RUNTIME); the bare eager forward_features "
+              f"under {precision} autocast is measured just before each run, so both see the same machine")
         strides = [s for s in args.strides if "small" in model or s == 224]
         for size in sorted(rasters):
             for stride in strides:
@@ -127,23 +195,29 @@ def main() -> None:
                                         "OUTPUT": str(work / f"{model}_{size}_{stride}.tif"), "STRIDE": stride})
                     ratios.append(out["tiles_per_second"] / bare)
                     print(f"{size}x{size} stride {stride}: {out['tiles_encoded']} tiles, "
-                          f"{out['tiles_per_second']:.1f} tiles/s end to end, bare forward {bare:.1f} tiles/s: "
+                          f"{out['tiles_per_second']:.1f} tiles/s end to end ({out['runtime']}), bare forward "
+                          f"{bare:.1f} tiles/s: "
                           f"{ratios[-1]:.2f} x; peak RSS {peak:.0f} MiB; load average {os.getloadavg()[0]:.2f}")
                 if args.repeat > 1:
                     print(f"{size}x{size} stride {stride}: median {np.median(ratios):.2f} x bare forward over "
                           f"{args.repeat} runs")
 
+    if args.runtime_check:
+        return
     small = min(rasters)
     outs = {}
     for p in ("fp32", "bf16"):
+        # fp32: the reference runtime's; bf16: the default runtime's
         outs[p], _ = encode({**common, "BACKBONE_NAME": args.models[0], "INPUT": str(rasters[small]),
-                             "OUTPUT": str(work / f"q_{p}.tif"), "PRECISION": p})
+                             "OUTPUT": str(work / f"q_{p}.tif"), "PRECISION": p,
+                             **({"RUNTIME": "torch"} if p == "fp32" else {})})
     import rasterio
 
     with rasterio.open(outs["fp32"]["OUTPUT"]) as a, rasterio.open(outs["bf16"]["OUTPUT"]) as b:
         fa, fb = a.read().reshape(a.count, -1), b.read().reshape(b.count, -1)
     cos = (fa * fb).sum(0) / (np.linalg.norm(fa, axis=0) * np.linalg.norm(fb, axis=0))
-    print(f"\nbf16 vs fp32 features, per-pixel cosine similarity: min {cos.min():.6f}, "
+    print(f"\nbf16 ({outs['bf16']['runtime']}) vs fp32 (torch) features, per-pixel cosine similarity: "
+          f"min {cos.min():.6f}, "
           f"mean {cos.mean():.6f}, 1st percentile {np.percentile(cos, 1):.6f}; "
           f"max abs difference {np.abs(fa - fb).max():.4g} (features' std {fa.std():.4g})")
 

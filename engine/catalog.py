@@ -93,6 +93,8 @@ def backbone(key: str) -> CuratedBackbone | None:
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: How the encoder runs its model (RUNTIME); the table of conditions is engine.runtimes.RUNTIMES.
+RUNTIMES = ("auto", "openvino", "torch")
 #: How overlapping tiles are merged; see engine.merge.
 MERGE_METHODS = ("average", "first", "last", "min", "max", "centre", "cosine")
 #: How pixel values are scaled before the model; see engine.normalize.

@@ -44,6 +44,7 @@ from .parameters import parameter_class
 from .raster_writing import BackgroundRowWriter, RowWriter, check_output, finalize
 from .rasters import check_bands, extent_window, open_raster, window_transform
 from .resume import Manifest, reusable_output
+from .runtimes import REFERENCE, choose_runtime, model_forward
 from .scale_out import ENCODER_PACKAGES, EncoderCluster, cluster_client
 from .tile_pipeline import MIN_VALID_FRACTION, TileEncoder, TileReader, create_feature_raster, encoded_batches
 from .tiling import TileGrid, check_stride
@@ -87,6 +88,9 @@ class EncodingPlan:
     digest: str
     norm: Normalization | None = None  #: None when the output is reused as it is
     reused: bool = False
+    #: the model's runtime (engine.runtimes; None with SCHEDULER, whose workers run the reference)
+    forward: object = None
+    runtime: str = REFERENCE.name  #: not in the record's hash: runtimes agree within the cosine bound of bf16
 
     @property
     def partial(self) -> Path:
@@ -140,8 +144,12 @@ def plan_encoding(p: EncoderParams, reporter: Reporter, cluster=None) -> Encodin
             device = choose_device(p.DEVICE, p.CUDA_ID)
             precision = choose_precision(p.PRECISION, device)
             check_encoder_memory(len(bands), grid, p.BATCH_SIZE, device, backbone.input_size)
+            runtime = choose_runtime(p.RUNTIME, device, precision, reporter)
         else:
             device, precision = cluster.device_and_precision(p.DEVICE, p.PRECISION)
+            runtime = REFERENCE
+            if p.RUNTIME not in ("auto", REFERENCE.name):
+                reporter.warning(f"RUNTIME {p.RUNTIME}: with SCHEDULER the workers run {REFERENCE.name}.")
         ensure_space("OUTPUT", output, grid.out_width * grid.out_height * backbone.dim * 4, reporter)
         record = {
             "tool": "encoder", "iamap_version": __version__, "input": file_identity(p.INPUT),
@@ -156,7 +164,7 @@ def plan_encoding(p: EncoderParams, reporter: Reporter, cluster=None) -> Encodin
         reporter.text(f"Model {backbone.name} ({backbone.weights}): input {backbone.input_size[0]}x"
                       f"{backbone.input_size[1]}, {backbone.grid[0]}x{backbone.grid[1]} cells of {backbone.dim} "
                       f"features per tile; one output pixel = {grid.cell_w:g}x{grid.cell_h:g} input pixels. "
-                      f"Device {device}, {precision}, batch {p.BATCH_SIZE}.")
+                      f"Device {device}, {precision}, runtime {runtime.name}, batch {p.BATCH_SIZE}.")
         if p.RESUME:
             plan.reused, change = reusable_output(output, plan.digest)
             if plan.reused:
@@ -167,6 +175,9 @@ def plan_encoding(p: EncoderParams, reporter: Reporter, cluster=None) -> Encodin
                                  "it again.")
         plan.norm = resolve_normalization(p.NORMALIZATION, src, bands, window, backbone)
         reporter.text(f"Normalisation {plan.norm.describe()}")
+    if cluster is None:  # after the reuse check: an export costs seconds the first time
+        plan.forward = model_forward(runtime, backbone, device, precision, p.BATCH_SIZE, reporter)
+        plan.runtime = plan.forward.runtime
     return plan
 
 
@@ -203,7 +214,7 @@ def start_or_resume(plan: EncodingPlan, reporter: Reporter) -> tuple[Manifest, i
                              "Starting over.")
         plan.partial.unlink(missing_ok=True)
         create_feature_raster(plan.partial, plan.grid, plan.backbone, plan.crs, plan.window_transform, plan.record,
-                              plan.p)
+                              plan.p, runtime=plan.runtime)
     manifest.write(rows_done, last_chunk)
     return manifest, rows_done
 
@@ -222,7 +233,8 @@ def stream_tiles(plan: EncodingPlan, manifest: Manifest, rows_done: int, reporte
     writer = BackgroundRowWriter(rows)
     strip = FeatureStrip(grid, plan.backbone.dim, p.MERGE_METHOD, first_tile_row=first_row)
     if cluster is None:
-        tile_encoder = TileEncoder(plan.backbone, plan.device, plan.precision, plan.norm, p.SIZE, grid)
+        tile_encoder = TileEncoder(plan.backbone, plan.device, plan.precision, plan.norm, p.SIZE, grid,
+                                   forward=plan.forward)
         reader = TileReader(p.INPUT, plan.open_args, plan.bands, plan.window, grid, first_row,
                             prefetch_tiles=2 * p.BATCH_SIZE)
         reader.start()
@@ -285,8 +297,8 @@ class Throughput:
 def finish_encoding(plan: EncodingPlan, manifest: Manifest, encoded: int, seconds: float, reporter: Reporter) -> dict:
     """Give the complete partial file its final name and record; return the tool's outputs."""
     grid, dim = plan.grid, plan.backbone.dim
-    record = {**plan.record, "params_hash": plan.digest, "feature_dim": dim, "width": grid.out_width,
-              "height": grid.out_height, "parameters": asdict(plan.p)}
+    record = {**plan.record, "params_hash": plan.digest, "runtime": plan.runtime, "feature_dim": dim,
+              "width": grid.out_width, "height": grid.out_height, "parameters": asdict(plan.p)}
     try:
         finalize(plan.partial, plan.output, record)
     except ParameterError:  # nothing but nodata: the partial file is gone, so is what would resume it
@@ -297,4 +309,5 @@ def finish_encoding(plan: EncodingPlan, manifest: Manifest, encoded: int, second
     reporter.text(f"Wrote {plan.output}: {grid.out_width}x{grid.out_height} px, {dim} bands, {encoded} tiles in "
                   f"{seconds:.1f} s ({rate:.1f} tiles/s).")
     return {"OUTPUT": str(plan.output), "tiles": grid.count, "tiles_encoded": encoded, "seconds": round(seconds, 3),
-            "tiles_per_second": round(rate, 3), "feature_dim": dim, "reused": False}
+            "tiles_per_second": round(rate, 3), "feature_dim": dim, "runtime": plan.runtime,
+            "reused": False}

@@ -63,12 +63,18 @@ class LoadedBackbone:
         return tokens_to_map(self.model.forward_features(batch), self.model, self.dim, self.grid)
 
 
-def tokens_to_map(output, model, dim: int | None = None, grid: tuple[int, int] | None = None):
-    """Turn whatever ``forward_features`` returned into an NCHW feature map."""
+def feature_tensor(output):
+    """The one tensor of what ``forward_features`` returned (the last of a list, the patch tokens of a dict)."""
     if isinstance(output, (list, tuple)):
         output = output[-1]
     if isinstance(output, dict):
         output = output.get("x_norm_patchtokens", next(iter(output.values())))
+    return output
+
+
+def tokens_to_map(output, model, dim: int | None = None, grid: tuple[int, int] | None = None):
+    """Turn whatever ``forward_features`` returned into an NCHW feature map."""
+    output = feature_tensor(output)
     if output.ndim == 4:
         channels_last = (dim is not None and output.shape[1] != dim and output.shape[-1] == dim) or \
             getattr(model, "output_fmt", "NCHW") == "NHWC"

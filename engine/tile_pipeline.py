@@ -31,6 +31,7 @@ from affine import Affine
 from . import __version__
 from .catalog import OUTPUT_FORMATS
 from .rasters import open_raster, read_padded_native
+from .runtimes import TorchForward
 from .tiling import TileGrid
 
 #: A feature cell is nodata when fewer than this fraction of its input pixels are valid.
@@ -110,15 +111,18 @@ def cell_validity(valid: np.ndarray, grid_h: int, grid_w: int, inside: tuple[int
 
 
 class TileEncoder:
-    """Normalises, masks, resizes and runs tiles through the backbone on ``device`` in ``precision``."""
+    """Normalises, masks, resizes and runs tiles through the backbone on ``device`` in ``precision``.
 
-    def __init__(self, backbone, device, precision: str, norm, size: int, grid: TileGrid):
+    ``forward``: the model's runtime (:func:`engine.runtimes.model_forward`); default the reference,
+    :class:`engine.runtimes.TorchForward`.
+    """
+
+    def __init__(self, backbone, device, precision: str, norm, size: int, grid: TileGrid, forward=None):
         # deferred: torch takes seconds to import, and only the steps that compute with it need it
         import torch
 
         self.backbone, self.device, self.grid = backbone, device, grid
-        backbone.model.to(device)
-        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self._forward = forward or TorchForward(backbone, device, precision)
         # (x * scale - mean) / std as one multiply-add: x * gain + offset
         gain = np.asarray(norm.scale, np.float64) / np.asarray(norm.std, np.float64)
         offset = -np.asarray(norm.mean, np.float64) / np.asarray(norm.std, np.float64)
@@ -127,14 +131,6 @@ class TileEncoder:
         self.resize = tuple(backbone.input_size) != (size, size)
         self._stacked: np.ndarray | None = None  # reused from batch to batch (same shape)
         self._inputs = None
-
-    def _forward(self, x):
-        # deferred: torch takes seconds to import, and only the steps that compute with it need it
-        import torch
-
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                                                    enabled=self.autocast_dtype is not None):
-            return self.backbone.features(x)
 
     def warm_up(self, batch_size: int) -> None:
         """One call on zeros, so kernel selection is not charged to the first tiles."""
@@ -243,8 +239,10 @@ def single_torch_thread():
         torch.set_num_threads(threads)
 
 
-def create_feature_raster(path: Path, grid: TileGrid, backbone, crs, window_transform, record: dict, p) -> None:
-    """An empty float32 feature GeoTIFF on the output grid (one band per feature, NaN nodata), tagged with the run."""
+def create_feature_raster(path: Path, grid: TileGrid, backbone, crs, window_transform, record: dict, p,
+                          runtime: str = "torch") -> None:
+    """An empty float32 feature GeoTIFF on the output grid (one band per feature, NaN nodata), tagged with the run
+    (``runtime``: the model's, see engine.runtimes)."""
     transform = window_transform @ Affine.scale(grid.cell_w, grid.cell_h)
     profile = dict(OUTPUT_FORMATS[p.OUTPUT_FORMAT].options, width=grid.out_width, height=grid.out_height,
                    count=backbone.dim, dtype="float32", crs=crs, transform=transform, nodata=float("nan"))
@@ -253,4 +251,4 @@ def create_feature_raster(path: Path, grid: TileGrid, backbone, crs, window_tran
         dst.update_tags(IAMAP_TOOL="encoder", IAMAP_VERSION=__version__, MODEL=backbone.name,
                         WEIGHTS=backbone.weights, TILE_SIZE=p.SIZE, STRIDE=p.STRIDE, MERGE_METHOD=p.MERGE_METHOD,
                         BANDS=",".join(map(str, record["bands"])), PRECISION=record["precision"],
-                        INPUT=record["input"]["path"])
+                        RUNTIME=runtime, INPUT=record["input"]["path"])

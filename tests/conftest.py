@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,3 +21,12 @@ def assets() -> Path:
     if not (ASSETS / "test.tif").exists():
         pytest.skip(f"shared test data not found at {ASSETS}")
     return ASSETS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runtime_cache(tmp_path_factory) -> Path:
+    """Exported models (engine.openvino_runtime) go to one folder per test session, never the user's cache; worker
+    processes the tests start inherit it."""
+    folder = tmp_path_factory.mktemp("runtime-cache")
+    os.environ["IAMAP_RUNTIME_CACHE"] = str(folder)
+    return folder

@@ -29,7 +29,9 @@ from ..fixtures import labelled_points, regions_raster, write_raster
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-TINY = {"BACKBONE_NAME": "vit_tiny_patch16_224", "PRETRAINED": False, "PRECISION": "fp32"}
+#: RUNTIME torch: the cluster's workers run the reference runtime (engine.runtimes), so the local run compared with
+#: them does too
+TINY = {"BACKBONE_NAME": "vit_tiny_patch16_224", "PRETRAINED": False, "PRECISION": "fp32", "RUNTIME": "torch"}
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from testsupport.dask_cluster import install_engine, local_cluster
 from ..fixtures import write_raster
 
 pytestmark = pytest.mark.qgis
-TINY = {"BACKBONE_NAME": "vit_tiny_patch16_224", "PRETRAINED": "false", "PRECISION": "fp32"}
+#: RUNTIME torch: the runtime of the cluster's workers, for the local runs compared with them
+TINY = {"BACKBONE_NAME": "vit_tiny_patch16_224", "PRETRAINED": "false", "PRECISION": "fp32", "RUNTIME": "torch"}
 
 
 @pytest.fixture(scope="module")
