@@ -27,8 +27,9 @@ def evaluate_on_layer(p, model: dict, classes: ClassCodes | None, src, bands, wi
     field = p.GT_COL or meta.get("label_field", "")
     sample = read_labelled_pixels(p.TEMPLATE_TEST, src, bands, window, field, p.SAMPLE_PER_POLYGON, p.RANDOM_SEED,
                                   parameter="TEMPLATE_TEST", reporter=reporter, name=p.shown("TEMPLATE_TEST"))
+    training_label = p.shown("TEMPLATE") if training is not None else meta.get("training_layer_label", "")
     sample, independence = independent_pixels(sample, training, meta.get("training_layer", ""), src, window,
-                                              reporter)
+                                              reporter, training_label)
     if classes is not None:
         targets = classes.encode(sample.labels)
         unknown = targets == classes.missing
@@ -55,18 +56,18 @@ def evaluate_on_layer(p, model: dict, classes: ClassCodes | None, src, bands, wi
 
 
 def independent_pixels(test: LabelledPixels, training: LabelledPixels | None, training_layer: str, src, window,
-                       reporter) -> tuple[LabelledPixels, str]:
+                       reporter, training_label: str = "") -> tuple[LabelledPixels, str]:
     """The pixels of ``test`` that are no training pixel, and a sentence saying what was checked and done.
 
     The training features are ``training``'s, or, for a loaded model, those of the layer it was trained on when
     that file can still be read. A test layer whose every pixel is a training pixel (the training layer itself,
     a copy) is refused: its figures would not be independent; shared pixels are left out and counted."""
     if training is not None:
-        geometries, name = training.geometries, Path(training.layer).name
+        geometries, name = training.geometries, training_label or Path(training.layer).name
     else:
         try:
             geometries, name = read_layer(training_layer, src.crs, "LOAD_MODEL").geometry.to_numpy(), \
-                Path(training_layer).name
+                training_label or Path(training_layer).name
         except (ParameterError, TypeError):
             reporter.warning(f"TEMPLATE_TEST: the model's training layer ({training_layer or 'not recorded'}) cannot "
                              "be read here, so whether the test layer shares pixels with it is not checked.")
