@@ -159,7 +159,7 @@ def check_inputs(tool: str, params: dict) -> None:
     """Refuse, before any work, an input file parameter that names a folder, a FIFO, a device or an unreadable
     file: the message names the parameter, where GDAL would fail obscurely or (a FIFO) wait forever."""
     for name, value in input_files(tool, params).items():
-        layer = TOOLS[tool][name].kind is not Kind.FILE
+        layer = TOOLS[tool][name.split(" #")[0]].kind is not Kind.FILE  # "LATER #2": the list's second file
         problem = input_file_problem(value.split("|")[0], folder_allowed=layer)  # a vector's "file.gpkg|layername=.."
         if problem:
             raise ParameterError(name, f"{value.split('|')[0]} {problem}.")

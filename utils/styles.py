@@ -90,14 +90,14 @@ def style_paletted(path: str, labels: list[int], noise_label: int | None = None,
                    colours: list[str] | None = None) -> bool:
     """One colour per label, named ``names`` (default "cluster <label>"); ``noise_label`` (if any) light grey,
     named "noise". Clusters get the colour of their label, named classes ``colours`` (``#rrggbb``, the engine's
-    choice: see :mod:`engine.class_colours`)."""
+    choice: see :mod:`engine.class_colours`; without it, the colour of their label as clusters)."""
     def renderer(layer):
         if names is None:
             classes = [QgsPalettedRasterRenderer.Class(label, cluster_colour(label), f"cluster {label}")
                        for label in labels if label != noise_label]
         else:
             classes = [QgsPalettedRasterRenderer.Class(label, QColor(colour), name)
-                       for label, name, colour in zip(labels, names, colours)]
+                       for label, name, colour in zip(labels, names, colours or map(class_colour, labels))]
         if noise_label is not None:
             classes.insert(0, QgsPalettedRasterRenderer.Class(noise_label, QColor(NOISE_COLOUR), "noise"))
         return QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes)
