@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
 from .raster_writing import file_fingerprint
+from .user_cache import cache_dir as user_cache_dir
 
 #: The persistent cache of stores (:class:`engine.feature_store.FeatureStore` ``cache``): at most this many bytes in all
 #: (the least recently used stores go first; 3.75 GiB for a 2048 x 2048 x 384 raster and its preview), only stores of at
@@ -27,12 +27,8 @@ STORE_VERSION = 1
 
 
 def default_cache_dir() -> Path | None:
-    """Where the explorer keeps its stores: ``IAMAP_EXPLORER_CACHE`` (empty: no cache), else the user's cache
-    folder (``%LOCALAPPDATA%`` on Windows, ``$XDG_CACHE_HOME`` or ``~/.cache`` elsewhere) / iamap / explorer."""
-    if "IAMAP_EXPLORER_CACHE" in os.environ:
-        return Path(os.environ["IAMAP_EXPLORER_CACHE"]) if os.environ["IAMAP_EXPLORER_CACHE"] else None
-    base = os.environ.get("LOCALAPPDATA") if os.name == "nt" else os.environ.get("XDG_CACHE_HOME")
-    return Path(base or Path.home() / ".cache") / "iamap" / "explorer"
+    """Where the explorer keeps its stores (see :func:`engine.user_cache.cache_dir`)."""
+    return user_cache_dir("IAMAP_EXPLORER_CACHE", "explorer")
 
 
 def cache_entry(src, bands: list[int], cache: Path) -> Path | None:

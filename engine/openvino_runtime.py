@@ -24,6 +24,7 @@ from pathlib import Path
 from .errors import ModelLoadError
 from .events import NULL_REPORTER
 from .models import feature_tensor, tokens_to_map
+from .user_cache import cache_dir as user_cache_dir
 
 #: Changes when what is cached (or how it is named) does; older artefacts are then never found.
 ARTEFACT_VERSION = 1
@@ -32,12 +33,8 @@ INFERENCE_PRECISION = {"bf16": "bf16", "fp32": "f32"}
 
 
 def default_cache_dir() -> Path | None:
-    """``IAMAP_RUNTIME_CACHE`` (empty: no cache), else the user's cache folder (``%LOCALAPPDATA%`` on Windows,
-    ``$XDG_CACHE_HOME`` or ``~/.cache`` elsewhere) / iamap / runtimes."""
-    if "IAMAP_RUNTIME_CACHE" in os.environ:
-        return Path(os.environ["IAMAP_RUNTIME_CACHE"]) if os.environ["IAMAP_RUNTIME_CACHE"] else None
-    base = os.environ.get("LOCALAPPDATA") if os.name == "nt" else os.environ.get("XDG_CACHE_HOME")
-    return Path(base or Path.home() / ".cache") / "iamap" / "runtimes"
+    """Where the runtime exports are kept (see :func:`engine.user_cache.cache_dir`)."""
+    return user_cache_dir("IAMAP_RUNTIME_CACHE", "runtimes")
 
 
 def weights_fingerprint(model) -> str:
