@@ -38,7 +38,7 @@ PURPOSES = {"torch": "deep-learning engine", "torchvision": "image models and tr
             "pandas": "tables", "safetensors": "weight files that cannot run code",
             "huggingface_hub": "pretrained weights from the Hugging Face hub", "requests": "downloads",
             "matplotlib": "the pictures of the ml report", "dask": "running on a cluster (Scheduler)",
-            "distributed": "the Dask client of a cluster run"}
+            "distributed": "the Dask client of a cluster run", "openvino": "the encoder's faster CPU runtime"}
 #: Package rows the list keeps when the dialog is made small (it scrolls then); it opens showing them all.
 SMALLEST_LIST_ROWS = 5
 
