@@ -185,7 +185,7 @@ def test_every_numeric_parameter_given_huge_tiny_or_broken_values_gets_a_message
         for tool in TOOLS.values():
             algorithm = QgsApplication.processingRegistry().algorithmById(f"iamap:{{tool.name}}")
             base = {{"INPUT": {str(raster)!r}, "TEMPLATE": {str(template)!r}, "GT_COL": "label",
-                    "OUTPUT": {str(tmp_path / "o.tif")!r}}}
+                    "OUTPUT": {str(tmp_path / "o.tif")!r}, "LATER": [{str(raster)!r}]}}
             for spec in tool.parameters:
                 if spec.kind not in (Kind.INT, Kind.FLOAT):
                     continue

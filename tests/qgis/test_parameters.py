@@ -32,7 +32,10 @@ def test_logs_reports_and_layer_names_name_the_users_layers_never_processing_s_t
     raster, truth = regions_raster(tmp_path / "scene.tif", 60, 40, regions=3, noise=0.2)
     points = labelled_points(tmp_path / "points.gpkg", raster, truth, 10, names=lambda k: ["water", "crop", "town"][k])
     gpd.read_file(points).to_file(tmp_path / "landcover_points.geojson", driver="GeoJSON")
-    gpd.read_file(points).to_file(tmp_path / "check_points.shp")
+    check = labelled_points(tmp_path / "check.gpkg", raster, truth, 10, seed=23,
+                            names=lambda k: ["water", "crop", "town"][k])
+    fresh = gpd.read_file(check)  # test points apart from the training ones: the ml tool checks independence
+    fresh[~fresh.geometry.isin(gpd.read_file(points).geometry)].to_file(tmp_path / "check_points.shp")
     report = tmp_path / "report.html"
     result = qgis.pyqgis(f"""
         import json

@@ -89,7 +89,7 @@ def test_bad_sk_param_and_a_model_with_other_bands_fail_with_clear_messages(qgis
     with pytest.raises(AlgorithmFailed) as info:
         qgis.run("iamap:reduction", {"INPUT": raster, "BANDS": [1, 2, 3], "LOAD_MODEL": tmp_path / "m.iamapmodel",
                                      "OUTPUT": tmp_path / "r2.tif"})
-    assert ("BANDS: the model in m.iamapmodel was fitted on 8 band(s) (bands [1, 2, 3, 4, 5, 6, 7, 8] of f.tif); the "
+    assert ("BANDS: the model in m.iamapmodel was fitted on 8 band(s) (bands 1, 2, 3, 4, 5, 6, 7, 8 of f.tif); the "
             "selected input has 3") in info.value.result.stdout + info.value.result.stderr
     assert not (tmp_path / "r2.tif").exists() and not (tmp_path / "c.tif").exists()
 
