@@ -186,3 +186,24 @@ def reprojected(path: Path, output: Path, crs: str, resolution: float) -> Path:
 def iou(found: np.ndarray, truth: np.ndarray) -> float:
     """Intersection over union of two boolean masks."""
     return float((found & truth).sum() / max((found | truth).sum(), 1))
+
+
+class Interrupt(Exception):
+    """A run cut short by :func:`interrupt_after`'s row writer."""
+
+
+def interrupt_after(monkeypatch, rows: int):
+    """Make the encoder's row writer raise :class:`Interrupt` once ``rows`` output rows are durable (a run
+    killed mid-way); returns a call that puts the real writer back."""
+    from engine import encoder as encoder_module
+
+    writer = encoder_module.RowWriter
+
+    class FailingWriter(writer):
+        def _write(self, final):
+            super()._write(final)
+            if self.next_row >= rows:
+                raise Interrupt()
+
+    monkeypatch.setattr(encoder_module, "RowWriter", FailingWriter)
+    return lambda: monkeypatch.setattr(encoder_module, "RowWriter", writer)

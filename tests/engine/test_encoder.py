@@ -14,7 +14,7 @@ from engine.encoder import run_encoder
 from engine.errors import IamapError, ModelLoadError, ParameterError
 from engine.events import Reporter
 
-from ..fixtures import random_raster, write_raster
+from ..fixtures import Interrupt, interrupt_after, random_raster, write_raster
 
 TINY = "vit_tiny_patch16_224"  # 192 features, 14x14 cells per 224 px tile
 
@@ -120,26 +120,15 @@ def test_overlap_changes_a_real_models_output_and_average_is_a_true_mean(tmp_pat
     assert not np.allclose(overlapped[:, :, 7:14], plain[:, :, 7:14])
 
 
-class Interrupt(Exception):
-    pass
-
-
 def test_resume_after_an_interruption_gives_the_uninterrupted_result(tmp_path, monkeypatch):
     path = random_raster(tmp_path / "in.tif", 300, 900, seed=3)  # 57 output rows: 3 chunks of 16 + 9
     expected, _, _ = read(encode(tmp_path, path, "ref.tif")[0]["OUTPUT"])
-
-    class FailingWriter(encode_module.RowWriter):
-        def _write(self, final):
-            super()._write(final)
-            if self.next_row >= 32:
-                raise Interrupt()
-
-    monkeypatch.setattr(encode_module, "RowWriter", FailingWriter)
+    restore = interrupt_after(monkeypatch, 32)
     with pytest.raises(Interrupt):
         encode(tmp_path, path, "out.tif")
     assert not (tmp_path / "out.tif").exists()  # never looks complete
     assert json.loads((tmp_path / "out.partial.json").read_text())["rows_done"] == 32
-    monkeypatch.setattr(encode_module, "RowWriter", FailingWriter.__mro__[1])
+    restore()
     outputs, reporter = encode(tmp_path, path, "out.tif")
     messages = [e["message"] for e in reporter.events if e["type"] == "text"]
     assert any("Resuming: 32 of 57" in m for m in messages)

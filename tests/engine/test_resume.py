@@ -10,11 +10,10 @@ import shutil
 import numpy as np
 import pytest
 
-from engine import encoder as encoder_module
 from engine.resume import Manifest, manifest_path, reusable_output
 
-from ..fixtures import random_raster
-from .test_encoder import Interrupt, encode, read
+from ..fixtures import Interrupt, interrupt_after, random_raster
+from .test_encoder import encode, read
 
 
 def sha256(path) -> str:
@@ -31,17 +30,6 @@ def scene(tmp_path):
     path = random_raster(tmp_path / "in.tif", 300, 900, seed=3)
     reference = read(encode(tmp_path, path, "ref.tif")[0]["OUTPUT"])[0]
     return path, reference, sha256(path)
-
-
-def interrupt_after(monkeypatch, rows):
-    class FailingWriter(encoder_module.RowWriter):
-        def _write(self, final):
-            super()._write(final)
-            if self.next_row >= rows:
-                raise Interrupt()
-
-    monkeypatch.setattr(encoder_module, "RowWriter", FailingWriter)
-    return lambda: monkeypatch.setattr(encoder_module, "RowWriter", FailingWriter.__mro__[1])
 
 
 def test_a_truncated_complete_output_is_encoded_again(tmp_path, scene):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from ..fixtures import random_raster, regions_raster, write_raster
+from ..fixtures import Interrupt, interrupt_after, random_raster, regions_raster, write_raster
 from .conftest import QGIS_PROCESS, REPO
 from .test_data_safety import failure, sha256, template  # noqa: F401 (a fixture)
 from .test_encoder import TINY
@@ -120,23 +120,13 @@ def test_outputs_of_one_run_sharing_a_stem_are_written(qgis, tmp_path, two_class
 
 
 def test_resume_after_changing_size_says_why_the_partial_is_not_used(qgis, tmp_path, monkeypatch):
-    from engine import encoder as encoder_module
     from engine.encoder import run_encoder
     from engine.events import Reporter
 
     raster = random_raster(tmp_path / "in.tif", 300, 900, seed=3)  # 57 output rows, durable every 16
     out = tmp_path / "f.tif"
 
-    class Interrupt(Exception):
-        pass
-
-    class FailingWriter(encoder_module.RowWriter):
-        def _write(self, final):
-            super()._write(final)
-            if self.next_row >= 32:
-                raise Interrupt()
-
-    monkeypatch.setattr(encoder_module, "RowWriter", FailingWriter)
+    interrupt_after(monkeypatch, 32)
     with pytest.raises(Interrupt):
         run_encoder({**TINY, "PRETRAINED": False, "INPUT": str(raster), "OUTPUT": str(out)}, Reporter())
     assert json.loads((tmp_path / "f.partial.json").read_text())["rows_done"] == 32
