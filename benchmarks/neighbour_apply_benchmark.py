@@ -4,7 +4,7 @@
 Prints numbers; asserts nothing.
 
     <worker python> benchmarks/neighbour_apply_benchmark.py [--sample 20000] [--pixels 100000]
-        [--library-pixels 10000] [--data scene,generated] [--bands 16,384]
+        [--library-pixels 10000] [--data scene,generated] [--bands 16,384] [--methods HDBSCAN,UMAP]
 
 Data: ``scene`` is the bundled Sentinel-2-like scene (``../shared/data/iamap-assets/test.tif``, 11 bands, its
 valid pixels); ``generated`` is, for each of ``--bands`` (16: PCA-reduced features; 384: a ViT-S encoder's), that
@@ -71,7 +71,8 @@ def neighbourhood_preservation(first: np.ndarray, second: np.ndarray, k: int = 1
     return float(np.mean([len(np.intersect1d(p, q)) / k for p, q in zip(a, b)]))
 
 
-def compare(name: str, values: np.ndarray, sample: int, pixels: int, library_pixels: int) -> None:
+def compare(name: str, values: np.ndarray, sample: int, pixels: int, library_pixels: int,
+            methods: tuple[str, ...] = ("HDBSCAN", "UMAP")) -> None:
     from sklearn.manifold import trustworthiness
     from sklearn.metrics import adjusted_rand_score
 
@@ -79,6 +80,8 @@ def compare(name: str, values: np.ndarray, sample: int, pixels: int, library_pix
     order = rng.permutation(len(values))
     fit, new = values[order[:sample]], values[order[sample:sample + pixels]]
     for method, tool, size in (("HDBSCAN", "cluster", 8), ("UMAP", "reduction", 3)):
+        if method not in methods:
+            continue
         start = time.perf_counter()
         model, _ = fit_model(tool, method, {}, size, 0, fit, NULL_REPORTER)
         fitted = time.perf_counter() - start
@@ -110,18 +113,20 @@ def main() -> None:
     parser.add_argument("--library-pixels", type=int, default=10_000, help="of those, the libraries' paths map")
     parser.add_argument("--data", default="scene,generated")
     parser.add_argument("--bands", default="16,384", help="bands of the generated data (comma-separated)")
+    parser.add_argument("--methods", default="HDBSCAN,UMAP")
     args = parser.parse_args()
+    methods = tuple(args.methods.split(","))
     print(f"load average {Path('/proc/loadavg').read_text().strip()}; {os.cpu_count()} CPU(s)", flush=True)
     for name in args.data.split(","):
         if name == "scene":
             if not SCENE.exists():
                 print(f"scene: {SCENE} is missing, skipped")
                 continue
-            compare(name, scene_pixels(), args.sample, args.pixels, args.library_pixels)
+            compare(name, scene_pixels(), args.sample, args.pixels, args.library_pixels, methods)
             continue
         for bands in (int(b) for b in args.bands.split(",")):
             values = generated_pixels(args.sample + args.pixels, bands)
-            compare(name, values, args.sample, args.pixels, args.library_pixels)
+            compare(name, values, args.sample, args.pixels, args.library_pixels, methods)
     print(f"load average {Path('/proc/loadavg').read_text().strip()}")
 
 

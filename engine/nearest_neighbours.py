@@ -1,4 +1,5 @@
-"""Exact euclidean k nearest neighbours of many pixels in a fitted sample, by brute force in torch.
+"""Exact euclidean k nearest neighbours of many pixels in a fitted sample: by brute force in torch, or, with few
+bands (:data:`CELL_BANDS`), through the sample's cells (:mod:`engine.cell_search`).
 
 Each share of :data:`ROW_BUDGET` // sample-size pixels (at most :data:`MAX_ROWS`) is searched by one core, shares
 in parallel (a core per thread, torch on one thread in each: OpenMP's own threads only wait for each other on a
@@ -35,29 +36,51 @@ MARGIN = 8
 ROW_BUDGET = 1 << 22
 #: Most pixels per share (the float64 differences of step 3 are ``rows * (k + MARGIN) * bands``).
 MAX_ROWS = 1024
+#: At most this many bands, and at least :data:`CELL_MIN_POINTS` fitted points, the search goes through
+#: :class:`engine.cell_search.Cells`: there the whole sample's distances cost more than finding the cells that
+#: matter (in more bands, every cell is near every pixel and a matmul over the whole sample is faster).
+CELL_BANDS = 32
+CELL_MIN_POINTS = 4096
 #: Unit roundoff of float32.
 FLOAT32_UNIT = 2.0 ** -24
 
 _INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-class SampleIndex:
-    """The fitted sample, centred (smaller values: smaller float32 errors), in float64 and padded float32."""
+class Points:
+    """Fitted points (centred): float64, and float32 padded to whole runs of :data:`BLOCK` with their squared
+    norms (padding: infinite, never near)."""
 
-    def __init__(self, sample: np.ndarray):
+    def __init__(self, exact: np.ndarray):
         import torch  # deferred: torch takes seconds to import
 
+        self.exact = exact
+        count, bands = exact.shape
+        padded = -(-count // BLOCK) * BLOCK
+        single = np.zeros((padded, bands), np.float32)
+        single[:count] = exact
+        norms = np.full(padded, np.inf, np.float32)
+        norms[:count] = (single[:count].astype(np.float64) ** 2).sum(axis=1)
+        self.single, self.norms = torch.from_numpy(single), torch.from_numpy(norms)
+
+
+class SampleIndex:
+    """The fitted sample, centred (smaller values: smaller float32 errors), as :class:`Points`; with few bands
+    (at most :data:`CELL_BANDS`) and enough points (:data:`CELL_MIN_POINTS`), also in
+    :class:`engine.cell_search.Cells`."""
+
+    def __init__(self, sample: np.ndarray):
         sample = np.asarray(sample, np.float64)
         self.mean = sample.mean(axis=0)
         self.exact = np.ascontiguousarray(sample - self.mean)
-        count, bands = self.exact.shape
-        padded = -(-count // BLOCK) * BLOCK
-        single = np.zeros((padded, bands), np.float32)
-        single[:count] = self.exact
-        norms = np.full(padded, np.inf, np.float32)  # padding points are never near
-        norms[:count] = (single[:count].astype(np.float64) ** 2).sum(axis=1)
-        self.single, self.norms = torch.from_numpy(single), torch.from_numpy(norms)
+        self.points = Points(self.exact)
         self.largest_norm = float((self.exact ** 2).sum(axis=1).max())
+        count, bands = self.exact.shape
+        self.cells = None
+        if bands <= CELL_BANDS and count >= CELL_MIN_POINTS:
+            from .cell_search import Cells  # deferred: numba takes a second to import
+
+            self.cells = Cells(self.exact)
 
 
 def sample_index(owner, sample: np.ndarray) -> SampleIndex:
@@ -76,20 +99,20 @@ def _float32_error(pixel_norms: np.ndarray, index: SampleIndex) -> np.ndarray:
     return 4.0 * (bands + 4) * FLOAT32_UNIT * (pixel_norms + index.largest_norm)
 
 
-def _exact_rows(index: SampleIndex, pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Step 4: the k nearest over the whole sample in float64 (for the few pixels step 4 sends back)."""
+def _exact_rows(points: Points, pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Step 4: the k nearest of ``points`` in float64 (for the few pixels step 4 sends back)."""
     import torch
 
-    exact = torch.from_numpy(index.exact)
+    exact = torch.from_numpy(points.exact)
     rows = torch.from_numpy(pixels)
     squared = (rows * rows).sum(1, keepdim=True) - 2 * rows @ exact.T + (exact * exact).sum(1)
-    nearest = squared.topk(min(k + MARGIN, len(index.exact)), dim=1, largest=False).indices.numpy()
-    return _refined(index, pixels, nearest, k)
+    nearest = squared.topk(min(k + MARGIN, len(points.exact)), dim=1, largest=False).indices.numpy()
+    return _refined(points, pixels, nearest, k)
 
 
-def _refined(index: SampleIndex, pixels: np.ndarray, candidates: np.ndarray, k: int) -> tuple:
+def _refined(points: Points, pixels: np.ndarray, candidates: np.ndarray, k: int) -> tuple:
     """Step 3: the candidates' squared distances from their differences in float64, the k smallest, sorted."""
-    squared = ((index.exact[candidates] - pixels[:, None, :]) ** 2).sum(axis=2)
+    squared = ((points.exact[candidates] - pixels[:, None, :]) ** 2).sum(axis=2)
     order = np.argsort(squared, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(squared, order, axis=1), np.take_along_axis(candidates, order, axis=1)
 
@@ -107,42 +130,53 @@ def _buffer(rows: int, columns: int):
     return held[:rows * columns].view(rows, columns)
 
 
-def _search_share(index: SampleIndex, pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Steps 1 to 4 for one share of pixels (already centred): (squared distances, indices), nearest first."""
+def _search_share(index: SampleIndex, points: Points, pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1 to 4 for one share of pixels (already centred) among ``points`` (the sample's, or some of them):
+    (squared distances, indices into ``points``), nearest first."""
     import torch
 
     torch.set_num_threads(1)  # this thread's OpenMP: the shares are the parallelism
-    count = len(index.exact)
+    count = len(points.exact)
     wanted = min(k + MARGIN, count)
     single = torch.from_numpy(pixels.astype(np.float32))
-    partial = torch.addmm(index.norms, single, index.single.T, alpha=-2.0, out=_buffer(len(pixels), len(index.norms)))
+    partial = torch.addmm(points.norms, single, points.single.T, alpha=-2.0,
+                          out=_buffer(len(pixels), len(points.norms)))
     runs = partial.view(len(pixels), -1, BLOCK)
     nearest_runs = runs.amin(dim=2).topk(min(wanted, runs.shape[1]), dim=1, largest=False).indices
     values = runs.gather(1, nearest_runs[:, :, None].expand(-1, -1, BLOCK)).flatten(1)
     smallest, place = values.topk(wanted, dim=1, largest=False)
     candidates = (nearest_runs.gather(1, place // BLOCK) * BLOCK + place % BLOCK).numpy()
-    squared, indices = _refined(index, pixels, candidates, k)
+    squared, indices = _refined(points, pixels, candidates, k)
     if wanted < count:
         pixel_norms = (pixels ** 2).sum(axis=1)
         largest_candidate = smallest[:, -1].double().numpy() + pixel_norms
         unsure = np.flatnonzero(squared[:, -1] >= largest_candidate - _float32_error(pixel_norms, index))
         if len(unsure):
-            squared[unsure], indices[unsure] = _exact_rows(index, pixels[unsure], k)
+            squared[unsure], indices[unsure] = _exact_rows(points, pixels[unsure], k)
     return squared, indices
 
 
 def nearest_neighbours(index: SampleIndex, values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(distances float64, indices int64), both (pixels, k), nearest first, of the ``k`` nearest fitted points of
-    each row of ``values`` (pixels, bands): scikit-learn's ``tree.query(values, k)``."""
+    each row of ``values`` (pixels, bands): scikit-learn's ``tree.query(values, k)``.
+
+    With few bands (:class:`engine.cell_search.Cells`), the search of :func:`engine.cell_search.cell_search`;
+    else the brute force above, in shares of the whole sample.
+    """
     import torch
 
     pixels = np.asarray(values, np.float64) - index.mean
-    rows = int(max(16, min(MAX_ROWS, ROW_BUDGET // max(1, len(index.single)))))
+    if index.cells is not None:
+        from .cell_search import cell_search  # deferred: numba takes a second to import
+
+        squared, indices = cell_search(index.cells, pixels, k)
+        return np.sqrt(squared), indices
+    rows = int(max(16, min(MAX_ROWS, ROW_BUDGET // max(1, len(index.exact)))))
     shares = [pixels[start:start + rows] for start in range(0, len(pixels), rows)]
     threads = torch.get_num_threads()
     try:
         with ThreadPoolExecutor(max(1, min(len(shares), os.cpu_count() or 1))) as pool:
-            parts = list(pool.map(lambda share: _search_share(index, share, k), shares))
+            parts = list(pool.map(lambda share: _search_share(index, index.points, share, k), shares))
     finally:
         torch.set_num_threads(threads)
     if not parts:

@@ -4,12 +4,12 @@ fitted sample, instead of the libraries' per-pixel paths (:data:`FAST_APPLIERS`;
 ``approximate_predict``, the reference these are measured against in ``benchmarks/neighbour_apply_benchmark.py``).
 
 - **HDBSCAN**: the same computation as ``hdbscan.approximate_predict``, vectorised: the ``2 * min_samples``
-  nearest fitted pixels (euclidean: the exact brute-force search of :mod:`engine.nearest_neighbours`, 25 times
-  the library on 384 bands, 1.3 to 2.3 times on 11 to 16; other metrics: the clusterer's own tree, queried by
-  every core at once), the nearest one in
-  mutual reachability and its lambda, then the walk up the condensed tree done for all pixels together, one level
-  at a time. The labels are the library's (an adjusted Rand index of 1 on every data set measured); the
-  library's own loop is a Python call per pixel.
+  nearest fitted pixels (only ``min_samples + 1`` for the pixels those settle, 99 % of them on the bundled scene),
+  exactly, by the fastest search for the bands (:func:`_neighbour_search`: the clusterer's KD-tree on every core
+  up to :data:`TREE_BANDS` bands, the cells of :mod:`engine.cell_search` up to 32, the brute force of
+  :mod:`engine.nearest_neighbours` beyond), the nearest one in mutual reachability and its lambda, then the walk
+  up the condensed tree done for all pixels together, one level at a time. The labels are the library's (an
+  adjusted Rand index of 1 on every data set measured); the library's own loop is a Python call per pixel.
 - **UMAP**: umap-learn's ``transform`` finds each pixel's neighbours in the fitted sample with its own search
   index, weighs them by their fuzzy membership, places the pixel at the weighted mean of their embedding, then
   refines that place by 30 to 100 epochs of stochastic gradient descent (single-threaded when a seed is set).
@@ -35,6 +35,10 @@ from .nearest_neighbours import nearest_neighbours, sample_index
 LIBRARY = "library"
 #: The metric whose neighbours :func:`engine.nearest_neighbours.nearest_neighbours` finds (the libraries' default).
 EUCLIDEAN = "euclidean"
+#: At most this many bands, the clusterer's own KD-tree finds neighbours faster than
+#: :func:`engine.nearest_neighbours.nearest_neighbours` (3 bands: 200 000 against 93 000 pixels/s from 100 000
+#: fitted points; 5: even; 8: 15 000 against 48 000).
+TREE_BANDS = 4
 #: Pixels of each share of a neighbour search run in parallel (each core takes shares in turn).
 SEARCH_SHARE = 4096
 
@@ -53,6 +57,16 @@ def _parallel_query(tree, values: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     with ThreadPoolExecutor(min(len(shares), os.cpu_count() or 1)) as pool:
         parts = list(pool.map(lambda share: tree.query(share, k=k), shares))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _neighbour_search(clusterer, data):
+    """``search(pixels, k)`` -> (distances, indices) of the k nearest fitted points, exact, by the fastest way for
+    the clusterer's metric and bands: the clusterer's own tree queried by every core at once (another metric than
+    euclidean, or at most :data:`TREE_BANDS` bands), else :func:`engine.nearest_neighbours.nearest_neighbours`."""
+    if clusterer.metric == EUCLIDEAN and data.raw_data.shape[1] > TREE_BANDS:
+        index = sample_index(clusterer, data.raw_data)
+        return lambda pixels, k: nearest_neighbours(index, pixels, k)
+    return lambda pixels, k: _parallel_query(data.tree, np.asarray(pixels, np.float64), k)
 
 
 def _condensed_tree_tables(clusterer) -> tuple:
@@ -92,16 +106,24 @@ def hdbscan_labels(pipeline, values: np.ndarray) -> np.ndarray | None:
         return None
     scaled = pipeline[:-1].transform(values)
     min_samples = clusterer.min_samples or clusterer.min_cluster_size
-    if clusterer.metric == EUCLIDEAN:
-        distances, indices = nearest_neighbours(sample_index(clusterer, data.raw_data), scaled, 2 * min_samples)
-    else:  # the clusterer's own tree, which knows its metric
-        distances, indices = _parallel_query(data.tree, np.asarray(scaled, np.float64), 2 * min_samples)
-    reachability = np.maximum(np.maximum(data.core_distances[indices], distances[:, min_samples:min_samples + 1]),
-                              distances)
-    best = reachability.argmin(axis=1)
-    rows = np.arange(len(best))
-    nearest, distance = indices[rows, best], reachability[rows, best]
-    lambdas = np.full(len(best), np.finfo(np.double).max)
+    search = _neighbour_search(clusterer, data)
+    # The library takes the 2 * min_samples nearest, the nearest in mutual reachability among them (the first on a
+    # tie). The first min_samples + 1 settle it wherever one of them has a core distance at most the pixel's (its
+    # (min_samples + 1)-th distance): their reachability is then the pixel's core distance, and the later ones' is
+    # at least their distance, at least that. Only the other pixels need the rest of their neighbours.
+    distances, indices = search(scaled, min_samples + 1)
+    core = distances[:, min_samples:min_samples + 1]
+    reachability = np.maximum(data.core_distances[indices], core)
+    unsettled = np.flatnonzero(reachability.min(axis=1) > core[:, 0])
+    best, distance = reachability.argmin(axis=1), reachability.min(axis=1)
+    nearest = indices[np.arange(len(best)), best]
+    if len(unsettled):
+        far, far_indices = search(scaled[unsettled], 2 * min_samples)
+        far_reachability = np.maximum(np.maximum(data.core_distances[far_indices], core[unsettled]), far)
+        far_best = far_reachability.argmin(axis=1)
+        rows = np.arange(len(unsettled))
+        nearest[unsettled], distance[unsettled] = far_indices[rows, far_best], far_reachability[rows, far_best]
+    lambdas = np.full(len(nearest), np.finfo(np.double).max)
     np.divide(1.0, distance, out=lambdas, where=distance > 0)
     point_parent, point_lambda, up_parent, up_lambda, label, root = _condensed_tree_tables(clusterer)
     cluster = point_parent[nearest]

@@ -32,6 +32,41 @@ def test_hdbscan_labels_are_approximate_predicts_noise_included():
     assert len(np.unique(fast[fast >= 0])) == 3
 
 
+@pytest.mark.parametrize("bands, count, search", [(3, 2000, "tree"), (6, 5000, "cells"), (40, 1500, "brute force")])
+def test_hdbscan_labels_are_approximate_predicts_by_every_neighbour_search(bands, count, search, monkeypatch):
+    import engine.neighbour_apply as neighbour_apply
+    from engine.nearest_neighbours import sample_index
+
+    fit, _ = blobs(count, 0, bands)
+    model, _ = fit_model("cluster", "HDBSCAN", {}, 8, 0, fit, NULL_REPORTER)
+    new, _ = blobs(3000, 1, bands, spread=1.8)
+    rng = np.random.default_rng(2)
+    # at the clusters' centres, pixels are denser than their neighbours: those are the unsettled ones
+    centres = np.repeat(np.array([-6.0, 0.0, 6.0]), 30)[:, None] + rng.normal(0, 0.05, (90, bands))
+    new = np.concatenate([new, centres, rng.uniform(-40, 40, (100, bands))]).astype(np.float32)
+    clusterer = model["pipeline"][-1]
+    searched = []
+    chosen = neighbour_apply._neighbour_search
+
+    def spied(clusterer, data):
+        inner = chosen(clusterer, data)
+        return lambda pixels, k: searched.append((len(pixels), k)) or inner(pixels, k)
+
+    monkeypatch.setattr(neighbour_apply, "_neighbour_search", spied)
+    fast = hdbscan_labels(model["pipeline"], new)
+    np.testing.assert_array_equal(fast, APPLIERS["approximate_predict"](model["pipeline"], new))
+    assert (fast == -1).any() and len(np.unique(fast[fast >= 0])) == 3
+    # every pixel's min_samples + 1 nearest, then the 2 * min_samples nearest of the pixels those do not settle
+    min_samples = clusterer.min_samples
+    assert searched[0] == (len(new), min_samples + 1) and searched[1][1] == 2 * min_samples
+    assert 0 < searched[1][0] < len(new) / 2
+    if search == "tree":
+        assert bands <= neighbour_apply.TREE_BANDS
+    else:
+        cells = sample_index(clusterer, clusterer.prediction_data_.raw_data).cells
+        assert (cells is not None) == (search == "cells")
+
+
 def test_hdbscan_with_no_cluster_leaves_it_to_the_library():
     fit = np.random.default_rng(0).uniform(size=(300, 3)).astype(np.float32)
     model, _ = fit_model("cluster", "HDBSCAN", {"min_cluster_size": 290}, 8, 0, fit, NULL_REPORTER)

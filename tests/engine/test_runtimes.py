@@ -16,6 +16,7 @@ from engine.encoder import run_encoder
 from engine.events import Reporter
 from engine.models import LoadedBackbone, load_backbone
 from engine.runtimes import REFERENCE, Runtime, TorchForward, choose_runtime, model_forward
+from engine.openvino_runtime import stream_split
 
 from ..conftest import REPO
 
@@ -88,13 +89,14 @@ def test_the_export_is_cached_and_used_only_for_its_own_key(tmp_path):
         return forward, " ".join(messages(reporter))
 
     first, said = build()
-    assert "exported vit_tiny_patch16_224 for 2x3x224x224 inputs" in said and "first run only" in said
+    part = stream_split(2, torch.get_num_threads())[1]
+    assert f"exported vit_tiny_patch16_224 for {part}x3x224x224 inputs" in said and "first run only" in said
     assert sorted(p.suffix for p in cache.iterdir()) == [".bin", ".json", ".xml"]  # no partial file left
     _, said = build()
     assert "loaded the export" in said and "exported" not in said
     record = next(cache.glob("*.json"))
     key = json.loads(record.read_text())
-    assert key["model"] == TINY and key["input_shape"] == [2, 3, 224, 224] and key["openvino"]
+    assert key["model"] == TINY and key["input_shape"] == [part, 3, 224, 224] and key["openvino"]
     record.write_text(json.dumps({**key, "openvino": "0.0"}))  # a record that does not match is never loaded
     _, said = build()
     assert "exported" in said and "loaded" not in said
@@ -108,15 +110,24 @@ def test_the_export_is_cached_and_used_only_for_its_own_key(tmp_path):
     assert not torch.allclose(first(x), changed(x), atol=1e-3)
 
 
-def test_a_short_last_batch_is_padded_and_cut():
+def test_a_batch_is_split_into_one_equal_part_per_thread_as_far_as_it_goes():
+    assert stream_split(8, 2) == (2, 4) and stream_split(8, 16) == (8, 1) and stream_split(8, 1) == (1, 8)
+    assert stream_split(5, 2) == (2, 3) and stream_split(5, 4) == (3, 2)  # no stream without a tile
+    assert stream_split(1, 8) == (1, 1)
+
+
+@pytest.mark.parametrize("tiles", [3, 1])
+def test_a_short_last_batch_is_padded_and_cut_across_the_streams(tiles, monkeypatch):
     pytest.importorskip("openvino")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # two streams of two tiles, whatever the machine
     backbone = load_backbone("", TINY, pretrained=False)
     forward = model_forward(runtimes.runtime("openvino"), backbone, torch.device("cpu"), "fp32", 4)
-    x = torch.randn(3, 3, 224, 224)
+    assert len(forward.requests) == 2 and forward.shape[0] == 2
+    x = torch.randn(tiles, 3, 224, 224)  # 3: the second stream holds one tile and one of padding; 1: it idles
     features = forward(x)
     with torch.inference_mode():
         expected = backbone.features(x)
-    assert features.shape == (3, 192, 14, 14) and torch.allclose(features, expected, atol=1e-3)
+    assert features.shape == (tiles, 192, 14, 14) and torch.allclose(features, expected, atol=1e-3)
 
 
 class Unexportable(torch.nn.Module):
