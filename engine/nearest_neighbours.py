@@ -1,5 +1,6 @@
-"""Exact euclidean k nearest neighbours of many pixels in a fitted sample: by brute force in torch, or, with few
-bands (:data:`CELL_BANDS`), through the sample's cells (:mod:`engine.cell_search`).
+"""Exact euclidean k nearest neighbours of many pixels in a fitted sample, by the fastest search for its bands
+(:class:`SampleIndex`): a KD-tree up to :data:`TREE_BANDS`, the sample's cells (:mod:`engine.cell_search`) up to
+:data:`CELL_BANDS`, beyond them a brute force in torch, described here.
 
 Each share of :data:`ROW_BUDGET` // sample-size pixels (at most :data:`MAX_ROWS`) is searched by one core, shares
 in parallel (a core per thread, torch on one thread in each: OpenMP's own threads only wait for each other on a
@@ -36,6 +37,11 @@ MARGIN = 8
 ROW_BUDGET = 1 << 22
 #: Most pixels per share (the float64 differences of step 3 are ``rows * (k + MARGIN) * bands``).
 MAX_ROWS = 1024
+#: At most this many bands, a KD-tree (scikit-learn's, queried by every core at once) is the fastest: 3 bands, 100 000
+#: fitted points, 310 000 pixels/s against the cells' 92 000; 5 bands: even; 8: 15 000 against 48 000.
+TREE_BANDS = 4
+#: Pixels of each share of a tree search run in parallel (each core takes shares in turn).
+TREE_SHARE = 4096
 #: At most this many bands, and at least :data:`CELL_MIN_POINTS` fitted points, the search goes through
 #: :class:`engine.cell_search.Cells`: there the whole sample's distances cost more than finding the cells that
 #: matter (in more bands, every cell is near every pixel and a matmul over the whole sample is faster).
@@ -67,20 +73,25 @@ class Points:
 class SampleIndex:
     """The fitted sample, centred (smaller values: smaller float32 errors), as :class:`Points`; with few bands
     (at most :data:`CELL_BANDS`) and enough points (:data:`CELL_MIN_POINTS`), also in
-    :class:`engine.cell_search.Cells`."""
+    :class:`engine.cell_search.Cells`; with fewer (:data:`TREE_BANDS`), in a KD-tree instead."""
 
     def __init__(self, sample: np.ndarray):
         sample = np.asarray(sample, np.float64)
         self.mean = sample.mean(axis=0)
         self.exact = np.ascontiguousarray(sample - self.mean)
-        self.points = Points(self.exact)
         self.largest_norm = float((self.exact ** 2).sum(axis=1).max())
         count, bands = self.exact.shape
-        self.cells = None
-        if bands <= CELL_BANDS and count >= CELL_MIN_POINTS:
+        self.cells = self.tree = self.points = None
+        if bands <= TREE_BANDS:
+            from sklearn.neighbors import KDTree  # deferred: scikit-learn takes a second to import
+
+            self.tree = KDTree(self.exact)
+        elif bands <= CELL_BANDS and count >= CELL_MIN_POINTS:
             from .cell_search import Cells  # deferred: numba takes a second to import
 
             self.cells = Cells(self.exact)
+        else:
+            self.points = Points(self.exact)
 
 
 def sample_index(owner, sample: np.ndarray) -> SampleIndex:
@@ -160,12 +171,14 @@ def nearest_neighbours(index: SampleIndex, values: np.ndarray, k: int) -> tuple[
     """(distances float64, indices int64), both (pixels, k), nearest first, of the ``k`` nearest fitted points of
     each row of ``values`` (pixels, bands): scikit-learn's ``tree.query(values, k)``.
 
-    With few bands (:class:`engine.cell_search.Cells`), the search of :func:`engine.cell_search.cell_search`;
-    else the brute force above, in shares of the whole sample.
+    With very few bands, the KD-tree's search; with few (:class:`engine.cell_search.Cells`), the search of
+    :func:`engine.cell_search.cell_search`; else the brute force above, in shares of the whole sample.
     """
     import torch
 
     pixels = np.asarray(values, np.float64) - index.mean
+    if index.tree is not None:
+        return parallel_tree_query(index.tree, pixels, k)
     if index.cells is not None:
         from .cell_search import cell_search  # deferred: numba takes a second to import
 
@@ -182,3 +195,17 @@ def nearest_neighbours(index: SampleIndex, values: np.ndarray, k: int) -> tuple[
     if not parts:
         return np.zeros((0, k)), np.zeros((0, k), np.int64)
     return np.sqrt(np.concatenate([p[0] for p in parts])), np.concatenate([p[1] for p in parts]).astype(np.int64)
+
+
+def parallel_tree_query(tree, values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distances, indices) of the ``k`` nearest fitted points of ``values`` from a scikit-learn tree (all of them
+    if it holds fewer), which
+    releases the GIL while it searches: shares of :data:`TREE_SHARE` pixels, one thread per core."""
+    values = np.asarray(values, np.float64)
+    k = min(k, tree.data.shape[0])  # as the other searches: all the points when the sample has fewer than k
+    shares = [values[start:start + TREE_SHARE] for start in range(0, len(values), TREE_SHARE)]
+    if len(shares) <= 1:
+        return tree.query(values, k=k)
+    with ThreadPoolExecutor(min(len(shares), os.cpu_count() or 1)) as pool:
+        parts = list(pool.map(lambda share: tree.query(share, k=k), shares))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

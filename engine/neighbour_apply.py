@@ -5,10 +5,9 @@ fitted sample, instead of the libraries' per-pixel paths (:data:`FAST_APPLIERS`;
 
 - **HDBSCAN**: the same computation as ``hdbscan.approximate_predict``, vectorised: the ``2 * min_samples``
   nearest fitted pixels (only ``min_samples + 1`` for the pixels those settle, 99 % of them on the bundled scene),
-  exactly, by the fastest search for the bands (:func:`_neighbour_search`: the clusterer's KD-tree on every core
-  up to :data:`TREE_BANDS` bands, the cells of :mod:`engine.cell_search` up to 32, the brute force of
-  :mod:`engine.nearest_neighbours` beyond), the nearest one in mutual reachability and its lambda, then the walk
-  up the condensed tree done for all pixels together, one level at a time. The labels are the library's (an
+  exactly, by the fastest search for the bands (:func:`engine.nearest_neighbours.nearest_neighbours`), the nearest
+  one in mutual reachability and its lambda, then the walk up the condensed tree done for all pixels together,
+  one level at a time. The labels are the library's (an
   adjusted Rand index of 1 on every data set measured); the library's own loop is a Python call per pixel.
 - **UMAP**: umap-learn's ``transform`` finds each pixel's neighbours in the fitted sample with its own search
   index, weighs them by their fuzzy membership, places the pixel at the weighted mean of their embedding, then
@@ -25,22 +24,15 @@ reproduces (a precomputed metric, densMAP, a UMAP without a search index...): th
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .nearest_neighbours import nearest_neighbours, sample_index
+from .nearest_neighbours import nearest_neighbours, parallel_tree_query, sample_index
 
 #: ``IAMAP_APPLY`` value that makes :func:`engine.fitting.apply_model` use the libraries' own per-pixel paths.
 LIBRARY = "library"
 #: The metric whose neighbours :func:`engine.nearest_neighbours.nearest_neighbours` finds (the libraries' default).
 EUCLIDEAN = "euclidean"
-#: At most this many bands, the clusterer's own KD-tree finds neighbours faster than
-#: :func:`engine.nearest_neighbours.nearest_neighbours` (3 bands: 200 000 against 93 000 pixels/s from 100 000
-#: fitted points; 5: even; 8: 15 000 against 48 000).
-TREE_BANDS = 4
-#: Pixels of each share of a neighbour search run in parallel (each core takes shares in turn).
-SEARCH_SHARE = 4096
 
 
 def library_apply_asked() -> bool:
@@ -48,25 +40,14 @@ def library_apply_asked() -> bool:
     return os.environ.get("IAMAP_APPLY", "").strip().lower() == LIBRARY
 
 
-def _parallel_query(tree, values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(distances, indices) of the ``k`` nearest fitted points of ``values`` from a scikit-learn tree, which
-    releases the GIL while it searches: one thread per core."""
-    shares = [values[start:start + SEARCH_SHARE] for start in range(0, len(values), SEARCH_SHARE)]
-    if len(shares) == 1:
-        return tree.query(values, k=k)
-    with ThreadPoolExecutor(min(len(shares), os.cpu_count() or 1)) as pool:
-        parts = list(pool.map(lambda share: tree.query(share, k=k), shares))
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
 def _neighbour_search(clusterer, data):
-    """``search(pixels, k)`` -> (distances, indices) of the k nearest fitted points, exact, by the fastest way for
-    the clusterer's metric and bands: the clusterer's own tree queried by every core at once (another metric than
-    euclidean, or at most :data:`TREE_BANDS` bands), else :func:`engine.nearest_neighbours.nearest_neighbours`."""
-    if clusterer.metric == EUCLIDEAN and data.raw_data.shape[1] > TREE_BANDS:
+    """``search(pixels, k)`` -> (distances, indices) of the k nearest fitted points, exact: euclidean,
+    :func:`engine.nearest_neighbours.nearest_neighbours`; another metric, the clusterer's own tree (which knows it)
+    queried by every core at once."""
+    if clusterer.metric == EUCLIDEAN:
         index = sample_index(clusterer, data.raw_data)
         return lambda pixels, k: nearest_neighbours(index, pixels, k)
-    return lambda pixels, k: _parallel_query(data.tree, np.asarray(pixels, np.float64), k)
+    return lambda pixels, k: parallel_tree_query(data.tree, pixels, k)
 
 
 def _condensed_tree_tables(clusterer) -> tuple:

@@ -60,11 +60,8 @@ def test_hdbscan_labels_are_approximate_predicts_by_every_neighbour_search(bands
     min_samples = clusterer.min_samples
     assert searched[0] == (len(new), min_samples + 1) and searched[1][1] == 2 * min_samples
     assert 0 < searched[1][0] < len(new) / 2
-    if search == "tree":
-        assert bands <= neighbour_apply.TREE_BANDS
-    else:
-        cells = sample_index(clusterer, clusterer.prediction_data_.raw_data).cells
-        assert (cells is not None) == (search == "cells")
+    index = sample_index(clusterer, clusterer.prediction_data_.raw_data)
+    assert {"tree": index.tree, "cells": index.cells, "brute force": index.points}[search] is not None
 
 
 def test_hdbscan_with_no_cluster_leaves_it_to_the_library():
