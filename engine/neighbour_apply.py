@@ -23,7 +23,9 @@ reproduces (a precomputed metric, densMAP, a UMAP without a search index...): th
 
 from __future__ import annotations
 
+import copy
 import os
+import weakref
 
 import numpy as np
 
@@ -115,6 +117,33 @@ def hdbscan_labels(pipeline, values: np.ndarray) -> np.ndarray | None:
     return label[cluster].astype(np.int32)
 
 
+_PARALLEL_INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def parallel_search_index(model, index):
+    """UMAP's search index answering a batch of pixels on every core: a copy of ``index`` (pynndescent's
+    ``NNDescent``, whose batches run on one core unless made with ``parallel_batch_queries``) sharing its arrays,
+    with its search function made again in parallel (numba's cache keeps it; the first time compiles it, about 9
+    s). The same neighbours as the index's own (99.97 % on 384 bands; the rest are the search's ties and its
+    random starts); 2.3 times as fast on 2 cores. Made once per fitted UMAP; ``index`` itself is left as it is
+    (a saved model keeps it so). Any failure (another pynndescent) gives ``index``."""
+    held = _PARALLEL_INDEXES.get(model)
+    if held is not None:
+        return held
+    parallel = index
+    if not getattr(index, "parallel_batch_queries", True) and hasattr(index, "_init_search_function"):
+        try:
+            parallel = copy.copy(index)
+            parallel.parallel_batch_queries = True
+            for attribute in ("_search_function", "_fast_plan", "_query_workspace"):
+                parallel.__dict__.pop(attribute, None)
+            parallel._init_search_function()
+        except Exception:  # pynndescent's internals: any failure means its own search
+            parallel = index
+    _PARALLEL_INDEXES[model] = parallel
+    return parallel
+
+
 def umap_embedding(pipeline, values: np.ndarray) -> np.ndarray | None:
     """umap-learn's ``transform`` without its gradient descent: each pixel at the membership-weighted mean of the
     embedding of its neighbours in the fitted sample (the place umap's descent starts from)."""
@@ -128,7 +157,7 @@ def umap_embedding(pipeline, values: np.ndarray) -> np.ndarray | None:
     scaled = np.ascontiguousarray(pipeline[:-1].transform(values), np.float32)
     # umap's own index: the exact search of engine.nearest_neighbours was 2 to 3 times slower (11-384 bands)
     epsilon = 0.24 if index._angular_trees else 0.12  # what umap's transform asks of its index
-    indices, distances = index.query(scaled, model.n_neighbors, epsilon=epsilon)
+    indices, distances = parallel_search_index(model, index).query(scaled, model.n_neighbors, epsilon=epsilon)
     distances = distances.astype(np.float32, order="C")
     indices[distances >= model._disconnection_distance] = -1
     sigmas, rhos = smooth_knn_dist(distances, float(model._n_neighbors),

@@ -31,7 +31,9 @@ class OpensOnlyFiles:
     :meth:`utils.algorithm.IamapAlgorithm.checkParameterValues` (:func:`engine.destinations.check_inputs`)."""
 
     def checkValueIsAcceptable(self, value, context=None):  # noqa: N802 (QGIS's name)
-        if isinstance(value, str) and input_file_problem(value.split("|")[0], folder_allowed=True):
+        paths = value if isinstance(value, (list, tuple)) else [value]  # a list: a multiple-layer parameter's
+        if any(isinstance(path, str) and input_file_problem(path.split("|")[0], folder_allowed=True)
+               for path in paths):
             return False
         return super().checkValueIsAcceptable(value, context)
 
@@ -44,13 +46,17 @@ class FeatureSourceParameter(OpensOnlyFiles, QgsProcessingParameterFeatureSource
     """TEMPLATE and the other vector parameters (see :class:`OpensOnlyFiles`)."""
 
 
+class RasterLayersParameter(OpensOnlyFiles, QgsProcessingParameterMultipleLayers):
+    """LATER and the other lists of rasters (see :class:`OpensOnlyFiles`): every path of the list."""
+
+
 def qgis_parameter(spec: Parameter) -> QgsProcessingParameterDefinition:
     """The Processing parameter of ``spec``: widget, default, bounds, choices and the advanced flag."""
     name, label, default, optional = spec.name, spec.label, spec.default, spec.optional
     if spec.kind is Kind.RASTER:
         parameter = RasterLayerParameter(name, label, optional=optional)
     elif spec.kind is Kind.RASTERS:
-        parameter = QgsProcessingParameterMultipleLayers(name, label, qgis_api.SOURCE_RASTER, optional=optional)
+        parameter = RasterLayersParameter(name, label, qgis_api.SOURCE_RASTER, optional=optional)
     elif spec.kind is Kind.BANDS:
         parameter = QgsProcessingParameterBand(name, label, None, spec.parent, optional=optional, allowMultiple=True)
     elif spec.kind is Kind.EXTENT:

@@ -92,6 +92,22 @@ def test_umap_embedding_puts_each_cluster_where_umaps_transform_does(umap_model)
     assert np.median(np.linalg.norm(fast - library, axis=1)) < 0.2 * spread
 
 
+def test_umaps_index_is_searched_on_every_core_by_a_copy_with_the_same_neighbours(umap_model):
+    from engine.neighbour_apply import parallel_search_index
+
+    model, _, _ = umap_model
+    estimator = model["pipeline"][-1]
+    own = estimator._knn_search_index
+    parallel = parallel_search_index(estimator, own)
+    assert parallel is not own and parallel.parallel_batch_queries and not own.parallel_batch_queries
+    assert parallel_search_index(estimator, own) is parallel  # made once per model
+    new, _ = blobs(2000, 3)
+    scaled = np.ascontiguousarray(model["pipeline"][:-1].transform(new), np.float32)
+    mine, _ = parallel.query(scaled, estimator.n_neighbors, epsilon=0.12)
+    theirs, _ = own.query(scaled, estimator.n_neighbors, epsilon=0.12)
+    assert np.mean(np.sort(mine, axis=1) == np.sort(theirs, axis=1)) > 0.99
+
+
 def test_iamap_apply_library_gives_the_librarys_own_output(umap_model, monkeypatch):
     model, _, _ = umap_model
     new, _ = blobs(300, 2)

@@ -250,6 +250,20 @@ def test_a_file_parameter_given_a_fifo_a_device_or_a_folder_is_named_at_once(qgi
     assert not (tmp_path / "o.tif").exists()
 
 
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_later_date_given_a_fifo_or_a_device_is_named_at_once(qgis, tmp_path, fifo, kind):
+    first, _ = regions_raster(tmp_path / "d1.tif", 48, 48, bands=3)
+    second, _ = regions_raster(tmp_path / "d2.tif", 48, 48, bands=3)
+    given, words = {"fifo": (fifo, "is a named pipe (FIFO), not a file"),
+                    "device": ("/dev/zero", "is a device, not a file")}[kind]
+    with pytest.raises(Exception) as info:  # a hang is a subprocess timeout, not a message
+        qgis.run("iamap:change", {"INPUT": first, "LATER": [second, given], "OUTPUT": tmp_path / "c.tif"},
+                 timeout=120)
+    text = info.value.result.stdout + info.value.result.stderr
+    assert f"LATER #2: {given} {words}" in text and "In the dialog:" in text and "Traceback" not in text
+    assert not (tmp_path / "c.tif").exists()
+
+
 @pytest.mark.parametrize("destination", ["/dev/null", "fifo"])
 def test_a_destination_that_is_a_device_or_a_fifo_is_refused_and_left_as_it_is(qgis, tmp_path, fifo, destination):
     raster, _ = regions_raster(tmp_path / "f.tif", 48, 48, bands=3)
