@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .contract import TOOLS, Kind
 from .errors import IamapError, ParameterError
-from .parameters import destination_files, input_files
+from .parameters import destination_files, input_files, parameter_of
 from .read_failures import read_failure_error
 
 #: Refuse when the free space is below this fraction of an output's uncompressed size. IAMAP's GeoTIFFs are
@@ -159,7 +159,7 @@ def check_inputs(tool: str, params: dict) -> None:
     """Refuse, before any work, an input file parameter that names a folder, a FIFO, a device or an unreadable
     file: the message names the parameter, where GDAL would fail obscurely or (a FIFO) wait forever."""
     for name, value in input_files(tool, params).items():
-        layer = TOOLS[tool][name.split(" #")[0]].kind is not Kind.FILE  # "LATER #2": the list's second file
+        layer = TOOLS[tool][parameter_of(name)].kind is not Kind.FILE
         problem = input_file_problem(value.split("|")[0], folder_allowed=layer)  # a vector's "file.gpkg|layername=.."
         if problem:
             raise ParameterError(name, f"{value.split('|')[0]} {problem}.")

@@ -138,6 +138,10 @@ _KIND_NAMES = {Kind.INT: "whole number", Kind.FLOAT: "number", Kind.BOOL: "true/
                Kind.BANDS: "list of band numbers", Kind.EXTENT: "extent [xmin, ymin, xmax, ymax]"}
 
 
+#: Between a list parameter's id and a file's place in the list, in the ids of :func:`_files` ("LATER #2").
+LIST_PLACE = " #"
+
+
 def _files(tool: str, params, kinds) -> dict[str, str]:
     """The non-empty values of ``tool``'s parameters of ``kinds``, by id, from a parameter dataclass or the
     worker's raw parameter dict."""
@@ -148,10 +152,15 @@ def _files(tool: str, params, kinds) -> dict[str, str]:
         if p.kind not in kinds or value in (None, ""):
             continue
         if isinstance(value, (list, tuple)):  # a list of rasters: each file by its place in the list
-            files.update({f"{p.name} #{number}": str(item) for number, item in enumerate(value, start=1)})
+            files.update({f"{p.name}{LIST_PLACE}{number}": str(item) for number, item in enumerate(value, start=1)})
         else:
             files[p.name] = str(value)
     return files
+
+
+def parameter_of(file_id: str) -> str:
+    """The parameter of a file id of :func:`input_files` / :func:`destination_files` ("LATER #2": LATER)."""
+    return file_id.split(LIST_PLACE)[0]
 
 
 def input_files(tool: str, params) -> dict[str, str]:

@@ -17,7 +17,7 @@ from ..engine.contract import LAYER_NAMES, Kind, Tool
 from ..engine.destinations import check_inputs
 from ..engine.errors import EnvironmentProblem, ParameterError
 from ..engine.parameter_translation import legacy_names, translate
-from ..engine.parameters import convert
+from ..engine.parameters import convert, parameter_of
 from . import qgis_api
 from .parameters import engine_value, file_path, layer_label, qgis_output, qgis_parameter
 from .worker_runner import WorkerCancelled, WorkerError, run_worker
@@ -182,7 +182,9 @@ class IamapAlgorithm(QgsProcessingAlgorithm):
         return ""
 
     def labelled(self, message: str, parameter: str) -> str:
-        """``message`` with the dialog label of ``parameter`` when it is one of the tool's parameters."""
+        """``message`` with the dialog label of ``parameter`` when it is one of the tool's parameters, or one file of
+        a list parameter ("LATER #2")."""
+        parameter = parameter_of(parameter)
         if parameter in self.TOOL.names:
             return f"{message} (In the dialog: \u201c{self.TOOL[parameter].label}\u201d.)"
         return message

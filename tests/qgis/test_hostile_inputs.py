@@ -260,7 +260,7 @@ def test_a_later_date_given_a_fifo_or_a_device_is_named_at_once(qgis, tmp_path, 
         qgis.run("iamap:change", {"INPUT": first, "LATER": [second, given], "OUTPUT": tmp_path / "c.tif"},
                  timeout=120)
     text = info.value.result.stdout + info.value.result.stderr
-    assert "LATER" in text and f"{given} {words}" in text and "Traceback" not in text
+    assert f"LATER #2: {given} {words}" in text and "In the dialog:" in text and "Traceback" not in text
     assert not (tmp_path / "c.tif").exists()
 
 
