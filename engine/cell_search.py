@@ -63,7 +63,6 @@ class Cells:
         return np.concatenate([_centre_distances(self.centres, pixels[start:start + 4096]).argmin(axis=1)
                                for start in range(0, len(pixels), 4096)] or [np.zeros(0, np.int64)])
 
-
     def nearest_centres_roughly(self, pixels: np.ndarray) -> np.ndarray:
         """Each pixel's nearest centre by a float32 matmul (rounding may pick a nearly as near one: this only orders
         the pixels for the cache)."""
@@ -89,7 +88,7 @@ def cell_search(cells: Cells, pixels: np.ndarray, k: int) -> tuple[np.ndarray, n
     squared, rows = np.empty((len(pixels), k)), np.empty((len(pixels), k), np.int64)
     if len(pixels):
         _search_pixels(cells.points, cells.rings, cells.starts, cells.centres, cells.radius, cells.spacing,
-                  np.ascontiguousarray(pixels[order]), k, squared, rows)
+                       np.ascontiguousarray(pixels[order]), k, squared, rows)
     back = np.empty_like(order)
     back[order] = np.arange(len(order))
     return squared[back], cells.order[rows[back]]

@@ -71,9 +71,10 @@ class Points:
 
 
 class SampleIndex:
-    """The fitted sample, centred (smaller values: smaller float32 errors), as :class:`Points`; with few bands
-    (at most :data:`CELL_BANDS`) and enough points (:data:`CELL_MIN_POINTS`), also in
-    :class:`engine.cell_search.Cells`; with fewer (:data:`TREE_BANDS`), in a KD-tree instead."""
+    """The fitted sample, centred (smaller values: smaller float32 errors), held for one of the three searches:
+    a KD-tree (``tree``, at most :data:`TREE_BANDS` bands), :class:`engine.cell_search.Cells` (``cells``, at most
+    :data:`CELL_BANDS` bands and at least :data:`CELL_MIN_POINTS` points), else :class:`Points` for the brute
+    force (``points``); the other two are None."""
 
     def __init__(self, sample: np.ndarray):
         sample = np.asarray(sample, np.float64)
@@ -141,11 +142,11 @@ def _buffer(rows: int, columns: int):
     return held[:rows * columns].view(rows, columns)
 
 
-def _search_share(index: SampleIndex, points: Points, pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Steps 1 to 4 for one share of pixels (already centred) among ``points`` (the sample's, or some of them):
-    (squared distances, indices into ``points``), nearest first."""
+def _search_share(index: SampleIndex, pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1 to 4 for one share of pixels (already centred): (squared distances, indices), nearest first."""
     import torch
 
+    points = index.points
     torch.set_num_threads(1)  # this thread's OpenMP: the shares are the parallelism
     count = len(points.exact)
     wanted = min(k + MARGIN, count)
@@ -189,7 +190,7 @@ def nearest_neighbours(index: SampleIndex, values: np.ndarray, k: int) -> tuple[
     threads = torch.get_num_threads()
     try:
         with ThreadPoolExecutor(max(1, min(len(shares), os.cpu_count() or 1))) as pool:
-            parts = list(pool.map(lambda share: _search_share(index, index.points, share, k), shares))
+            parts = list(pool.map(lambda share: _search_share(index, share, k), shares))
     finally:
         torch.set_num_threads(threads)
     if not parts:
@@ -198,11 +199,11 @@ def nearest_neighbours(index: SampleIndex, values: np.ndarray, k: int) -> tuple[
 
 
 def parallel_tree_query(tree, values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(distances, indices) of the ``k`` nearest fitted points of ``values`` from a scikit-learn tree (all of them
-    if it holds fewer), which
-    releases the GIL while it searches: shares of :data:`TREE_SHARE` pixels, one thread per core."""
+    """(distances, indices) of the ``k`` nearest fitted points of ``values`` (all of them if it holds fewer) from
+    a scikit-learn tree, which releases the GIL while it searches: shares of :data:`TREE_SHARE` pixels, one
+    thread per core."""
     values = np.asarray(values, np.float64)
-    k = min(k, tree.data.shape[0])  # as the other searches: all the points when the sample has fewer than k
+    k = min(k, tree.data.shape[0])  # as the other searches
     shares = [values[start:start + TREE_SHARE] for start in range(0, len(values), TREE_SHARE)]
     if len(shares) <= 1:
         return tree.query(values, k=k)

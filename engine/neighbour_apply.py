@@ -7,8 +7,8 @@ fitted sample, instead of the libraries' per-pixel paths (:data:`FAST_APPLIERS`;
   nearest fitted pixels (only ``min_samples + 1`` for the pixels those settle, 99 % of them on the bundled scene),
   exactly, by the fastest search for the bands (:func:`engine.nearest_neighbours.nearest_neighbours`), the nearest
   one in mutual reachability and its lambda, then the walk up the condensed tree done for all pixels together,
-  one level at a time. The labels are the library's (an
-  adjusted Rand index of 1 on every data set measured); the library's own loop is a Python call per pixel.
+  one level at a time. The labels are the library's (an adjusted Rand index of 1 on every data set measured); the
+  library's own loop is a Python call per pixel.
 - **UMAP**: umap-learn's ``transform`` finds each pixel's neighbours in the fitted sample with its own search
   index, weighs them by their fuzzy membership, places the pixel at the weighted mean of their embedding, then
   refines that place by 30 to 100 epochs of stochastic gradient descent (single-threaded when a seed is set).
@@ -97,15 +97,17 @@ def hdbscan_labels(pipeline, values: np.ndarray) -> np.ndarray | None:
     distances, indices = search(scaled, min_samples + 1)
     core = distances[:, min_samples:min_samples + 1]
     reachability = np.maximum(data.core_distances[indices], core)
-    unsettled = np.flatnonzero(reachability.min(axis=1) > core[:, 0])
-    best, distance = reachability.argmin(axis=1), reachability.min(axis=1)
-    nearest = indices[np.arange(len(best)), best]
+    best = reachability.argmin(axis=1)
+    rows = np.arange(len(best))
+    nearest, distance = indices[rows, best], reachability[rows, best]
+    unsettled = np.flatnonzero(distance > core[:, 0])
     if len(unsettled):
         far, far_indices = search(scaled[unsettled], 2 * min_samples)
         far_reachability = np.maximum(np.maximum(data.core_distances[far_indices], core[unsettled]), far)
         far_best = far_reachability.argmin(axis=1)
-        rows = np.arange(len(unsettled))
-        nearest[unsettled], distance[unsettled] = far_indices[rows, far_best], far_reachability[rows, far_best]
+        far_rows = np.arange(len(unsettled))
+        nearest[unsettled] = far_indices[far_rows, far_best]
+        distance[unsettled] = far_reachability[far_rows, far_best]
     lambdas = np.full(len(nearest), np.finfo(np.double).max)
     np.divide(1.0, distance, out=lambdas, where=distance > 0)
     point_parent, point_lambda, up_parent, up_lambda, label, root = _condensed_tree_tables(clusterer)
@@ -155,7 +157,8 @@ def umap_embedding(pipeline, values: np.ndarray) -> np.ndarray | None:
             or model.densmap or model.metric == "precomputed" or model.transform_mode != "embedding"):
         return None
     scaled = np.ascontiguousarray(pipeline[:-1].transform(values), np.float32)
-    # umap's own index: the exact search of engine.nearest_neighbours was 2 to 3 times slower (11-384 bands)
+    # umap's own index: the exact brute force of engine.nearest_neighbours was 2 to 3 times slower (11-384 bands;
+    # measured before its cell search, which is not compared here)
     epsilon = 0.24 if index._angular_trees else 0.12  # what umap's transform asks of its index
     indices, distances = parallel_search_index(model, index).query(scaled, model.n_neighbors, epsilon=epsilon)
     distances = distances.astype(np.float32, order="C")
