@@ -3,16 +3,20 @@
 With few bands (11 to 32: reflectances, PCA-reduced features), a matmul over the whole sample costs far more than
 the distances that matter: a pixel's k nearest fitted points lie in a few cells around it. The sample is cut into
 the Voronoi cells of k-means centres (:class:`Cells`, made once per fitted model); each pixel (compiled by numba,
-pixels in parallel) then
+pixels in parallel) then visits the cells from the one of its (roughly) nearest centre outwards, in the order of
+their centres' distance to that centre, keeping its k nearest points so far:
 
-1. measures its distance to every centre and, from it, a lower bound on its distance to each cell's points
-   (:meth:`Cells.lower_bounds`: the triangle inequality over the cell's radius, and the distance to the half-space
-   beyond the bisector between its own centre and the cell's);
-2. visits the cells by increasing bound, its own first, keeping its k nearest points so far, and stops at the first
-   cell whose bound is beyond its k-th distance: no later cell can hold a nearer point. In a cell, it reads only
-   the points whose distance to the centre is within its k-th distance of its own (the points are kept by
-   distance to their centre: a binary search finds the first, the first beyond ends the cell).
+- it stops at the first cell whose centre is more than twice its k-th distance plus its distance to its own centre
+  away from that centre: every point of that cell and of the later ones is beyond its k-th distance (a point of a
+  cell is nearer its centre than any other centre's, so it lies beyond the bisector of the two centres, which is at
+  least half their spacing minus the pixel's distance to its own centre away);
+- it skips a cell whose lower bound is beyond its k-th distance: the triangle inequality over the cell's radius,
+  and the distance to the half-space beyond the bisector between its own centre and the cell's;
+- in a cell it reads only the points whose distance to the centre is within its k-th distance of its own (the
+  points are kept by distance to their centre: a binary search finds the first and the last, the last searched
+  again each time the k-th distance shrinks).
 
+Only the cells it reaches cost a pixel their centre's distance, so the cells can be small (:data:`CELLS_PER_ROOT`).
 The result is the exact search's (scikit-learn's KDTree ``query``): distances are float64 from the differences,
 the same neighbours except for points at exactly the same distance. Pixels are searched in the order of their
 nearest centre, so that consecutive pixels read the same cells from the cache.
@@ -23,13 +27,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-#: Cells per square root of the fitted points: a cell's points cost each pixel that visits it, each cell costs every
-#: pixel its bound (0.15 to 1.4 measured, on the bundled scene's 11 bands and on 16 generated ones, from 20 000 and
-#: 100 000 fitted points: 0.35 was within 10 % of the fastest in each case).
-CELLS_PER_ROOT = 0.35
+#: Cells per square root of the fitted points: a cell's points cost each pixel that reads it, a cell costs each
+#: pixel that reaches it its centre's distance. Measured from 0.35 to 3 on the bundled scene's 11 bands (20 000 and
+#: 100 000 fitted points): 1.0 was the fastest, 1.45 times the speed of 0.35; 2 was 1.4 times slower than 1.
+CELLS_PER_ROOT = 1.0
 #: Lloyd iterations of the cells' k-means: the cells need not be good clusters (any partition is exact), only
-#: compact enough to be skipped.
-CELL_ITERATIONS = 10
+#: compact enough to be skipped (40 was 7 % faster to search than 10 on the scene, and 15 % slower to make).
+CELL_ITERATIONS = 20
 #: Pixels of each parallel share (each keeps its buffers for its pixels).
 SHARE = 256
 #: numba's fast-math flags without "no NaN / no infinity" (the bounds use infinity).
@@ -40,7 +44,8 @@ class Cells:
     """The fitted points (centred, float64) in the Voronoi cells of :func:`cell_count` centres placed by k-means:
     each point in the cell of its nearest centre (from float64 differences), kept together (``order``,
     ``starts``) by increasing distance to that centre (``rings``), with each cell's radius (its farthest point's
-    distance) and the distances between centres."""
+    distance), the distances between centres (``spacing``) and, for each cell, every cell by increasing distance
+    of its centre (``by_spacing``, the cell itself first)."""
 
     def __init__(self, exact: np.ndarray):
         from sklearn.cluster import KMeans  # deferred: scikit-learn takes a second to import
@@ -57,15 +62,18 @@ class Cells:
         self.radius = np.zeros(count)
         np.maximum.at(self.radius, labels, rings)
         self.spacing = np.sqrt(((self.centres[:, None, :] - self.centres[None]) ** 2).sum(axis=2))
+        # the cell itself first, even where another centre coincides with it
+        self.by_spacing = np.lexsort((np.arange(count)[None, :] != np.arange(count)[:, None], self.spacing))
 
     def nearest_centres(self, pixels: np.ndarray) -> np.ndarray:
-        """Each pixel's nearest centre, from float64 differences."""
-        return np.concatenate([_centre_distances(self.centres, pixels[start:start + 4096]).argmin(axis=1)
-                               for start in range(0, len(pixels), 4096)] or [np.zeros(0, np.int64)])
+        """Each pixel's nearest centre, from float64 differences (the first centre on a tie)."""
+        nearest = np.empty(len(pixels), np.int64)
+        _nearest_centres(self.centres, np.ascontiguousarray(pixels, np.float64), nearest)
+        return nearest
 
     def nearest_centres_roughly(self, pixels: np.ndarray) -> np.ndarray:
-        """Each pixel's nearest centre by a float32 matmul (rounding may pick a nearly as near one: this only orders
-        the pixels for the cache)."""
+        """Each pixel's nearest centre by a float32 matmul (rounding may pick a nearly as near one: the search
+        starts from it and orders the pixels by it, and is exact from any centre)."""
         centres = self.centres.astype(np.float32)
         return ((centres ** 2).sum(axis=1) - 2 * pixels.astype(np.float32) @ centres.T).argmin(axis=1)
 
@@ -75,8 +83,18 @@ def cell_count(points: int) -> int:
     return max(1, round(CELLS_PER_ROOT * points ** 0.5))
 
 
-def _centre_distances(centres: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    return np.sqrt(((pixels[:, None, :] - centres[None]) ** 2).sum(axis=2))
+@numba.njit(parallel=True, fastmath=FAST_MATH, cache=True)
+def _nearest_centres(centres, pixels, out_nearest):
+    for p in numba.prange(pixels.shape[0]):
+        nearest, least = 0, np.inf
+        for c in range(centres.shape[0]):
+            total = 0.0
+            for b in range(pixels.shape[1]):
+                d = pixels[p, b] - centres[c, b]
+                total += d * d
+            if total < least:
+                nearest, least = c, total
+        out_nearest[p] = nearest
 
 
 def cell_search(cells: Cells, pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,65 +102,86 @@ def cell_search(cells: Cells, pixels: np.ndarray, k: int) -> tuple[np.ndarray, n
     nearest fitted points of each row of ``pixels`` (centred like the sample)."""
     k = min(k, len(cells.points))
     pixels = np.asarray(pixels, np.float64)
-    order = np.argsort(cells.nearest_centres_roughly(pixels), kind="stable")
+    owns = cells.nearest_centres_roughly(pixels)
+    order = np.argsort(owns, kind="stable")
     squared, rows = np.empty((len(pixels), k)), np.empty((len(pixels), k), np.int64)
     if len(pixels):
         _search_pixels(cells.points, cells.rings, cells.starts, cells.centres, cells.radius, cells.spacing,
-                       np.ascontiguousarray(pixels[order]), k, squared, rows)
+                       cells.by_spacing, np.ascontiguousarray(pixels[order]), owns[order], k, squared, rows)
     back = np.empty_like(order)
     back[order] = np.arange(len(order))
     return squared[back], cells.order[rows[back]]
 
 
+@numba.njit(inline="always")
+def _first_above(values, low, high, limit):
+    """The first index in [low, high) of sorted ``values`` whose value is above ``limit`` (``high``: none)."""
+    while low < high:
+        middle = (low + high) >> 1
+        if values[middle] > limit:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+@numba.njit(inline="always")
+def _first_from(values, low, high, limit):
+    """The first index in [low, high) of sorted ``values`` whose value is at least ``limit``."""
+    while low < high:
+        middle = (low + high) >> 1
+        if values[middle] >= limit:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
 @numba.njit(parallel=True, fastmath=FAST_MATH, cache=True)  # compiled on first use; numba's cache keeps it
-def _search_pixels(points, rings, starts, centres, radius, spacing, pixels, k, out_squared, out_rows):
-    """The search of every pixel (the module's docstring says how), in ``out_squared`` and ``out_rows`` (rows of
-    ``points``)."""
+def _search_pixels(points, rings, starts, centres, radius, spacing, by_spacing, pixels, owns, k, out_squared,
+                   out_rows):
+    """The search of every pixel from the cell ``owns`` gives it (the module's docstring says how), in
+    ``out_squared`` and ``out_rows`` (rows of ``points``)."""
     count, bands = pixels.shape
     cells = centres.shape[0]
     for share in numba.prange((count + SHARE - 1) // SHARE):
-        to_centre, bound = np.empty(cells), np.empty(cells)
         best, best_rows = np.empty(k), np.empty(k, np.int64)
         for p in range(share * SHARE, min(count, (share + 1) * SHARE)):
             x = pixels[p]
-            own = 0
-            for c in range(cells):
-                total = 0.0
-                for b in range(bands):
-                    d = x[b] - centres[c, b]
-                    total += d * d
-                to_centre[c] = np.sqrt(total)
-                if to_centre[c] < to_centre[own]:
-                    own = c
-            own_squared = to_centre[own] * to_centre[own]
-            for c in range(cells):
-                low = to_centre[c] - radius[c]
-                if spacing[own, c] > 0:
-                    beyond = (to_centre[c] * to_centre[c] - own_squared) / (2.0 * spacing[own, c])
-                    if beyond > low:
-                        low = beyond
-                bound[c] = low
-            bound[own] = -1.0
+            own = owns[p]
+            own_squared = 0.0
+            for b in range(bands):
+                d = x[b] - centres[own, b]
+                own_squared += d * d
+            own_distance = np.sqrt(own_squared)
             for t in range(k):
                 best[t] = np.inf
                 best_rows[t] = -1
             kth = np.inf
-            visit = np.argsort(bound)
+            # the bounds are float64 from differences: a relative slack of 1e-9 covers their rounding
+            reach = np.inf
             for v in range(cells):
-                c = visit[v]
-                # the bounds are float64 from differences: a relative slack of 1e-9 covers their rounding
-                if bound[c] > 0 and bound[c] * bound[c] > kth * (1 + 1e-9):
-                    break
+                c = by_spacing[own, v]
+                if 0.5 * spacing[own, c] - own_distance > reach:
+                    break  # this cell and every later one lie beyond the bisectors: none holds a nearer point
+                to_centre = own_distance
+                if c != own:
+                    to_centre = 0.0
+                    for b in range(bands):
+                        d = x[b] - centres[c, b]
+                        to_centre += d * d
+                    low = (to_centre - own_squared) / (2.0 * spacing[own, c]) if spacing[own, c] > 0 else -1.0
+                    to_centre = np.sqrt(to_centre)
+                    if low > reach or to_centre - radius[c] > reach:
+                        continue
                 # a point at ``ring`` from the centre is at least |ring - to_centre| from the pixel: only the points
                 # of the rings within the k-th distance of ``to_centre`` can be nearer
-                first = starts[c]
+                first, end = starts[c], starts[c + 1]
                 if kth < np.inf:
-                    reach = np.sqrt(kth) * (1 + 1e-9) + 1e-12
-                    first += np.searchsorted(rings[starts[c]:starts[c + 1]], to_centre[c] - reach)
-                for j in range(first, starts[c + 1]):
-                    outside = rings[j] - to_centre[c]
-                    if outside > 0 and outside * outside > kth * (1 + 1e-9):
-                        break
+                    first = _first_from(rings, first, end, to_centre - reach)
+                    end = _first_above(rings, first, end, to_centre + reach)
+                j = first
+                while j < end:
                     total = 0.0
                     for b in range(bands):
                         d = points[j, b] - x[b]
@@ -156,5 +195,9 @@ def _search_pixels(points, rings, starts, centres, radius, spacing, pixels, k, o
                         best[place] = total
                         best_rows[place] = j
                         kth = best[k - 1]
+                        if kth < np.inf:
+                            reach = np.sqrt(kth) * (1 + 1e-9) + 1e-12
+                            end = _first_above(rings, j + 1, end, to_centre + reach)
+                    j += 1
             out_squared[p] = best
             out_rows[p] = best_rows

@@ -37,14 +37,18 @@ MARGIN = 8
 ROW_BUDGET = 1 << 22
 #: Most pixels per share (the float64 differences of step 3 are ``rows * (k + MARGIN) * bands``).
 MAX_ROWS = 1024
-#: At most this many bands, a KD-tree (scikit-learn's, queried by every core at once) is the fastest: 3 bands, 100 000
-#: fitted points, 310 000 pixels/s against the cells' 92 000; 5 bands: even; 8: 15 000 against 48 000.
-TREE_BANDS = 4
+#: At most this many bands, a KD-tree (scikit-learn's, queried by every core at once) is the fastest (8 generated
+#: clusters, 100 000 fitted points, pixels/s of the tree against the cells': 2 bands 512 000 / 319 000, 3 bands
+#: 212 000 / 183 000, 4 bands 113 000 / 153 000; from 20 000 fitted points the cells win from 3 bands).
+TREE_BANDS = 3
 #: Pixels of each share of a tree search run in parallel (each core takes shares in turn).
 TREE_SHARE = 4096
 #: At most this many bands, and at least :data:`CELL_MIN_POINTS` fitted points, the search goes through
 #: :class:`engine.cell_search.Cells`: there the whole sample's distances cost more than finding the cells that
-#: matter (in more bands, every cell is near every pixel and a matmul over the whole sample is faster).
+#: matter (in more bands, every cell is near every pixel and a matmul over the whole sample is faster). Measured from
+#: 20 000 fitted points: on 8 generated clusters the cells stay ahead up to 384 bands (107 000 against 42 000 px/s
+#: at 32), on one isotropic Gaussian, their worst case, the brute force is ahead from 16 bands (45 000 against
+#: 26 000 px/s); reflectances and PCA-reduced features are far nearer the first.
 CELL_BANDS = 32
 CELL_MIN_POINTS = 4096
 #: Unit roundoff of float32.

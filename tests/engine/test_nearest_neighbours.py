@@ -10,7 +10,8 @@ import engine.nearest_neighbours as nn
 
 
 @pytest.mark.parametrize("bands, count, k, search", [(3, 1000, 20, "tree"), (16, 3001, 20, "points"),
-                                                     (16, 5000, 20, "cells"), (200, 700, 15, "points"),
+                                                     (16, 5000, 20, "cells"), (4, 5000, 11, "cells"),
+                                                     (200, 700, 15, "points"),
                                                      (2, 10, 20, "tree"), (8, 10, 20, "points")])
 def test_neighbours_are_the_kdtrees(bands, count, k, search):
     from sklearn.neighbors import KDTree
