@@ -7,7 +7,8 @@ Prints numbers; asserts nothing.
         [--batch 8] [--formats] [--quick] [--runtime-check] [--repeat N]
 
 ``--runtime-check`` (about 4 minutes a repeat on 2 quiet cores): only the runtime table (ViT-Ti, ViT-S, ViT-B) and the
-end-to-end encoder (default settings, 2048 x 2048) over the bare forward.
+end-to-end encoder (default settings, 2048 x 2048) over the bare forward. ``--end-to-end``: only the latter, on the
+``--sizes``, ``--models`` and ``--strides`` given (a bigger raster and ``--repeat`` steady the ratio).
 
 Runtimes (``benchmarks/runtime_probe.py``) each run in a process of their own, alternated when repeated; their
 cosine is per feature cell, on tiles of the bundled sample scene, to PyTorch fp32 features of the same model.
@@ -132,6 +133,9 @@ def main() -> None:
                              "on a loaded machine, see benchmarks/runtime_probe.py)")
     parser.add_argument("--runtime-check", action="store_true",
                         help="only the runtime table and the end-to-end encoder on 2048 x 2048")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="only the end-to-end encoder over the bare forward (--sizes, --models, --strides, "
+                             "--repeat as given)")
     args = parser.parse_args()
     if args.runtime_check:
         args.sizes, args.models = [2048], ["vit_small_patch16_224", "vit_tiny_patch16_224"]
@@ -154,10 +158,11 @@ def main() -> None:
         compare_runtimes(RUNTIME_MODELS, args.batch, args.repeat, work, args.threads)
         args.quick = False
 
-    if not args.runtime_check:
+    skip_ceiling = args.runtime_check or args.end_to_end
+    if not skip_ceiling:
         print(f"\n== pipeline ceiling (model replaced by fixed tokens of its shape), {big}x{big}, 384 features; "
               f"load average {os.getloadavg()[0]:.2f}")
-    for stride in [] if args.runtime_check else args.strides:
+    for stride in [] if skip_ceiling else args.strides:
         rates = []
         for _ in range(args.repeat):
             out, peak = encode({**common, "BACKBONE_NAME": "vit_small_patch16_224", "INPUT": str(rasters[big]),
@@ -179,7 +184,7 @@ def main() -> None:
             print(f"{fmt}: {out['tiles_per_second']:.0f} tiles/s, {path.stat().st_size / 2**20:.1f} MiB")
     if args.quick:
         return
-    if not args.runtime_check:
+    if not skip_ceiling:
         compare_runtimes(RUNTIME_MODELS, args.batch, args.repeat, work, args.threads)
 
     for model in args.models:
@@ -202,7 +207,7 @@ def main() -> None:
                     print(f"{size}x{size} stride {stride}: median {np.median(ratios):.2f} x bare forward over "
                           f"{args.repeat} runs")
 
-    if args.runtime_check:
+    if skip_ceiling:
         return
     small = min(rasters)
     outs = {}
