@@ -3,8 +3,8 @@
 With few bands (11 to 32: reflectances, PCA-reduced features), a matmul over the whole sample costs far more than
 the distances that matter: a pixel's k nearest fitted points lie in a few cells around it. The sample is cut into
 the Voronoi cells of k-means centres (:class:`Cells`, made once per fitted model); each pixel (compiled by numba,
-pixels in parallel) then visits the cells from the one of its (roughly) nearest centre outwards, in the order of
-their centres' distance to that centre, keeping its k nearest points so far:
+pixels in parallel) then visits the cells from the one of its nearest centre outwards, in the order of their
+centres' distance to that centre, keeping its k nearest points so far:
 
 - it stops at the first cell whose centre is more than twice its k-th distance plus its distance to its own centre
   away from that centre: every point of that cell and of the later ones is beyond its k-th distance (a point of a
@@ -23,6 +23,8 @@ nearest centre, so that consecutive pixels read the same cells from the cache.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numba
 import numpy as np
@@ -49,10 +51,15 @@ class Cells:
 
     def __init__(self, exact: np.ndarray):
         from sklearn.cluster import KMeans  # deferred: scikit-learn takes a second to import
+        from sklearn.exceptions import ConvergenceWarning
 
         count = cell_count(len(exact))
-        self.centres = KMeans(n_clusters=count, n_init=1, max_iter=CELL_ITERATIONS,
-                              random_state=0).fit(exact).cluster_centers_.astype(np.float64)
+        with warnings.catch_warnings():
+            # fewer distinct points than cells (integer pixels repeat): centres coincide, some cells stay empty,
+            # which the search handles; the warning would only puzzle a user reading the log
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.centres = KMeans(n_clusters=count, n_init=1, max_iter=CELL_ITERATIONS,
+                                  random_state=0).fit(exact).cluster_centers_.astype(np.float64)
         labels = self.nearest_centres(exact)
         rings = np.sqrt(((exact - self.centres[labels]) ** 2).sum(axis=1))
         self.order = np.lexsort((rings, labels))  # by cell, then by distance to the cell's centre
@@ -70,12 +77,6 @@ class Cells:
         nearest = np.empty(len(pixels), np.int64)
         _nearest_centres(self.centres, np.ascontiguousarray(pixels, np.float64), nearest)
         return nearest
-
-    def nearest_centres_roughly(self, pixels: np.ndarray) -> np.ndarray:
-        """Each pixel's nearest centre by a float32 matmul (rounding may pick a nearly as near one: the search
-        starts from it and orders the pixels by it, and is exact from any centre)."""
-        centres = self.centres.astype(np.float32)
-        return ((centres ** 2).sum(axis=1) - 2 * pixels.astype(np.float32) @ centres.T).argmin(axis=1)
 
 
 def cell_count(points: int) -> int:
@@ -102,15 +103,13 @@ def cell_search(cells: Cells, pixels: np.ndarray, k: int) -> tuple[np.ndarray, n
     nearest fitted points of each row of ``pixels`` (centred like the sample)."""
     k = min(k, len(cells.points))
     pixels = np.asarray(pixels, np.float64)
-    owns = cells.nearest_centres_roughly(pixels)
+    owns = cells.nearest_centres(pixels)
     order = np.argsort(owns, kind="stable")
     squared, rows = np.empty((len(pixels), k)), np.empty((len(pixels), k), np.int64)
     if len(pixels):
         _search_pixels(cells.points, cells.rings, cells.starts, cells.centres, cells.radius, cells.spacing,
-                       cells.by_spacing, np.ascontiguousarray(pixels[order]), owns[order], k, squared, rows)
-    back = np.empty_like(order)
-    back[order] = np.arange(len(order))
-    return squared[back], cells.order[rows[back]]
+                       cells.by_spacing, cells.order, np.ascontiguousarray(pixels), order, owns, k, squared, rows)
+    return squared, rows
 
 
 @numba.njit(inline="always")
@@ -138,15 +137,17 @@ def _first_from(values, low, high, limit):
 
 
 @numba.njit(parallel=True, fastmath=FAST_MATH, cache=True)  # compiled on first use; numba's cache keeps it
-def _search_pixels(points, rings, starts, centres, radius, spacing, by_spacing, pixels, owns, k, out_squared,
-                   out_rows):
-    """The search of every pixel from the cell ``owns`` gives it (the module's docstring says how), in
-    ``out_squared`` and ``out_rows`` (rows of ``points``)."""
+def _search_pixels(points, rings, starts, centres, radius, spacing, by_spacing, sample_rows, pixels, order, owns, k,
+                   out_squared, out_rows):
+    """The search of every pixel, in ``order``, from the cell ``owns`` gives it (the module's docstring says how),
+    in its row of ``out_squared`` and ``out_rows`` (rows of the sample: ``sample_rows`` of the rows of
+    ``points``)."""
     count, bands = pixels.shape
     cells = centres.shape[0]
     for share in numba.prange((count + SHARE - 1) // SHARE):
         best, best_rows = np.empty(k), np.empty(k, np.int64)
-        for p in range(share * SHARE, min(count, (share + 1) * SHARE)):
+        for q in range(share * SHARE, min(count, (share + 1) * SHARE)):
+            p = order[q]
             x = pixels[p]
             own = owns[p]
             own_squared = 0.0
@@ -199,5 +200,6 @@ def _search_pixels(points, rings, starts, centres, radius, spacing, by_spacing, 
                             reach = np.sqrt(kth) * (1 + 1e-9) + 1e-12
                             end = _first_above(rings, j + 1, end, to_centre + reach)
                     j += 1
-            out_squared[p] = best
-            out_rows[p] = best_rows
+            for t in range(k):
+                out_squared[p, t] = best[t]
+                out_rows[p, t] = sample_rows[best_rows[t]] if best_rows[t] >= 0 else -1

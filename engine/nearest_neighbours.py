@@ -1,6 +1,6 @@
 """Exact euclidean k nearest neighbours of many pixels in a fitted sample, by the fastest search for its bands
-(:class:`SampleIndex`): a KD-tree up to :data:`TREE_BANDS`, the sample's cells (:mod:`engine.cell_search`) up to
-:data:`CELL_BANDS`, beyond them a brute force in torch, described here.
+(:class:`SampleIndex`): up to :data:`CELL_BANDS`, the sample's cells (:mod:`engine.cell_search`), beyond them a brute
+force in torch, described here.
 
 Each share of :data:`ROW_BUDGET` // sample-size pixels (at most :data:`MAX_ROWS`) is searched by one core, shares
 in parallel (a core per thread, torch on one thread in each: OpenMP's own threads only wait for each other on a
@@ -13,7 +13,7 @@ loaded machine):
 3. those candidates' distances again, exactly, in float64 from the differences, and sorted;
 4. a check that float32 rounding cannot have left a nearer point out: the ``k``-th exact distance must be below
    the largest float32 candidate minus a bound on float32's error (:func:`_float32_error`). A pixel that fails it
-   is searched again over the whole sample in float64.
+   is searched again over the whole sample, in float64 from the differences.
 
 The result is the exact search's (scikit-learn's KDTree/BallTree ``query``): the same neighbours, except for
 points at exactly the same distance, and distances equal to rounding (1e-12). Memory: one share's float32
@@ -37,20 +37,18 @@ MARGIN = 8
 ROW_BUDGET = 1 << 22
 #: Most pixels per share (the float64 differences of step 3 are ``rows * (k + MARGIN) * bands``).
 MAX_ROWS = 1024
-#: At most this many bands, a KD-tree (scikit-learn's, queried by every core at once) is the fastest (8 generated
-#: clusters, 100 000 fitted points, pixels/s of the tree against the cells': 2 bands 512 000 / 319 000, 3 bands
-#: 212 000 / 183 000, 4 bands 113 000 / 153 000; from 20 000 fitted points the cells win from 3 bands).
-TREE_BANDS = 3
 #: Pixels of each share of a tree search run in parallel (each core takes shares in turn).
 TREE_SHARE = 4096
-#: At most this many bands, and at least :data:`CELL_MIN_POINTS` fitted points, the search goes through
-#: :class:`engine.cell_search.Cells`: there the whole sample's distances cost more than finding the cells that
-#: matter (in more bands, every cell is near every pixel and a matmul over the whole sample is faster). Measured from
-#: 20 000 fitted points: on 8 generated clusters the cells stay ahead up to 384 bands (107 000 against 42 000 px/s
-#: at 32), on one isotropic Gaussian, their worst case, the brute force is ahead from 16 bands (45 000 against
-#: 26 000 px/s); reflectances and PCA-reduced features are far nearer the first.
+#: At most this many bands the search goes through :class:`engine.cell_search.Cells`: there the whole sample's
+#: distances cost more than finding the cells that matter (in more bands, every cell is near every pixel and a matmul
+#: over the whole sample is faster). Measured (k = 11, pixels/s of the cells against the brute force), 20 000 fitted
+#: points: 8 generated clusters, 16 bands 163 000 / 43 000, 32 bands 116 000 / 37 000, 64 bands 66 000 / 26 000; one
+#: isotropic Gaussian, their worst case, 8 bands 113 000 / 50 000, 16 bands 26 000 / 49 000, 32 bands 21 000 /
+#: 43 000; reflectances and PCA-reduced features are far nearer the first. On 500 to 100 000 fitted points of 1 to
+#: 32 bands the cells are as fast as scikit-learn's KD-tree queried by every core, or up to 8 times faster (3
+#: bands: 3.2 times from 20 000 points, 1.7 from 100 000), except on 1 band from 100 000 points (half its speed,
+#: 470 000 px/s), so no tree is kept; on samples of 500 to 2000 points they are 4 to 14 times the brute force.
 CELL_BANDS = 32
-CELL_MIN_POINTS = 4096
 #: Unit roundoff of float32.
 FLOAT32_UNIT = 2.0 ** -24
 
@@ -75,23 +73,17 @@ class Points:
 
 
 class SampleIndex:
-    """The fitted sample, centred (smaller values: smaller float32 errors), held for one of the three searches:
-    a KD-tree (``tree``, at most :data:`TREE_BANDS` bands), :class:`engine.cell_search.Cells` (``cells``, at most
-    :data:`CELL_BANDS` bands and at least :data:`CELL_MIN_POINTS` points), else :class:`Points` for the brute
-    force (``points``); the other two are None."""
+    """The fitted sample, centred (smaller values: smaller float32 errors), held for one of the two searches:
+    :class:`engine.cell_search.Cells` (``cells``, at most :data:`CELL_BANDS` bands), else :class:`Points` for the
+    brute force (``points``); the other is None."""
 
     def __init__(self, sample: np.ndarray):
         sample = np.asarray(sample, np.float64)
         self.mean = sample.mean(axis=0)
         self.exact = np.ascontiguousarray(sample - self.mean)
         self.largest_norm = float((self.exact ** 2).sum(axis=1).max())
-        count, bands = self.exact.shape
-        self.cells = self.tree = self.points = None
-        if bands <= TREE_BANDS:
-            from sklearn.neighbors import KDTree  # deferred: scikit-learn takes a second to import
-
-            self.tree = KDTree(self.exact)
-        elif bands <= CELL_BANDS and count >= CELL_MIN_POINTS:
+        self.cells = self.points = None
+        if self.exact.shape[1] <= CELL_BANDS:
             from .cell_search import Cells  # deferred: numba takes a second to import
 
             self.cells = Cells(self.exact)
@@ -116,13 +108,13 @@ def _float32_error(pixel_norms: np.ndarray, index: SampleIndex) -> np.ndarray:
 
 
 def _exact_rows(points: Points, pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Step 4: the k nearest of ``points`` in float64 (for the few pixels step 4 sends back)."""
+    """Step 4: the k nearest of ``points`` in float64 from the differences (for the few pixels step 4 sends back:
+    their ``|x|^2 + |y|^2 - 2 x.y`` cancels, even in float64, where it has ranked them wrongly in float32)."""
     import torch
 
-    exact = torch.from_numpy(points.exact)
-    rows = torch.from_numpy(pixels)
-    squared = (rows * rows).sum(1, keepdim=True) - 2 * rows @ exact.T + (exact * exact).sum(1)
-    nearest = squared.topk(min(k + MARGIN, len(points.exact)), dim=1, largest=False).indices.numpy()
+    distances = torch.cdist(torch.from_numpy(pixels), torch.from_numpy(points.exact),
+                            compute_mode="donot_use_mm_for_euclid_dist")
+    nearest = distances.topk(min(k + MARGIN, len(points.exact)), dim=1, largest=False).indices.numpy()
     return _refined(points, pixels, nearest, k)
 
 
@@ -176,14 +168,12 @@ def nearest_neighbours(index: SampleIndex, values: np.ndarray, k: int) -> tuple[
     """(distances float64, indices int64), both (pixels, k), nearest first, of the ``k`` nearest fitted points of
     each row of ``values`` (pixels, bands): scikit-learn's ``tree.query(values, k)``.
 
-    With very few bands, the KD-tree's search; with few (:class:`engine.cell_search.Cells`), the search of
-    :func:`engine.cell_search.cell_search`; else the brute force above, in shares of the whole sample.
+    With few bands (:class:`engine.cell_search.Cells`), the search of :func:`engine.cell_search.cell_search`; else
+    the brute force above, in shares of the whole sample.
     """
     import torch
 
     pixels = np.asarray(values, np.float64) - index.mean
-    if index.tree is not None:
-        return parallel_tree_query(index.tree, pixels, k)
     if index.cells is not None:
         from .cell_search import cell_search  # deferred: numba takes a second to import
 

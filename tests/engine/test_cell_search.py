@@ -3,6 +3,8 @@ bands, for pixels inside, between and far outside the clusters, and on the fitte
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -52,3 +54,19 @@ def test_no_pixels_give_empty_arrays():
     cells = Cells(clustered(5000, 3, 1))
     squared, indices = cell_search(cells, np.zeros((0, 3)), 5)
     assert squared.shape == indices.shape == (0, 5)
+
+
+def test_a_sample_of_few_distinct_points_gives_the_kdtrees_distances():
+    # integer-valued pixels repeat: fewer distinct points than cells leaves k-means with coinciding centres
+    from sklearn.neighbors import KDTree
+
+    rng = np.random.default_rng(3)
+    sample = rng.integers(0, 3, (900, 2)).astype(np.float64)  # 9 distinct points, 30 cells
+    pixels = rng.uniform(-1, 3, (500, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # k-means' warning about it is not passed on to the log
+        cells = Cells(sample)
+    squared, indices = cell_search(cells, pixels, 15)
+    expected_distances, _ = KDTree(sample).query(pixels, k=15)
+    np.testing.assert_allclose(np.sqrt(squared), expected_distances, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(((sample[indices] - pixels[:, None]) ** 2).sum(axis=2), squared, rtol=0, atol=1e-9)
