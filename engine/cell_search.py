@@ -1,6 +1,6 @@
 """Exact euclidean k nearest neighbours in a fitted sample of few bands, through cells of the sample.
 
-With few bands (11 to 32: reflectances, PCA-reduced features), a matmul over the whole sample costs far more than
+With few bands (up to 32: reflectances, PCA-reduced features), a matmul over the whole sample costs far more than
 the distances that matter: a pixel's k nearest fitted points lie in a few cells around it. The sample is cut into
 the Voronoi cells of k-means centres (:class:`Cells`, made once per fitted model); each pixel (compiled by numba,
 pixels in parallel) then visits the cells from the one of its nearest centre outwards, in the order of their
