@@ -102,16 +102,18 @@ def cell_search(cells: Cells, pixels: np.ndarray, k: int) -> tuple[np.ndarray, n
     """(squared distances float64, indices int64 into the sample), both (pixels, k), nearest first, of the ``k``
     nearest fitted points of each row of ``pixels`` (centred like the sample)."""
     k = min(k, len(cells.points))
-    pixels = np.asarray(pixels, np.float64)
+    pixels = np.ascontiguousarray(pixels, np.float64)
     owns = cells.nearest_centres(pixels)
     order = np.argsort(owns, kind="stable")
     squared, rows = np.empty((len(pixels), k)), np.empty((len(pixels), k), np.int64)
     if len(pixels):
         _search_pixels(cells.points, cells.rings, cells.starts, cells.centres, cells.radius, cells.spacing,
-                       cells.by_spacing, cells.order, np.ascontiguousarray(pixels), order, owns, k, squared, rows)
+                       cells.by_spacing, cells.order, pixels, order, owns, k, squared, rows)
     return squared, rows
 
 
+# The ring ends' binary searches, written out: numpy's searchsorted on a slice of ``rings`` made the search up to 17 %
+# slower (alternated runs on the bundled scene and on 3 generated bands, 20 000 fitted points: 0.5 to 17 %).
 @numba.njit(inline="always")
 def _first_above(values, low, high, limit):
     """The first index in [low, high) of sorted ``values`` whose value is above ``limit`` (``high``: none)."""
@@ -202,4 +204,4 @@ def _search_pixels(points, rings, starts, centres, radius, spacing, by_spacing, 
                     j += 1
             for t in range(k):
                 out_squared[p, t] = best[t]
-                out_rows[p, t] = sample_rows[best_rows[t]] if best_rows[t] >= 0 else -1
+                out_rows[p, t] = sample_rows[best_rows[t]]  # k is at most the points: every slot is filled
